@@ -1,0 +1,1 @@
+"""The ``retrace-python`` launcher (installed as the ``retrace_launcher`` package)."""

@@ -1,0 +1,5 @@
+import sys
+
+from retrace_launcher.cli import main
+
+sys.exit(main())

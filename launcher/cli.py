@@ -1,0 +1,120 @@
+"""``retrace-python``: record a program like ``python`` runs it, or replay a recording.
+
+    retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
+    retrace-python --replay DIR
+    retrace-python --version | --help
+
+Our own options come first; everything from the first python option or the
+script on is python's command line, passed through untouched. Recording and
+replay both exec a fresh interpreter, so the launcher costs one process start and
+leaves no process of its own behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """\
+usage: retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
+       retrace-python --replay DIR
+       retrace-python --version | --help
+
+Record: runs the program exactly as `python` would, recording every call that
+reads or changes the outside world into DIR (default: a fresh directory under
+./retrace-recordings, printed at exit).
+Replay: runs the recorded code from DIR/run/ again; every boundary call returns
+what it returned when recorded. Same output, same exit code, no outside world.
+
+Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher.
+Exit codes of retrace itself: 2 usage, 65 unusable recording, 86 replay diverged,
+87 replay reached the end of a cut-short recording.
+"""
+
+
+def _version() -> str:
+    import retrace
+
+    return f"retrace-python {retrace.__version__} (Python {sys.version.split()[0]})"
+
+
+def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
+    arg = argv[index]
+    if arg.startswith(name + "="):
+        return arg.split("=", 1)[1], index + 1
+    if index + 1 >= len(argv):
+        from retrace.errors import UsageError
+
+        raise UsageError(f"{name} needs a directory")
+    return argv[index + 1], index + 2
+
+
+def run(argv: list[str]) -> int:
+    from retrace import pycmdline
+    from retrace.errors import UsageError
+    from retrace.launch import (
+        check_python_options,
+        check_record_target,
+        exec_python,
+        fresh_recording_dir,
+        record_env,
+        replay_command,
+    )
+
+    recording = None
+    replay = None
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            return 0
+        if arg in ("-V", "--version"):
+            sys.stdout.write(_version() + "\n")
+            return 0
+        if arg == "--recording" or arg.startswith("--recording="):
+            recording, index = _take_value(argv, index, "--recording")
+            continue
+        if arg == "--replay" or arg.startswith("--replay="):
+            replay, index = _take_value(argv, index, "--replay")
+            continue
+        break
+    rest = argv[index:]
+
+    if replay is not None:
+        if rest or recording is not None:
+            raise UsageError("--replay DIR takes no program or --recording")
+        exec_python(*replay_command(replay))
+        return 0  # not reached
+
+    if not rest:
+        sys.stderr.write(USAGE)
+        return 2
+    try:
+        command = pycmdline.parse(rest)
+    except pycmdline.CommandLineError as exc:
+        raise UsageError(str(exc)) from None
+    if command.kind == "stdin":
+        raise UsageError("give a script, -m module or -c code to record (a program on stdin cannot be replayed)")
+    check_python_options(command.flags)
+    announce = recording is None
+    if recording is None:
+        recording = fresh_recording_dir()
+    check_record_target(recording)
+    exec_python(command.full(sys.executable), record_env(recording, announce=announce))
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    from retrace.errors import RetraceError
+
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except RetraceError as error:
+        if os.environ.get("RETRACE_DEBUG"):
+            raise
+        sys.stderr.write(f"retrace: {error}\n")
+        return error.exit_code
+    except OSError as error:  # exec failed: the interpreter vanished, or similar
+        sys.stderr.write(f"retrace: cannot start Python: {error}\n")
+        return 70

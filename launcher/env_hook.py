@@ -1,0 +1,39 @@
+"""``RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py``: called from retrace-hook.pth.
+
+The .pth line only calls ``activate`` when RETRACE is set and this interpreter is
+not already under retrace, so it costs a dictionary lookup otherwise. ``activate``
+re-executes the same command line with the recording environment (the hash
+seed can only be pinned before the interpreter starts).
+"""
+
+import os
+import sys
+
+_LAUNCHER_SCRIPTS = ("retrace-python", "retrace-entrypoint")
+
+
+def activate() -> None:
+    if os.environ.get("RETRACE") not in ("1", "true", "yes", "on"):
+        return
+    argv = list(getattr(sys, "orig_argv", []))
+    if len(argv) > 1 and os.path.basename(argv[1]) in _LAUNCHER_SCRIPTS:
+        return  # the launcher sets things up itself
+    target = os.environ.get("RETRACE_RECORDING_PATH")
+    if not target:
+        sys.stderr.write("retrace: warning: RETRACE=1 but RETRACE_RECORDING_PATH is not set; running unrecorded\n")
+        return
+    try:
+        from retrace import pycmdline
+        from retrace.errors import RetraceError
+        from retrace.launch import check_python_options, check_record_target, exec_python, record_env
+
+        command = pycmdline.parse(argv[1:])
+        if command.kind == "stdin" or "--version" in command.flags or "--help" in command.flags:
+            return
+        check_python_options(command.flags)
+        check_record_target(target)
+        exec_python([sys.executable, *argv[1:]], record_env(target, announce=False))
+    except (RetraceError, pycmdline.CommandLineError) as error:
+        sys.stderr.write(f"retrace: warning: {error}; running unrecorded\n")
+    except OSError as error:
+        sys.stderr.write(f"retrace: warning: cannot start recording ({error}); running unrecorded\n")

@@ -1,0 +1,1 @@
+"""Side effects live here: installing boundaries, starting a recording or a replay."""

@@ -1,0 +1,178 @@
+"""Install and uninstall boundary patches: the only place that monkeypatches.
+
+Modules already imported are patched at once; the others when first imported
+(an import hook patches them right after they execute, before the importer sees
+them). Afterwards the already-imported modules are swept for aliases bound before
+patching (``from time import time``, ``random._urandom``) so they use the
+replacement too. Every change is remembered so ``uninstall`` restores it exactly,
+and a second ``install`` does nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from retrace.boundaries.spec import Family, Patch
+
+# Modules whose aliases the sweep must leave alone, and why.
+SWEEP_EXCLUDED_PREFIXES = (
+    "retrace",            # our own machinery keeps the originals
+    "sitecustomize",      # our start-up hook
+    "importlib",          # imports are not boundaries
+    "_frozen_importlib",  # (same)
+    "zipimport",          # (same)
+    "threading",          # thread plumbing timing belongs to the threads family (#4)
+    "queue",              # (same)
+    "_threading_local",   # (same)
+    "cbor2",              # our trace encoder
+    "typing",             # no boundary aliases, large dicts: skip for start-up speed
+)
+
+
+def _resolve_owner(module, attr: str):
+    owner = module
+    *path, last = attr.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    return owner, last
+
+
+class _PatchingLoader:
+    """Wraps a loader so the module is patched as soon as it has executed."""
+
+    def __init__(self, loader, on_loaded) -> None:
+        self._loader = loader
+        self._on_loaded = on_loaded
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._on_loaded(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _ImportHook:
+    """A meta-path finder that only recognises the modules we must patch."""
+
+    def __init__(self, installer: "Installer") -> None:
+        self._installer = installer
+        self._finding: set[str] = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        installer = self._installer
+        if fullname not in installer.pending or fullname in self._finding:
+            return None
+        self._finding.add(fullname)
+        try:
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    if spec.loader is not None:
+                        spec.loader = _PatchingLoader(spec.loader, installer.patch_module)
+                    return spec
+            return None
+        finally:
+            self._finding.discard(fullname)
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+class Installer:
+    def __init__(self, engine, families: list[Family]) -> None:
+        self.engine = engine
+        self.families = families
+        self.patches: dict[str, list[Patch]] = {}
+        self.actions: dict[str, list] = {}
+        for family in families:
+            for patch in family.patches:
+                self.patches.setdefault(patch.module, []).append(patch)
+            for action in family.on_import:
+                self.actions.setdefault(action.module, []).append(action)
+        self.pending: set[str] = set(self.patches) | set(self.actions)
+        self.applied: list[tuple[object, str, object, object]] = []
+        self.replacements: dict[int, tuple[object, object]] = {}
+        self.alias_changes: list[tuple[dict, str, object]] = []
+        self._hook = _ImportHook(self)
+        self.installed = False
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        self.installed = True
+        for name in list(self.pending):
+            module = sys.modules.get(name)
+            if module is not None:
+                self.patch_module(module)
+        sys.meta_path.insert(0, self._hook)
+        self.sweep_aliases()
+
+    def patch_module(self, module) -> None:
+        name = module.__name__
+        if name not in self.pending:
+            return
+        self.pending.discard(name)
+        engine = self.engine
+        for patch in self.patches.get(name, ()):
+            try:
+                owner, attr = _resolve_owner(module, patch.attr)
+                original = getattr(owner, attr)
+            except AttributeError:
+                if patch.optional:
+                    continue
+                raise
+            if patch.make is not None:
+                replacement = patch.make(engine, original, patch.name)
+            else:
+                replacement = engine.leaf(patch.name, original, key=patch.key)
+            setattr(owner, attr, replacement)
+            self.applied.append((owner, attr, original, replacement))
+            self.replacements[id(original)] = (original, replacement)
+        for action in self.actions.get(name, ()):
+            action.action(engine, module)
+
+    def sweep_aliases(self) -> None:
+        """Point names bound to an original (before we patched) at its replacement."""
+        replacements = self.replacements
+        patched_owners = {id(owner) for owner, *_ in self.applied}
+        for modname, module in list(sys.modules.items()):
+            if module is None or modname.startswith(SWEEP_EXCLUDED_PREFIXES):
+                continue
+            spec = getattr(module, "__spec__", None)
+            origin = getattr(spec, "origin", None)
+            if origin == "built-in" or (origin or "").endswith(".so"):
+                continue  # C modules hold no Python-level aliases
+            if id(module) in patched_owners:
+                continue
+            namespace = getattr(module, "__dict__", None)
+            if namespace is None:
+                continue
+            for attr, value in list(namespace.items()):
+                entry = replacements.get(id(value))
+                if entry is not None and entry[0] is value:
+                    namespace[attr] = entry[1]
+                    self.alias_changes.append((namespace, attr, value))
+
+    def uninstall(self) -> None:
+        if not self.installed:
+            return
+        try:
+            sys.meta_path.remove(self._hook)
+        except ValueError:
+            pass
+        for namespace, attr, original in reversed(self.alias_changes):
+            namespace[attr] = original
+        for owner, attr, original, _ in reversed(self.applied):
+            setattr(owner, attr, original)
+        self.alias_changes.clear()
+        self.applied.clear()
+        self.installed = False

@@ -1,0 +1,108 @@
+"""Clocks: every ``time`` clock, sleeps, calendar conversions, and datetime's "now".
+
+Conversions (``localtime``, ``ctime``, ``strftime``, ``mktime``...) are recorded
+even when given an explicit time, because their answer depends on the machine's
+time zone and locale, which replay must not read. ``sleep`` is a leaf like any
+other: replay does not call it, so replayed sleeps return at once.
+
+``datetime.datetime.now()`` reads the clock in C, so the ``datetime`` and
+``date`` classes are replaced by subclasses whose now/today/utcnow come from a
+recorded leaf; ``isinstance`` against them still accepts the real classes.
+"""
+
+from __future__ import annotations
+
+from retrace.boundaries.spec import Family, Patch
+
+
+def _args(*args, **kwargs):
+    return args
+
+
+_CLOCKS = (
+    "time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
+    "process_time", "process_time_ns", "thread_time", "thread_time_ns",
+)
+_WITH_ARGS = ("clock_gettime", "clock_gettime_ns", "sleep", "localtime", "gmtime", "ctime",
+              "asctime", "strftime", "mktime")
+
+
+class _StandsForReal(type):
+    """Metaclass: ``isinstance(x, FakeDatetime)`` is true for real datetimes too."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.__retrace_real__)
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls.__retrace_real__)
+
+
+def _fields(moment):
+    return (moment.year, moment.month, moment.day, moment.hour, moment.minute,
+            moment.second, moment.microsecond, moment.fold)
+
+
+def _now_leaves(engine):
+    import datetime as real
+
+    real_datetime = real.datetime.__dict__.get("__retrace_real__", real.datetime)
+    local_now = engine.leaf("datetime.now", lambda: _fields(real_datetime.now()), depth=2)
+    utc_now = engine.leaf("datetime.utcnow", lambda: _fields(real_datetime.now(real.timezone.utc)), depth=2)
+    return local_now, utc_now
+
+
+def _make_date(engine, real_date, name):
+    local_now, _ = _now_leaves(engine)
+
+    class date(real_date, metaclass=_StandsForReal):
+        __retrace_real__ = real_date
+        __slots__ = ()
+
+        @classmethod
+        def today(cls):
+            fields = local_now()
+            return cls(fields[0], fields[1], fields[2])
+
+    date.__module__ = "datetime"
+    return date
+
+
+def _make_datetime(engine, real_datetime, name):
+    local_now, utc_now = _now_leaves(engine)
+
+    class datetime(real_datetime, metaclass=_StandsForReal):
+        __retrace_real__ = real_datetime
+        __slots__ = ()
+
+        @classmethod
+        def now(cls, tz=None):
+            if tz is None:
+                *fields, fold = local_now()
+                return cls(*fields, fold=fold)
+            *fields, _ = utc_now()
+            return tz.fromutc(cls(*fields, tzinfo=tz))
+
+        @classmethod
+        def utcnow(cls):
+            *fields, _ = utc_now()
+            return cls(*fields)
+
+        @classmethod
+        def today(cls):
+            return cls.now()
+
+    datetime.__module__ = "datetime"
+    return datetime
+
+
+FAMILY = Family(
+    name="clock",
+    doc=__doc__,
+    patches=(
+        *(Patch("time", clock, why="reads a clock") for clock in _CLOCKS),
+        *(Patch("time", fn, why="reads a clock, time zone or locale", key=_args) for fn in _WITH_ARGS),
+        Patch("datetime", "date", why="date.today() reads the clock in C", make=_make_date),
+        Patch("datetime", "datetime", why="datetime.now/utcnow/today read the clock in C",
+              make=_make_datetime),
+    ),
+)

@@ -1,0 +1,5 @@
+"""(to be written)"""
+
+from retrace.boundaries.spec import Family
+
+FAMILY = Family(name="terminal")

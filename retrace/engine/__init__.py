@@ -1,0 +1,70 @@
+"""The record/replay engine, shared by every boundary family.
+
+A boundary family never decides *how* a call is recorded or replayed; it hands
+the engine a *leaf*: a named callable whose result is a fact about the outside
+world. ``engine.leaf(name, call, ...)`` returns the function to install:
+
+- recording: run ``call`` for real, append its result (or exception) to the trace;
+- replaying: do not run ``call``; return (or raise) what the trace says, after
+  checking that the program is making the same call the recording made.
+
+Both engines build the same wrappers over the same leaves, so the program's own
+control flow is identical in both modes and only leaf results come from the trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from retrace.engine.state import state, untraced
+
+__all__ = ["Engine", "Leaf", "state", "untraced"]
+
+
+class Leaf(Protocol):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class Engine:
+    """What every engine offers to boundary families."""
+
+    mode: str  # "record" or "replay"
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._ids: dict[str, int] = {}
+
+    @property
+    def recording(self) -> bool:
+        return self.mode == "record"
+
+    def boundary_id(self, name: str) -> int:
+        bid = self._ids.get(name)
+        if bid is None:
+            bid = self._ids[name] = len(self.names)
+            self.names.append(name)
+        return bid
+
+    def leaf(
+        self,
+        name: str,
+        call: Callable,
+        *,
+        key: Callable | None = None,
+        store: Callable | None = None,
+        load: Callable | None = None,
+        depth: int = 1,
+    ) -> Callable:
+        """Wrap ``call`` as the boundary ``name``.
+
+        key(*args, **kwargs)   -> hashable: the arguments that matter, fingerprinted
+                                  into the event and checked on replay.
+        store(result, args, kwargs) -> what to keep of a result (default: the result).
+        load(stored, args, kwargs)  -> what replay returns (default: the stored value);
+                                  out-parameter calls copy into their buffer here.
+        depth: how many frames up the user's call site is (1: the wrapper's caller).
+        """
+        raise NotImplementedError
+
+    def end_process(self, how: str, status: int | None = None) -> None:
+        """The process is ending (``how``: exit, os._exit, signal)."""

@@ -1,0 +1,66 @@
+"""Divergence reports: what the recording expected, what the program did, where."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from retrace.trace.model import Site
+
+_OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def is_ours(filename: str) -> bool:
+    return (
+        filename.startswith(_OUR_DIR)
+        or filename.startswith("<retrace")  # boundary wrappers (engine/wrappers.py)
+        or filename.endswith(os.sep + "sitecustomize.py")
+    )
+
+
+def user_site(frame) -> Site:
+    """The first frame outside retrace, as a Site."""
+    while frame is not None and is_ours(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return Site("", 0, "")
+    return Site(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def _short(value, limit=80) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class DivergenceReport:
+    index: int
+    expected_boundary: str | None
+    expected_site: Site | None
+    got_boundary: str
+    got_args: tuple
+    got_site: Site
+    recent: list = field(default_factory=list)
+    detail: str = ""
+
+    def render(self) -> str:
+        args, kwargs = self.got_args
+        shown = ", ".join([_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()])
+        lines = [f"replay diverged at event {self.index}"]
+        if self.expected_boundary is None:
+            lines.append("  expected: no more boundary calls (the recording ends here)")
+        else:
+            lines.append(f"  expected: {self.expected_boundary} at {self.expected_site}")
+        lines.append(f"  got:      {self.got_boundary}({shown}) at {self.got_site}")
+        if self.detail:
+            lines.append(f"  ({self.detail})")
+        if self.recent:
+            lines.append("  last events replayed:")
+            for index, name, site in self.recent:
+                lines.append(f"    #{index} {name} at {site}")
+        lines.append("  the code in run/ or the outside world read without a boundary differs from the recording;"
+                     " see docs/troubleshooting.md#replay-diverges")
+        return "\n".join(lines)

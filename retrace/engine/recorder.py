@@ -1,0 +1,70 @@
+"""The recording engine: run leaves for real and append their results.
+
+The hot path of a leaf is: one thread-local check, the real call, one
+``sys._getframe`` for the call site, one ``list.append``. Encoding and I/O happen
+in the TraceWriter's flusher thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import time as _time_module
+
+from retrace.engine import Engine, wrappers
+from retrace.engine.state import mark_machinery_thread, state, stop_all_boundaries
+from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
+from retrace.trace.writer import TraceWriter
+
+_real_time = _time_module.time  # captured before any patching
+
+
+def _capture(exc: BaseException):
+    return raised_to_wire(Raised.capture(exc))
+
+
+class Recorder(Engine):
+    mode = "record"
+
+    def __init__(self, trace_path: str, header: dict, *, warn) -> None:
+        super().__init__()
+        self._warn = warn
+        self.writer = TraceWriter(
+            trace_path, header, on_failure=self._writer_failed, thread_setup=mark_machinery_thread
+        )
+        self.writer.names = self.names_by_id = {}
+        self.ended = False
+
+    def start(self) -> None:
+        self.writer.start_flusher()
+
+    def boundary_id(self, name: str) -> int:
+        bid = super().boundary_id(name)
+        self.names_by_id[bid] = name
+        return bid
+
+    def _writer_failed(self, exc: BaseException) -> None:
+        stop_all_boundaries()
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        self._warn(f"recording stopped, the program goes on unrecorded: cannot write the trace ({reason})")
+
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1):
+        namespace = {
+            "state": state, "call": call, "key": key, "store": store, "depth": depth,
+            "bid": self.boundary_id(name), "append": self.writer.events.append,
+            "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
+            "capture": _capture,
+        }
+        template = "record_plain" if key is None and store is None else "record_keyed"
+        return wrappers.build(template, name, call, namespace)
+
+    def end_process(self, how: str, status: int | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.writer.close({"how": how, "status": status, "time": _real_time(), "events": self.writer.count + len(self.writer.events)})
+
+    def after_fork_in_child(self) -> None:
+        """A forked child must not write into the parent's trace (sub-recordings: #5)."""
+        self.ended = True
+        self.writer.abandon_after_fork()
+        stop_all_boundaries()

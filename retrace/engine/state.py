@@ -1,0 +1,53 @@
+"""Per-thread "inside retrace" flag: the one check every boundary makes first.
+
+``ThreadState.busy`` is True while a thread runs a boundary (so nested boundary
+calls inside it pass straight through: the outer call is the recorded one) or
+runs retrace's own machinery (our writer thread, bootstrap, snapshotting), so the
+recorder never records itself. Boundaries set the flag on entry and *delete* it
+on exit; a deleted flag falls back to the class attribute, which is therefore a
+process-wide switch: ``ThreadState.busy = True`` turns every boundary into a
+plain pass-through (used when recording has to stop, e.g. on a full disk).
+"""
+
+from __future__ import annotations
+
+import _thread
+
+
+class ThreadState(_thread._local):
+    busy = False
+
+
+state = ThreadState()
+
+
+class untraced:
+    """``with untraced():`` — boundary calls inside run for real and are not recorded.
+
+    Use it around retrace's own work on user threads. It nests, and restores
+    whatever the thread had before.
+    """
+
+    __slots__ = ("_had",)
+
+    def __enter__(self):
+        self._had = state.__dict__.get("busy")
+        state.busy = True
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._had is None:
+            del state.busy
+        else:
+            state.busy = self._had
+        return False
+
+
+def mark_machinery_thread() -> None:
+    """Call first thing in a thread of our own: nothing it does is ever recorded."""
+    state.busy = True
+
+
+def stop_all_boundaries() -> None:
+    """Every boundary in every thread becomes a pass-through from now on."""
+    ThreadState.busy = True

@@ -1,0 +1,79 @@
+"""The code of a boundary wrapper, for both modes, from one place.
+
+A boundary that raises shows one wrapper frame in the program's traceback. For
+record and replay to print the *same* traceback, that frame must look the same
+in both modes: same file, same line, same function name. So both wrappers are
+compiled from the templates below, under the pseudo-file ``<retrace NAME>``
+(which has no source lines to show), with their raising statement on line 4.
+``sys.excepthook`` and replay's runner drop these frames from uncaught tracebacks.
+"""
+
+from __future__ import annotations
+
+RAISE_LINE = 4
+
+# Line 4 of each template is where a recorded exception surfaces.
+_RECORD_PLAIN = """\
+def leaf(*args, **kwargs):
+    if state.busy: return call(*args, **kwargs)
+    state.busy = True
+    try: result = call(*args, **kwargs)
+    except BaseException as exc:
+        del state.busy
+        frame = getframe(depth)
+        append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        raise
+    del state.busy
+    frame = getframe(depth)
+    append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    return result
+"""
+
+_RECORD_KEYED = """\
+def leaf(*args, **kwargs):
+    if state.busy: return call(*args, **kwargs)
+    digest = None if key is None else hash(key(*args, **kwargs)) & 0xFFFFFFFF; state.busy = True
+    try: result = call(*args, **kwargs); kept = result if store is None else store(result, args, kwargs)
+    except BaseException as exc:
+        del state.busy
+        frame = getframe(depth)
+        append((bid, frame.f_code, frame.f_lineno, capture(exc), digest))
+        raise
+    del state.busy
+    frame = getframe(depth)
+    append((bid, frame.f_code, frame.f_lineno, kept if type(kept) in scalars else encode(kept), digest))
+    return result
+"""
+
+_REPLAY = """\
+def leaf(*args, **kwargs):
+    if state.busy: return call(*args, **kwargs)
+    value = take(bid, None if key is None else hash(key(*args, **kwargs)) & 0xFFFFFFFF, args, kwargs, depth)
+    if type(value) is Raised: raise value.rebuild()
+    return value if load is None else load(value, args, kwargs)
+"""
+
+_COMPILED: dict[str, object] = {}
+
+
+def build(template_name: str, name: str, call, namespace: dict):
+    """Make a wrapper function from a template, closing over ``namespace``."""
+    template = {"record_plain": _RECORD_PLAIN, "record_keyed": _RECORD_KEYED, "replay": _REPLAY}[template_name]
+    code = _COMPILED.get(template_name)
+    if code is None:
+        code = _COMPILED[template_name] = compile(template, "<retrace>", "exec")
+    scope = dict(namespace)
+    exec(code, scope)
+    leaf = scope["leaf"]
+    func_name = getattr(call, "__name__", None) or name.rpartition(".")[2]
+    leaf.__code__ = leaf.__code__.replace(co_filename=f"<retrace {name}>", co_name=func_name,
+                                          co_qualname=func_name)
+    leaf.__name__ = func_name
+    leaf.__qualname__ = getattr(call, "__qualname__", func_name)
+    leaf.__doc__ = getattr(call, "__doc__", None)
+    leaf.__wrapped__ = call
+    return leaf
+
+
+def is_wrapper_frame(filename: str) -> bool:
+    return filename.startswith("<retrace")

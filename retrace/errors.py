@@ -1,0 +1,40 @@
+"""One exception family for retrace's own failures, each with its exit code.
+
+The launcher catches ``RetraceError`` at the top and prints ``retrace: <message>``
+on one line; anything else escaping our code is a bug and keeps its traceback
+(set ``RETRACE_DEBUG=1`` to see tracebacks for RetraceError too).
+"""
+
+EXIT_USAGE = 2
+EXIT_BAD_RECORDING = 65   # missing, not a recording, corrupt, unreadable version
+EXIT_DIVERGED = 86        # replay did something the recording did not
+EXIT_RECORDING_ENDS = 87  # replay reached the end of a cut-short recording
+EXIT_INTERNAL = 70        # retrace failed in a way that is a bug
+
+
+class RetraceError(Exception):
+    """Base for failures retrace reports as one line."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class UsageError(RetraceError):
+    exit_code = EXIT_USAGE
+
+
+class RecordingError(RetraceError):
+    """The recording cannot be used (missing, corrupt, other version)."""
+
+    exit_code = EXIT_BAD_RECORDING
+
+
+class TraceCorrupt(RecordingError):
+    pass
+
+
+class Diverged(RetraceError):
+    exit_code = EXIT_DIVERGED
+
+
+class RecordingEnds(RetraceError):
+    exit_code = EXIT_RECORDING_ENDS

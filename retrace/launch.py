@@ -1,0 +1,107 @@
+"""Start an interpreter for recording or replay (the environment it needs, then exec).
+
+Shared by the launcher, the ``RETRACE=1`` start-up hook and ``python -m retrace``.
+The hash seed is pinned here: it cannot change once an interpreter has started,
+which is why every path goes through a (re-)exec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from retrace.errors import RecordingError, UsageError
+from retrace.recording import Recording
+
+CONFIG_VAR = "RETRACE_CONFIG"
+SITE_DIR_NAME = "retrace_site"
+
+# Interpreter options that would stop the start-up hook from running.
+UNSUPPORTED_OPTIONS = {
+    "E": "ignores PYTHONPATH and PYTHONHASHSEED, which retrace needs",
+    "I": "ignores PYTHONPATH and PYTHONHASHSEED, which retrace needs",
+    "S": "disables the site module, which starts retrace",
+    "i": "interactive sessions cannot be replayed",
+}
+
+
+def site_dir() -> str:
+    """Directory holding our sitecustomize.py (installed as retrace_site/)."""
+    import retrace
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(retrace.__file__)))
+    installed = os.path.join(package_parent, SITE_DIR_NAME)
+    if os.path.isdir(installed):
+        return installed
+    source_tree = os.path.join(package_parent, "site")  # running from a checkout
+    if os.path.isfile(os.path.join(source_tree, "sitecustomize.py")):
+        return source_tree
+    raise RecordingError("retrace is not installed correctly: retrace_site/ is missing")
+
+
+def _with_site_dir(env: dict) -> dict:
+    here = site_dir()
+    old = env.get("PYTHONPATH")
+    parts = [p for p in (old.split(os.pathsep) if old else []) if p and p != here]
+    env["PYTHONPATH"] = os.pathsep.join([here, *parts])
+    return env
+
+
+def fresh_recording_dir(base: str | None = None) -> str:
+    base = base or os.path.join(os.getcwd(), "retrace-recordings")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1000):
+        candidate = os.path.join(base, f"{stamp}-{os.getpid()}" + (f"-{attempt}" if attempt else ""))
+        if not os.path.exists(candidate):
+            return candidate
+    raise UsageError(f"cannot choose a fresh recording directory under {base}")
+
+
+def new_hash_seed(env: dict) -> str:
+    given = env.get("PYTHONHASHSEED")
+    if given and given != "random":
+        return given
+    return str(int.from_bytes(os.urandom(4), "little") % 4294967295 + 1)
+
+
+def record_env(recording: str, *, announce: bool, env: dict | None = None) -> dict:
+    env = dict(os.environ if env is None else env)
+    env[CONFIG_VAR] = json.dumps({"mode": "record", "recording": os.path.abspath(recording), "announce": announce})
+    env["PYTHONHASHSEED"] = new_hash_seed(env)
+    return _with_site_dir(env)
+
+
+def check_record_target(recording: str) -> None:
+    if os.path.exists(Recording(recording).trace_path):
+        raise UsageError(f"{os.path.abspath(recording)} already holds a recording; choose another --recording")
+
+
+def check_python_options(flags: set[str]) -> None:
+    for flag in sorted(flags):
+        if flag in UNSUPPORTED_OPTIONS:
+            raise UsageError(f"python option -{flag} is not supported: it {UNSUPPORTED_OPTIONS[flag]}")
+
+
+def replay_command(recording_path: str) -> tuple[list[str], dict]:
+    """argv and environment that replay ``recording_path`` (validated first)."""
+    recording = Recording(recording_path)
+    settings = recording.load_settings()
+    env = dict(os.environ)
+    env[CONFIG_VAR] = json.dumps({"mode": "replay", "recording": recording.path})
+    seed = settings.get("hash_seed")
+    if seed is None:
+        env.pop("PYTHONHASHSEED", None)
+    else:
+        env["PYTHONHASHSEED"] = seed
+    _with_site_dir(env)
+    options = list(settings.get("main", {}).get("options", []))
+    argv = [sys.executable, *options, "-m", "retrace", "--recording", recording.path]
+    return argv, env
+
+
+def exec_python(argv: list[str], env: dict) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, env)

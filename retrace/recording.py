@@ -1,0 +1,111 @@
+"""The recording directory: where things are, and whether this build can replay it.
+
+Layout (see docs/recording-format.md):
+    DIR/settings.json          how the process was started (argv, env, seed, versions)
+    DIR/trace.bin              the event stream
+    DIR/run/                   the application code, as it was
+    DIR/replay.code-workspace  opens run/ in VS Code
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posix
+import sys
+
+from retrace.errors import RecordingError
+from retrace.trace import format as fmt
+
+SETTINGS_VERSION = 1
+EXTERNAL_DIR = "_ext"  # run/_ext/<absolute path>: code imported from outside the main tree
+
+
+class Recording:
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+
+    @property
+    def trace_path(self) -> str:
+        return os.path.join(self.path, fmt.TRACE_FILE)
+
+    @property
+    def settings_path(self) -> str:
+        return os.path.join(self.path, fmt.SETTINGS_FILE)
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.path, fmt.RUN_DIR)
+
+    @property
+    def workspace_path(self) -> str:
+        return os.path.join(self.path, fmt.WORKSPACE_FILE)
+
+    def run_path_for(self, original: str, code_root: str | None) -> str:
+        """Where the snapshot keeps the file that was at ``original`` when recording."""
+        original = os.path.normpath(original)
+        if code_root and (original == code_root or original.startswith(code_root.rstrip(os.sep) + os.sep)):
+            rel = os.path.relpath(original, code_root)
+            return os.path.normpath(os.path.join(self.run_dir, rel))
+        return os.path.join(self.run_dir, EXTERNAL_DIR, original.lstrip(os.sep))
+
+    # -- settings ---------------------------------------------------------------
+    def load_settings(self) -> dict:
+        """Read and validate settings.json; RecordingError with one clear line if unusable."""
+        if not os.path.isdir(self.path):
+            raise RecordingError(f"no recording at {self.path} (directory not found)")
+        try:
+            with open(self.settings_path, "rb") as handle:
+                settings = json.loads(handle.read())
+        except FileNotFoundError:
+            raise RecordingError(f"{self.path} is not a retrace recording (no {fmt.SETTINGS_FILE})") from None
+        except (OSError, ValueError) as exc:
+            raise RecordingError(f"cannot read {self.settings_path}: {exc}") from None
+        if not isinstance(settings, dict) or settings.get("settings_version") is None:
+            raise RecordingError(f"{self.settings_path} is not a retrace settings file")
+        if settings["settings_version"] > SETTINGS_VERSION:
+            raise RecordingError(
+                f"{self.path} was made by a newer retrace-python ({settings.get('tool')}); upgrade to replay it"
+            )
+        recorded = tuple(settings.get("python", {}).get("version_info", ())[:2])
+        if recorded != tuple(sys.version_info[:2]):
+            want = ".".join(map(str, recorded)) or "?"
+            raise RecordingError(
+                f"{self.path} was recorded with Python {want}; replay it with Python {want} "
+                f"(this is Python {sys.version_info[0]}.{sys.version_info[1]})"
+            )
+        if not os.path.exists(self.trace_path):
+            raise RecordingError(f"{self.path} has no {fmt.TRACE_FILE}")
+        return settings
+
+
+def write_private_file(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600, through posix only."""
+    tmp = f"{path}.tmp{posix.getpid()}"
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[posix.write(fd, view):]
+    finally:
+        posix.close(fd)
+    posix.rename(tmp, path)
+
+
+def write_json(path: str, value) -> None:
+    write_private_file(path, json.dumps(value, indent=2, sort_keys=True, default=str).encode() + b"\n")
+
+
+def make_private_dirs(path: str) -> None:
+    """``mkdir -p`` with 0700 for every directory we create."""
+    parts = []
+    head = os.path.abspath(path)
+    while not os.path.isdir(head):
+        parts.append(head)
+        head = os.path.dirname(head)
+    for part in reversed(parts):
+        try:
+            posix.mkdir(part, 0o700)
+        except FileExistsError:
+            pass
+        posix.chmod(part, 0o700)

@@ -1,0 +1,41 @@
+"""Constants of the on-disk trace format, with their history.
+
+A trace file is ``MAGIC`` followed by chunks. A chunk is an 8-byte frame header
+(payload length, CRC-32 of the payload, both little-endian uint32) and a CBOR
+payload. The first chunk is the header map; every later chunk is a CBOR array of
+items. An item is either an event (a CBOR array) or a definition (a CBOR map):
+
+- event ``[boundary_id, site_id, value]`` or ``[boundary_id, site_id, value, digest]``
+- ``{"b": [boundary_id, name]}``    names a boundary id (first use)
+- ``{"s": [site_id, filename, line]}`` names a call site (first use)
+- ``{"end": {...}}``                 the process ended cleanly (how, and when)
+
+A torn tail (short frame or CRC mismatch in the last chunk) means the process
+stopped while writing: readers keep every complete chunk before it.
+"""
+
+MAGIC = b"RETRACE\x00"
+
+# History:
+#   1 - first format (retrace-python 0.1).
+FORMAT_VERSION = 1
+READABLE_VERSIONS = frozenset({1})
+
+FRAME_HEADER_SIZE = 8
+
+# CBOR tags for values that CBOR has no type for (private range).
+TAG_LIST = 40100
+TAG_TUPLE = 40101
+TAG_DICT = 40102
+TAG_SET = 40103
+TAG_FROZENSET = 40104
+TAG_BYTEARRAY = 40105
+TAG_STRUCTSEQ = 40106
+TAG_RAISED = 40107
+TAG_OPAQUE = 40108
+TAG_OBJECT = 40109
+
+TRACE_FILE = "trace.bin"
+SETTINGS_FILE = "settings.json"
+RUN_DIR = "run"
+WORKSPACE_FILE = "replay.code-workspace"

@@ -1,0 +1,65 @@
+"""The trace as data: events, call sites and process endings, resolved by name.
+
+Readers for people (the CLI, divergence reports) work on these; the replay hot
+path reads the raw item lists instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        if not self.file:
+            return "<unknown>"
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+UNKNOWN_SITE = Site("", 0, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    index: int
+    boundary: str
+    site: Site
+    value: Any
+    digest: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How the recorded process ended; ``None`` in TraceSummary means it was cut short."""
+
+    how: str
+    status: int | None
+    time: float | None
+
+
+def iter_events(reader):
+    """Resolve a TraceReader's items into ``Event``s; the last yield is an Ending if any."""
+    names: dict[int, str] = {}
+    sites: dict[int, Site] = {}
+    index = 0
+    for items in reader.chunks():
+        for item in items:
+            if type(item) is list:
+                digest = item[3] if len(item) > 3 else None
+                yield Event(index, names.get(item[0], f"#{item[0]}"), sites.get(item[1], UNKNOWN_SITE), item[2], digest)
+                index += 1
+            elif "b" in item:
+                bid, name = item["b"]
+                names[bid] = name
+            elif "s" in item:
+                sid, file, line, function = item["s"]
+                sites[sid] = Site(file, line, function)
+            elif "end" in item:
+                end = item["end"] or {}
+                yield Ending(end.get("how", "exit"), end.get("status"), end.get("time"))

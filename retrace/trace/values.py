@@ -1,0 +1,251 @@
+"""How Python values cross into the trace and back.
+
+``to_wire`` turns a boundary result into a tree that cbor2 encodes natively;
+``decode_tag`` (a cbor2 ``tag_hook``) turns it back. Scalars (None, bool, int,
+float, str, bytes) pass through untouched so the hot path can skip this module.
+Containers are always tagged, because cbor2 freezes everything nested inside a
+tag; tagging every container keeps list/tuple/dict faithful at any depth.
+
+Exceptions raised by a boundary are stored as ``Raised`` and re-raised on replay.
+A value we cannot rebuild becomes ``Opaque``: replay hands back a placeholder
+that shows what it was, rather than silently inventing something.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import importlib
+import sys
+
+from cbor2 import CBORTag
+
+from retrace.trace import format as fmt
+
+SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+
+# Exception attributes worth keeping besides args (OSError and friends).
+_EXCEPTION_ATTRS = ("errno", "strerror", "filename", "filename2", "winerror", "characters_written")
+
+
+class Opaque:
+    """Stands in on replay for a recorded value that could not be stored faithfully."""
+
+    __slots__ = ("type_name", "text")
+
+    def __init__(self, type_name: str, text: str) -> None:
+        self.type_name = type_name
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"<retrace: unrecordable {self.type_name}: {self.text}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Opaque) and (self.type_name, self.text) == (other.type_name, other.text)
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, self.text))
+
+
+class Raised:
+    """An exception a boundary raised while recording; ``rebuild`` makes it again."""
+
+    __slots__ = ("module", "qualname", "args", "attrs")
+
+    def __init__(self, module: str, qualname: str, args: tuple, attrs: dict) -> None:
+        self.module = module
+        self.qualname = qualname
+        self.args = args
+        self.attrs = attrs
+
+    @classmethod
+    def capture(cls, exc: BaseException) -> Raised:
+        attrs = {}
+        for name in _EXCEPTION_ATTRS:
+            value = getattr(exc, name, None)
+            if value is not None:
+                attrs[name] = value
+        kind = type(exc)
+        return cls(kind.__module__, kind.__qualname__, exc.args, attrs)
+
+    @property
+    def type_name(self) -> str:
+        return self.qualname if self.module == "builtins" else f"{self.module}.{self.qualname}"
+
+    def rebuild(self) -> BaseException:
+        try:
+            kind = find_class(self.module, self.qualname)
+        except LookupError:
+            kind = None
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            return RuntimeError(f"{self.type_name}{self.args!r} (recorded exception type unavailable)")
+        if issubclass(kind, OSError) and "errno" in self.attrs:
+            # OSError(errno, strerror, filename, winerror, filename2) picks the subclass
+            # (FileNotFoundError...) exactly as the original call did.
+            args = [self.attrs["errno"], self.attrs.get("strerror")]
+            if "filename" in self.attrs or "filename2" in self.attrs:
+                args += [self.attrs.get("filename"), None, self.attrs.get("filename2")]
+            exc = kind(*args)
+        else:
+            try:
+                exc = kind(*self.args)
+            except Exception:  # a constructor with another signature: keep type, set args
+                exc = kind.__new__(kind)
+                exc.args = tuple(self.args)
+        for name, value in self.attrs.items():
+            if name not in ("errno", "strerror", "filename", "filename2"):
+                try:
+                    setattr(exc, name, value)
+                except AttributeError:
+                    pass
+        return exc
+
+    def __repr__(self) -> str:
+        return f"raise {self.type_name}{tuple(self.args)!r}"
+
+
+def find_class(module: str, qualname: str):
+    """Look up ``module.qualname``; LookupError when it is not importable here."""
+    try:
+        obj = sys.modules.get(module) or importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"{module}.{qualname}") from exc
+    return obj
+
+
+def _is_structseq(value: object) -> bool:
+    kind = type(value)
+    return isinstance(value, tuple) and hasattr(kind, "n_sequence_fields")
+
+
+def to_wire(value):
+    """Encode ``value`` (a boundary result) into a tree of CBOR-native types and tags."""
+    kind = type(value)
+    if kind in SCALARS:
+        return value
+    if kind is list:
+        return CBORTag(fmt.TAG_LIST, [to_wire(item) for item in value])
+    if kind is tuple:
+        return CBORTag(fmt.TAG_TUPLE, [to_wire(item) for item in value])
+    if kind is dict:
+        flat = []
+        for key, item in value.items():
+            flat.append(to_wire(key))
+            flat.append(to_wire(item))
+        return CBORTag(fmt.TAG_DICT, flat)
+    if kind is set or kind is frozenset:
+        tag = fmt.TAG_SET if kind is set else fmt.TAG_FROZENSET
+        return CBORTag(tag, [to_wire(item) for item in value])
+    if kind is bytearray:
+        return CBORTag(fmt.TAG_BYTEARRAY, bytes(value))
+    if isinstance(value, BaseException):
+        return raised_to_wire(Raised.capture(value))
+    if kind is Raised:
+        return raised_to_wire(value)
+    if _is_structseq(value):
+        _, (seq, extra) = value.__reduce__()
+        return CBORTag(
+            fmt.TAG_STRUCTSEQ,
+            [kind.__module__, kind.__qualname__, to_wire(tuple(seq)), to_wire(dict(extra))],
+        )
+    if kind is Opaque:
+        return CBORTag(fmt.TAG_OPAQUE, [value.type_name, value.text])
+    return _reduced_to_wire(value)
+
+
+def raised_to_wire(raised: Raised):
+    return CBORTag(
+        fmt.TAG_RAISED,
+        [raised.module, raised.qualname, _safe(tuple(raised.args)), _safe(dict(raised.attrs))],
+    )
+
+
+def _safe(value):
+    """to_wire, but an argument we cannot encode becomes its repr (exception args)."""
+    try:
+        return to_wire(value)
+    except Exception:
+        return to_wire(Opaque(type(value).__name__, repr(value)))
+
+
+def _reduced_to_wire(value):
+    """Objects that pickle by (class, simple args), like datetime, Decimal, UUID."""
+    kind = type(value)
+    try:
+        reduced = value.__reduce_ex__(2)
+        func, args = reduced[0], reduced[1]
+        state = reduced[2] if len(reduced) > 2 else None
+        if func is copyreg.__newobj__:
+            func, args, new = args[0], args[1:], True
+        else:
+            new = False
+        if not isinstance(func, type) or len(reduced) > 3 and any(r is not None for r in reduced[3:]):
+            raise TypeError("not a plain class reduction")
+        if find_class(func.__module__, func.__qualname__) is not func:
+            raise TypeError("class not importable by name")
+        return CBORTag(
+            fmt.TAG_OBJECT,
+            [func.__module__, func.__qualname__, new, to_wire(tuple(args)), to_wire(state)],
+        )
+    except Exception:
+        return CBORTag(fmt.TAG_OPAQUE, [f"{kind.__module__}.{kind.__qualname__}", _short_repr(value)])
+
+
+def _short_repr(value) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = object.__repr__(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _rebuild_object(module, qualname, new, args, state):
+    try:
+        kind = find_class(module, qualname)
+    except LookupError:
+        return Opaque(f"{module}.{qualname}", repr(args))
+    obj = kind.__new__(kind, *args) if new else kind(*args)
+    if state is not None:
+        if hasattr(obj, "__setstate__"):
+            obj.__setstate__(state)
+        else:
+            # Objects that forbid plain setattr (UUID) still accept object.__setattr__.
+            for name, item in state.items():
+                object.__setattr__(obj, name, item)
+    return obj
+
+
+def _rebuild_structseq(module, qualname, seq, extra):
+    try:
+        kind = find_class(module, qualname)
+        return kind(seq, extra)
+    except (LookupError, TypeError):
+        return Opaque(f"{module}.{qualname}", repr(seq))
+
+
+def decode_tag(tag, immutable=False):
+    """cbor2 tag_hook: rebuild the values ``to_wire`` tagged."""
+    number, value = tag.tag, tag.value
+    if number == fmt.TAG_LIST:
+        return list(value)
+    if number == fmt.TAG_TUPLE:
+        return tuple(value)
+    if number == fmt.TAG_DICT:
+        return dict(zip(value[::2], value[1::2]))
+    if number == fmt.TAG_SET:
+        return set(value)
+    if number == fmt.TAG_FROZENSET:
+        return frozenset(value)
+    if number == fmt.TAG_BYTEARRAY:
+        return bytearray(value)
+    if number == fmt.TAG_STRUCTSEQ:
+        return _rebuild_structseq(*value)
+    if number == fmt.TAG_RAISED:
+        module, qualname, args, attrs = value
+        return Raised(module, qualname, tuple(args), dict(attrs))
+    if number == fmt.TAG_OPAQUE:
+        return Opaque(*value)
+    if number == fmt.TAG_OBJECT:
+        return _rebuild_object(*value)
+    return tag

@@ -1,0 +1,136 @@
+"""TraceWriter: the recording side of trace.bin.
+
+The hot path only appends a tuple to ``events`` (a plain list; ``list.append`` is
+atomic under the GIL, so no lock is taken per event). A background flusher
+thread encodes and writes whatever has accumulated at least every
+``FLUSH_INTERVAL`` seconds, so a process killed with SIGKILL loses at most that
+much. All I/O goes through ``posix`` directly: the writer never passes through
+the boundaries it is recording.
+"""
+
+from __future__ import annotations
+
+import _thread
+import posix
+
+from cbor2 import dumps
+
+from retrace.trace import format as fmt
+from retrace.trace.framing import frame
+
+FLUSH_INTERVAL = 0.05
+
+
+class TraceWriter:
+    def __init__(self, path: str, header: dict, *, on_failure=None, thread_setup=None) -> None:
+        self.path = path
+        self.events: list = []
+        self.names: dict[int, str] = {}
+        self._named: set[int] = set()
+        self._sites: dict = {}
+        self._lock = _thread.allocate_lock()
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()
+        self._closed = False
+        self._on_failure = on_failure
+        self._thread_setup = thread_setup
+        self.failed: BaseException | None = None
+        self.on_tick = None  # called in the flusher thread after each flush
+        self.count = 0
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
+        self._fd = posix.open(path, flags, 0o600)
+        self._write(fmt.MAGIC + frame(dumps(header)))
+
+    # -- flushing -------------------------------------------------------------
+    def start_flusher(self) -> None:
+        _thread.start_new_thread(self._flush_loop, ())
+
+    def _flush_loop(self) -> None:
+        if self._thread_setup is not None:
+            self._thread_setup()
+        while not self._closed:
+            self._wake.acquire(True, FLUSH_INTERVAL)
+            if self._closed:
+                break
+            self.flush()
+            if self.on_tick is not None:
+                self.on_tick()
+
+    def flush(self, extra_items: list | None = None) -> None:
+        """Encode and write every pending event (and ``extra_items``) as one chunk."""
+        with self._lock:
+            if self.failed is not None or self._fd < 0:
+                return
+            events = self.events
+            count = len(events)
+            batch = events[:count]
+            del events[:count]
+            if not batch and not extra_items:
+                return
+            items = self._encode(batch)
+            if extra_items:
+                items.extend(extra_items)
+            try:
+                self._write(frame(dumps(items)))
+            except Exception as exc:  # full disk, vanished directory: stop recording
+                self._fail(exc)
+                return
+            self.count += count
+
+    def _encode(self, batch: list) -> list:
+        items = []
+        sites = self._sites
+        named = self._named
+        for bid, code, line, value, digest in batch:
+            if bid not in named:
+                named.add(bid)
+                items.append({"b": [bid, self.names[bid]]})
+            key = (code, line)
+            sid = sites.get(key)
+            if sid is None:
+                sid = sites[key] = len(sites)
+                if code is None:
+                    items.append({"s": [sid, "", 0, ""]})
+                else:
+                    items.append({"s": [sid, code.co_filename, line, code.co_name]})
+            if digest is None:
+                items.append([bid, sid, value])
+            else:
+                items.append([bid, sid, value, digest])
+        return items
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = posix.write(self._fd, view)
+            view = view[written:]
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failed = exc
+        try:
+            posix.close(self._fd)
+        except OSError:
+            pass
+        self._fd = -1
+        if self._on_failure is not None:
+            self._on_failure(exc)
+
+    # -- ending -----------------------------------------------------------------
+    def close(self, end: dict | None = None) -> None:
+        """Write the remaining events and, for a clean end, the end marker."""
+        self._closed = True
+        try:
+            self._wake.release()
+        except RuntimeError:
+            pass
+        self.flush([{"end": end}] if end is not None else None)
+        with self._lock:
+            if self._fd >= 0:
+                posix.close(self._fd)
+                self._fd = -1
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: forget the parent's file and pending events."""
+        self._closed = True
+        self._fd = -1
+        self.events.clear()
