@@ -1,0 +1,108 @@
+"""Shared fixtures: run programs through the real, installed ``retrace-python``.
+
+End-to-end tests write a small program into ``tmp_path``, record it in a
+subprocess through the launcher, change the world, replay it (inside a network
+namespace with no interfaces when we may create one), and compare.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+LAUNCHER = shutil.which("retrace-python", path=os.path.dirname(sys.executable)) or shutil.which("retrace-python")
+PYTHON = sys.executable
+
+
+def _can_unshare_net() -> bool:
+    unshare = shutil.which("unshare")
+    if not unshare or os.geteuid() != 0:
+        return False
+    try:
+        return subprocess.run([unshare, "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+CAN_UNSHARE_NET = _can_unshare_net()
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> tuple[int, str, str]:
+        return self.returncode, self.stdout, self.stderr
+
+
+def _clean_env(extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRACE", "PYTHONHASHSEED", "COV_CORE"))}
+    env.pop("PYTHONPATH", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(argv: list[str], *, cwd=None, env=None, stdin: str | None = None, timeout: float = 60,
+        no_network: bool = False) -> Result:
+    if no_network and CAN_UNSHARE_NET:
+        argv = ["unshare", "-n", *argv]
+    proc = subprocess.run(
+        argv, cwd=cwd, env=_clean_env(env), input=stdin if stdin is not None else "",
+        capture_output=True, text=True, timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+class Program:
+    """A program in a temp dir, recorded and replayed through the launcher."""
+
+    def __init__(self, root: Path, source: str, name: str = "app.py") -> None:
+        self.root = root
+        self.dir = root / "project"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.script = self.dir / name
+        self.script.write_text(textwrap.dedent(source))
+        self.recording = root / "recording"
+
+    def write(self, relpath: str, text: str) -> Path:
+        path = self.dir / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def record(self, *args: str, python_args=(), env=None, stdin=None, timeout=60) -> Result:
+        return run(
+            [LAUNCHER, "--recording", str(self.recording), *python_args, str(self.script), *args],
+            cwd=self.dir, env=env, stdin=stdin, timeout=timeout,
+        )
+
+    def replay(self, *, cwd=None, env=None, timeout=60, stdin: str | None = None) -> Result:
+        return run([LAUNCHER, "--replay", str(self.recording)], cwd=cwd or self.root, env=env,
+                   stdin=stdin, timeout=timeout, no_network=True)
+
+
+@pytest.fixture
+def program(tmp_path):
+    """``program(source)`` -> Program; the temp dir is removed by pytest's tmp_path."""
+
+    def make(source: str, name: str = "app.py") -> Program:
+        return Program(tmp_path, source, name)
+
+    return make
+
+
+def assert_same_run(recorded: Result, replayed: Result) -> None:
+    assert replayed.returncode == recorded.returncode, (recorded.stderr, replayed.stderr)
+    assert replayed.stdout == recorded.stdout
+    assert replayed.stderr == recorded.stderr
