@@ -12,7 +12,16 @@ import sys
 _LAUNCHER_SCRIPTS = ("retrace-python", "retrace-entrypoint")
 
 
+_activated = False
+
+
 def activate() -> None:
+    # A virtualenv's site-packages is processed twice by Python 3.11's site module
+    # (once from venv(), once from addsitepackages()), so this .pth line runs twice.
+    global _activated
+    if _activated:
+        return
+    _activated = True
     if os.environ.get("RETRACE") not in ("1", "true", "yes", "on"):
         return
     argv = list(getattr(sys, "orig_argv", []))
@@ -30,6 +39,8 @@ def activate() -> None:
         command = pycmdline.parse(argv[1:])
         if command.kind == "stdin" or "--version" in command.flags or "--help" in command.flags:
             return
+        if command.kind == "module" and command.target.partition(".")[0] in ("retrace", "retrace_launcher"):
+            return  # `python -m retrace --recording DIR` replays; it is not a program to record
         check_python_options(command.flags)
         check_record_target(target)
         exec_python([sys.executable, *argv[1:]], record_env(target, announce=False))

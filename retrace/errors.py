@@ -38,3 +38,17 @@ class Diverged(RetraceError):
 
 class RecordingEnds(RetraceError):
     exit_code = EXIT_RECORDING_ENDS
+
+
+class RecordedSignal(RetraceError):
+    """Replay reached the point where the recorded process was killed by a signal.
+
+    Replay then ends the same way: the process kills itself with ``signum``
+    (so its exit status matches the recording's); ``exit_code`` is the shell's
+    equivalent, used only if that fails.
+    """
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

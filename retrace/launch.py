@@ -82,13 +82,50 @@ def check_python_options(flags: set[str]) -> None:
     for flag in sorted(flags):
         if flag in UNSUPPORTED_OPTIONS:
             raise UsageError(f"python option -{flag} is not supported: it {UNSUPPORTED_OPTIONS[flag]}")
+    if os.environ.get("PYTHONINSPECT"):  # the environment's spelling of -i
+        raise UsageError(f"PYTHONINSPECT is not supported: {UNSUPPORTED_OPTIONS['i']}")
+
+
+# Variables the interpreter reads while it starts (before the replay restores the
+# recorded os.environ): stdio encoding and buffering, warnings, -X options, locale.
+_STARTUP_VARS_PREFIX = "PYTHON"
+_LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG")
+
+
+def _startup_env(env: dict, recorded: dict) -> dict:
+    """``env`` with the interpreter start-up variables the recording had (and no others)."""
+    for name in [n for n in env if n.startswith(_STARTUP_VARS_PREFIX) or n in _LOCALE_VARS]:
+        del env[name]
+    for name, value in recorded.items():
+        if name.startswith(_STARTUP_VARS_PREFIX) or name in _LOCALE_VARS:
+            env[name] = value
+    # The recorded entries, then those this replay needs (a debugger's, say); never the
+    # recording machine's start-up hook: _with_site_dir puts this install's first.
+    parts: list[str] = []
+    for value in (env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")):
+        for part in (value or "").split(os.pathsep):
+            if part and part not in parts and not _is_site_dir(part):
+                parts.append(part)
+    if parts:
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+def _is_site_dir(path: str) -> bool:
+    """A directory holding a retrace start-up hook (installed, or in a checkout)."""
+    if os.path.basename(os.path.normpath(path)) == SITE_DIR_NAME:
+        return True
+    return os.path.isfile(os.path.join(path, "sitecustomize.py")) and os.path.isfile(
+        os.path.join(path, "retrace-hook.pth"))
 
 
 def replay_command(recording_path: str) -> tuple[list[str], dict]:
     """argv and environment that replay ``recording_path`` (validated first)."""
     recording = Recording(recording_path)
     settings = recording.load_settings()
-    env = dict(os.environ)
+    env = _startup_env(dict(os.environ), settings.get("env") or {})
     env[CONFIG_VAR] = json.dumps({"mode": "replay", "recording": recording.path})
     seed = settings.get("hash_seed")
     if seed is None:

@@ -6,8 +6,6 @@ hook (to learn what the interpreter is about to run, from ``sys.orig_argv``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 # Single-letter options that take no argument, and those that take one.
 _FLAGS = set("bBdEhiIOPqsSuvVx?")
 _WITH_ARG = set("WXcmQ")
@@ -19,13 +17,14 @@ class CommandLineError(ValueError):
     pass
 
 
-@dataclass
 class PythonCommand:
-    options: list[str] = field(default_factory=list)  # interpreter options, as given
-    kind: str = "stdin"       # "script", "module", "command" or "stdin"
-    target: str | None = None  # script path, module name or command text
-    args: list[str] = field(default_factory=list)  # what follows the target
-    flags: set[str] = field(default_factory=set)   # single-letter flags seen
+    def __init__(self) -> None:
+        self.options: list[str] = []       # interpreter options, as given
+        self.kind = "stdin"                # "script", "module", "command" or "stdin"
+        self.target: str | None = None     # script path, module name or command text
+        self.args: list[str] = []          # what follows the target
+        self.flags: set[str] = set()       # single-letter flags (and long flags) seen
+        self.argv: list[str] = []          # everything after the executable, untouched
 
     def target_argv(self) -> list[str]:
         """The argv tail that selects what to run: ``[script]``, ``['-m', mod]``..."""
@@ -38,12 +37,14 @@ class PythonCommand:
         return []
 
     def full(self, executable: str) -> list[str]:
-        return [executable, *self.options, *self.target_argv(), *self.args]
+        """The command line as given (``-OO`` stays ``-OO``: it shows in sys.orig_argv)."""
+        return [executable, *self.argv]
 
 
 def parse(argv: list[str]) -> PythonCommand:
     """Parse python's arguments (without the executable)."""
     cmd = PythonCommand()
+    cmd.argv = list(argv)
     i = 0
     while i < len(argv):
         arg = argv[i]

@@ -59,24 +59,63 @@ class Recording:
                 settings = json.loads(handle.read())
         except FileNotFoundError:
             raise RecordingError(f"{self.path} is not a retrace recording (no {fmt.SETTINGS_FILE})") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise RecordingError(f"cannot read {self.settings_path}: {exc}") from None
-        if not isinstance(settings, dict) or settings.get("settings_version") is None:
+        if not isinstance(settings, dict) or type(settings.get("settings_version")) is not int:
             raise RecordingError(f"{self.settings_path} is not a retrace settings file")
         if settings["settings_version"] > SETTINGS_VERSION:
             raise RecordingError(
                 f"{self.path} was made by a newer retrace-python ({settings.get('tool')}); upgrade to replay it"
             )
-        recorded = tuple(settings.get("python", {}).get("version_info", ())[:2])
+        python = settings.get("python")
+        version = python.get("version_info") if isinstance(python, dict) else None
+        if not (isinstance(version, list) and len(version) >= 2 and all(type(v) is int for v in version)):
+            raise RecordingError(f"{self.settings_path} does not say which Python made the recording")
+        recorded = tuple(version[:2])
         if recorded != tuple(sys.version_info[:2]):
-            want = ".".join(map(str, recorded)) or "?"
+            want = ".".join(map(str, recorded))
             raise RecordingError(
                 f"{self.path} was recorded with Python {want}; replay it with Python {want} "
                 f"(this is Python {sys.version_info[0]}.{sys.version_info[1]})"
             )
-        if not os.path.exists(self.trace_path):
+        problem = _settings_problem(settings)
+        if problem:
+            raise RecordingError(f"{self.settings_path} is damaged: {problem}")
+        if not os.path.isfile(self.trace_path):
             raise RecordingError(f"{self.path} has no {fmt.TRACE_FILE}")
         return settings
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(type(item) is str for item in value)
+
+
+def _settings_problem(settings: dict) -> str | None:
+    """What is missing or of the wrong type among the settings replay relies on."""
+    main = settings.get("main")
+    if not isinstance(main, dict):
+        return "no 'main'"
+    kind = main.get("kind")
+    if kind not in ("script", "module", "command", "directory"):
+        return f"main.kind is {kind!r}"
+    needed = {"script": "file", "module": "target", "command": "target", "directory": "code_root"}[kind]
+    if type(main.get(needed)) is not str:
+        return f"no main.{needed}"
+    for name in ("argv", "sys_path"):
+        if not _is_str_list(main.get(name)):
+            return f"main.{name} is not a list of strings"
+    if not _is_str_list(main.get("options", [])):
+        return "main.options is not a list of strings"
+    if main.get("code_root") is not None and type(main["code_root"]) is not str:
+        return "main.code_root is not a string"
+    if type(settings.get("cwd")) is not str:
+        return "no cwd"
+    env = settings.get("env")
+    if not (isinstance(env, dict) and all(type(k) is str and type(v) is str for k, v in env.items())):
+        return "env is not a map of strings"
+    if settings.get("hash_seed") is not None and type(settings["hash_seed"]) is not str:
+        return "hash_seed is not a string"
+    return None
 
 
 def write_private_file(path: str, data: bytes) -> None:
@@ -84,12 +123,19 @@ def write_private_file(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp{posix.getpid()}"
     fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[posix.write(fd, view):]
-    finally:
-        posix.close(fd)
-    posix.rename(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[posix.write(fd, view):]
+        finally:
+            posix.close(fd)
+        posix.rename(tmp, path)
+    except BaseException:
+        try:  # a full disk must not leave the half-written copy behind
+            posix.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def write_json(path: str, value) -> None:

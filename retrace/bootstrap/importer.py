@@ -78,6 +78,7 @@ class RunDirFinder:
         base = entry or self.cwd
         if not base.startswith("/"):
             base = f"{self.cwd}/{base}"
+        base = base.rstrip("/")  # as importlib joins: `DIR/` + `mod.py` is `DIR/mod.py`
         package_init = f"{base}/{tail}/__init__.py"
         mirrored = self.recording.run_path_for(package_init, self.code_root)
         if _is_file(mirrored):

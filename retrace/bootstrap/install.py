@@ -109,11 +109,13 @@ class Installer:
         if self.installed:
             return
         self.installed = True
-        for name in list(self.pending):
+        # The hook goes in first: patching may import (a family's action, a value
+        # decoded on replay), and a module imported then must be patched too.
+        sys.meta_path.insert(0, self._hook)
+        for name in sorted(self.pending):  # sorted: the same order in record and replay
             module = sys.modules.get(name)
             if module is not None:
                 self.patch_module(module)
-        sys.meta_path.insert(0, self._hook)
         self.sweep_aliases()
 
     def patch_module(self, module) -> None:
@@ -130,6 +132,8 @@ class Installer:
                 if patch.optional:
                     continue
                 raise
+            if original is None and patch.optional:
+                continue  # a module-level stand-in for a missing C function (uuid._generate_time_safe)
             if patch.make is not None:
                 replacement = patch.make(engine, original, patch.name)
             else:
@@ -143,7 +147,7 @@ class Installer:
     def sweep_aliases(self) -> None:
         """Point names bound to an original (before we patched) at its replacement."""
         replacements = self.replacements
-        patched_owners = {id(owner) for owner, *_ in self.applied}
+        patched = {(id(owner), attr) for owner, attr, *_ in self.applied}
         for modname, module in list(sys.modules.items()):
             if module is None or modname.startswith(SWEEP_EXCLUDED_PREFIXES):
                 continue
@@ -151,14 +155,14 @@ class Installer:
             origin = getattr(spec, "origin", None)
             if origin == "built-in" or (origin or "").endswith(".so"):
                 continue  # C modules hold no Python-level aliases
-            if id(module) in patched_owners:
-                continue
             namespace = getattr(module, "__dict__", None)
             if namespace is None:
                 continue
+            # A patched module is swept too (random._urandom is an alias inside the
+            # patched random module); only the attributes we patched are left alone.
             for attr, value in list(namespace.items()):
                 entry = replacements.get(id(value))
-                if entry is not None and entry[0] is value:
+                if entry is not None and entry[0] is value and (id(module), attr) not in patched:
                     namespace[attr] = entry[1]
                     self.alias_changes.append((namespace, attr, value))
 

@@ -7,6 +7,7 @@ modules patched at the same points.
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import os
 import posix
@@ -32,16 +33,38 @@ def warn(message: str) -> None:
         pass
 
 
+def our_site_dirs() -> list[str]:
+    """sys.path entries that hold our start-up hook (the launcher's PYTHONPATH entry).
+
+    Plain ``python`` has no such entry, so the program must not see it either;
+    children still find the hook through the inherited PYTHONPATH.
+    """
+    hook = sys.modules.get("sitecustomize")
+    path = getattr(hook, "__file__", None)
+    if not path or not hasattr(hook, "_start_retrace"):
+        return []
+    here = os.path.dirname(os.path.abspath(path))
+    return [entry for entry in sys.path if entry and os.path.abspath(entry) == here]
+
+
 def describe_main(orig_argv: list[str]) -> dict:
     """What the interpreter is about to run, and the argv/sys.path it will show."""
     cmd = pycmdline.parse(orig_argv[1:])
     safe_path = bool(cmd.flags & {"P", "I"})
     main = {"kind": cmd.kind, "target": cmd.target, "options": cmd.options}
     if cmd.kind == "script":
-        main["file"] = os.path.abspath(cmd.target)
         main["argv"] = [cmd.target, *cmd.args]
-        path0 = os.path.dirname(os.path.realpath(cmd.target))
-        main["code_root"] = path0
+        # python's absolute form: joined to the cwd, not normalised (`./app.py` stays so
+        # in __file__ and in tracebacks).
+        given = cmd.target if os.path.isabs(cmd.target) else os.path.join(os.getcwd(), cmd.target)
+        if os.path.isdir(cmd.target):  # python runs DIR/__main__.py as module __main__
+            main["kind"] = "directory"
+            path0 = given
+            main["code_root"] = os.path.realpath(cmd.target)
+        else:
+            main["file"] = given
+            path0 = os.path.dirname(os.path.realpath(cmd.target))
+            main["code_root"] = path0
     elif cmd.kind == "module":
         main["argv"] = ["-m", *cmd.args]  # runpy puts the module's file in argv[0]
         path0 = os.getcwd()
@@ -51,26 +74,49 @@ def describe_main(orig_argv: list[str]) -> dict:
     else:
         main["argv"] = ["-", *cmd.args] if cmd.args else [""]
         path0 = ""
-    main["sys_path"] = ([] if safe_path else [path0]) + list(sys.path)
+    ours = our_site_dirs()
+    main["sys_path"] = ([] if safe_path else [path0]) + [p for p in sys.path if p not in ours]
     return main
 
 
-def _imported_distributions() -> dict[str, str]:
-    from importlib import metadata
+def _normalize(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
 
-    tops = {name.partition(".")[0] for name in list(sys.modules)}
+
+def _imported_distributions() -> dict[str, str]:
+    """Versions of the distributions the program imported, cheaply.
+
+    For each imported top-level module that lives in a site-packages directory,
+    the ``NAME-VERSION.dist-info`` folder beside it names its version (one
+    directory listing per site-packages, no metadata files read); a module's own
+    ``__version__`` fills in where names differ (``yaml`` from PyYAML).
+    """
     found: dict[str, str] = {}
-    try:
-        mapping = metadata.packages_distributions()
-    except Exception:  # broken metadata of some installed package must not stop us
-        return found
-    for top in sorted(tops):
-        for dist in mapping.get(top, ()):
+    listings: dict[str, dict[str, tuple[str, str]]] = {}
+    for name, module in list(sys.modules.items()):
+        if "." in name or module is None:
+            continue
+        path = getattr(module, "__file__", None) or ""
+        if "-packages" + os.sep not in path:
+            continue
+        root = path[: path.index("-packages" + os.sep) + len("-packages")]
+        dists = listings.get(root)
+        if dists is None:
+            dists = listings[root] = {}
             try:
-                found[dist] = metadata.version(dist)
-            except Exception:
-                continue
-    return found
+                entries = posix.listdir(root)
+            except OSError:
+                entries = []
+            for entry in entries:
+                if entry.endswith(".dist-info") and "-" in entry:
+                    dist, _, version = entry[: -len(".dist-info")].partition("-")
+                    dists[_normalize(dist)] = (dist, version)
+        match = dists.get(_normalize(name))
+        if match is not None:
+            found[match[0]] = match[1]
+        elif isinstance(getattr(module, "__version__", None), str):
+            found[name] = module.__version__
+    return dict(sorted(found.items()))
 
 
 class RecordSession:
@@ -81,12 +127,28 @@ class RecordSession:
         self.installer: Installer | None = None
         self.snapshot: Snapshot | None = None
         self.settings: dict = {}
+        self._snapshot_lock = _thread.allocate_lock()
 
     def start(self) -> bool:
         main = describe_main(list(sys.orig_argv))
+        for entry in our_site_dirs():
+            sys.path.remove(entry)
         if main["kind"] == "stdin":
             warn("a program read from standard input cannot be replayed; running unrecorded")
             return False
+        if main["kind"] == "script":
+            target = main["file"]
+            if not os.path.exists(target):
+                return False  # python says it cannot open the file; nothing to record
+            if not os.path.isfile(target):
+                warn("the script is not a regular file (a pipe?) and cannot be snapshot; running unrecorded")
+                return False
+            if not target.endswith((".py", ".pyw")):
+                import zipfile
+
+                if zipfile.is_zipfile(target):
+                    warn("a zip application cannot be replayed yet; running unrecorded")
+                    return False
         try:
             make_private_dirs(self.recording.path)
             if os.path.exists(self.recording.trace_path):
@@ -104,11 +166,15 @@ class RecordSession:
             warn(f"cannot record into {self.recording.path} ({exc.strerror or exc}); running unrecorded")
             return False
         self.snapshot = Snapshot(self.recording, main.get("code_root"), warn=warn)
+        if main.get("file"):  # before any event: a recording killed early still has its script
+            self.snapshot.copy_main(main["file"])
         self.engine.writer.on_tick = self._tick
+        self._engine_end_process = self.engine.end_process
+        self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
         self.installer = Installer(self.engine, families())
         self.installer.install()
         atexit.register(self._at_exit)
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        os.register_at_fork(before=self.engine.writer.flush, after_in_child=self._after_fork_in_child)
         self._flush_on_fatal_signals()
         self.engine.start()
         return True
@@ -159,6 +225,12 @@ class RecordSession:
 
     # -- background work (flusher thread) --------------------------------------
     def _tick(self) -> None:
+        # The flusher thread and the process's ending both snapshot: one at a time, so
+        # an ending (os._exit right after start) waits for a copy already under way.
+        with self._snapshot_lock:
+            self._snapshot_step()
+
+    def _snapshot_step(self) -> None:
         try:
             if self.snapshot.code_root and not getattr(self, "_tree_done", False):
                 self._tree_done = True
@@ -166,12 +238,35 @@ class RecordSession:
                 main_file = self.settings["main"].get("file")
                 if main_file:
                     self.snapshot.copy_main(main_file)
+            if self.settings["main"]["kind"] == "module":
+                self._copy_main_module()
             self.snapshot.copy_new_modules()
         except OSError as exc:
             warn(f"code snapshot incomplete: {exc}")
 
+    def _copy_main_module(self) -> None:
+        """``-m pkg.mod``: the module runs as ``__main__``, which copy_new_modules skips."""
+        module = sys.modules.get("__main__")
+        spec = getattr(module, "__spec__", None)
+        path = getattr(module, "__file__", None)
+        target = self.settings["main"]["target"]
+        if spec is None or spec.name not in (target, f"{target}.__main__") or not isinstance(path, str):
+            return
+        path = os.path.abspath(path)
+        if path not in self.snapshot.copied and self.snapshot.is_user_file(path):
+            self.snapshot.copy_main(path)
+
     # -- endings --------------------------------------------------------------
     def _at_exit(self) -> None:
+        self._finish("exit", None)
+
+    def _end_process(self, how: str, status: int | None = None) -> None:
+        """Endings that skip atexit (os._exit, a fatal signal) still complete the recording."""
+        self._finish(how, status)
+
+    def _finish(self, how: str, status: int | None) -> None:
+        if self.engine.ended:
+            return
         with untraced():
             self._tick()
             self.settings["distributions"] = _imported_distributions()
@@ -180,9 +275,12 @@ class RecordSession:
                 write_json(self.recording.settings_path, self.settings)
             except OSError:
                 pass
-        self.engine.end_process("exit")
+        self._engine_end_process(how, status)
         if self.config.get("announce"):
-            posix.write(2, f"retrace: recording saved to {self.recording.path}\n".encode())
+            try:
+                posix.write(2, f"retrace: recording saved to {self.recording.path}\n".encode())
+            except OSError:
+                pass
 
     def _after_fork_in_child(self) -> None:
         self.engine.after_fork_in_child()

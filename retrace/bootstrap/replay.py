@@ -10,18 +10,22 @@ without retrace's own frames, as the recorded process did.
 
 from __future__ import annotations
 
+import atexit
+import builtins
 import os
 import posix
+import signal
 import sys
 import types
 
 from retrace.boundaries import families
-from retrace.bootstrap.importer import RunDirFinder
+from retrace.bootstrap.importer import RunDirFinder, RunDirLoader
 from retrace.bootstrap.install import Installer
+from retrace.bootstrap.record import our_site_dirs
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries
-from retrace.errors import RetraceError
+from retrace.errors import RecordingError, RetraceError
 from retrace.recording import Recording
 from retrace.trace.reader import TraceReader
 
@@ -41,6 +45,14 @@ def fail(error: RetraceError) -> None:
         posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
     except OSError:
         pass
+    signum = getattr(error, "signum", None)
+    if signum is not None:  # the recorded process died of this signal: so does the replay
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+            posix.kill(posix.getpid(), signum)
+        except (OSError, ValueError):
+            pass
     posix._exit(error.exit_code)
 
 
@@ -51,7 +63,11 @@ class ReplaySession:
         self.reader = TraceReader(self.recording.trace_path)
         self._check_hash_seed()
         self.engine = Replayer(self.reader, stop=fail)
+        self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
+        self._pid = posix.getpid()
         self.main = self.settings["main"]
+        ours = our_site_dirs()  # (before the boundaries: abspath may call os.getcwd)
+        self.startup_path = [p for p in sys.path if p not in ours]
         self.finder = RunDirFinder(self.recording, self.main.get("code_root"), self.settings["cwd"])
 
     def _check_hash_seed(self) -> None:
@@ -68,53 +84,120 @@ class ReplaySession:
         os.environ.update(self.settings["env"])
         self.installer = Installer(self.engine, families())
         self.installer.install()
+        # Registered where recording registers its own exit handler, so both run after
+        # the program's atexit handlers: the recording must end where the program does.
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        if not self.interrupted and posix.getpid() == self._pid:  # not in a forked child
+            self.engine.check_end()
 
     def run_main(self) -> None:
         main = self.main
-        native_path = [p for p in sys.path if p not in main["sys_path"]]
+        # The recorded sys.path, then what this interpreter needs that the recording
+        # did not have; not `-m retrace`'s own sys.path[0] (the replay's cwd).
+        native_path = [p for p in self.startup_path if p not in main["sys_path"]]
         sys.path[:] = list(main["sys_path"]) + native_path
         sys.meta_path.insert(0, self.finder)
         sys.argv[:] = list(main["argv"])
+        sys.orig_argv = list(self.settings.get("orig_argv", sys.orig_argv))
+        # A fresh __main__ as the interpreter makes it (pylifecycle's add_main_module).
         module = types.ModuleType("__main__")
-        module.__dict__["__builtins__"] = __builtins__
+        module.__dict__.update(__annotations__={}, __builtins__=builtins)
+        from importlib.machinery import BuiltinImporter
+
+        module.__loader__ = BuiltinImporter
         sys.modules["__main__"] = module
         try:
             if main["kind"] == "script":
-                code = self.finder.main_code(main["file"])
+                try:
+                    code = self.finder.main_code(main["file"])
+                except OSError as exc:
+                    raise RecordingError(f"{self.recording.path} is incomplete: the main script is missing "
+                                         f"from {self.recording.run_dir} ({exc.strerror})") from None
                 module.__file__ = main["file"]
                 module.__cached__ = None
-                from importlib.machinery import SourceFileLoader
-
-                module.__loader__ = SourceFileLoader("__main__", main["file"])
+                # Its loader serves the recorded source (traceback.print_exc, inspect)
+                # even when the original file has changed or is gone.
+                mirrored = self.recording.run_path_for(main["file"], main.get("code_root"))
+                module.__loader__ = RunDirLoader("__main__", main["file"], mirrored, False)
                 exec(code, module.__dict__)
             elif main["kind"] == "module":
                 import runpy
 
                 runpy._run_module_as_main(main["target"], alter_argv=True)
+            elif main["kind"] == "directory":  # `python DIR`: DIR/__main__.py, DIR is sys.path[0]
+                import runpy
+
+                runpy._run_module_as_main("__main__", alter_argv=False)
             else:
-                exec(compile(main["target"], "<string>", "exec"), module.__dict__)
+                # dont_inherit: this module's `from __future__ import annotations` is not the program's
+                exec(compile(main["target"], "<string>", "exec", dont_inherit=True), module.__dict__)
         except SystemExit:
             raise
+        except RetraceError as error:
+            fail(error)
         except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) and self.engine.source.peek() is not None:
+                self.interrupted = True  # the user's Ctrl-C, not the recording's
             self._print_uncaught(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                # Let the interpreter end as python does after an uncaught Ctrl-C: run
+                # atexit handlers, then die of SIGINT. It must not print it again.
+                sys.excepthook = _printed_already
+                raise
             sys.exit(1)
 
-    @staticmethod
-    def _print_uncaught(exc: BaseException) -> None:
+    def _print_uncaught(self, exc: BaseException) -> None:
         tb = exc.__traceback__
         while tb is not None and is_ours(tb.tb_frame.f_code.co_filename):
             tb = tb.tb_next
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
-        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+        # The interpreter's traceback printer reads source lines with io.open(filename):
+        # give it the recorded code from run/, not the working tree (edited, or deleted).
+        import io
+
+        real_open = io.open
+        io.open = self._recorded_source_opener(real_open)
+        try:
+            sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+        finally:
+            io.open = real_open
+
+    def _recorded_source_opener(self, real_open):
+        import _io
+
+        recording, code_root = self.recording, self.main.get("code_root")
+
+        def open_recorded_source(file, mode="r", *args, **kwargs):
+            if isinstance(file, str) and file.startswith("/") and mode == "rb":
+                mirrored = recording.run_path_for(file, code_root)
+                try:
+                    return _io.open(mirrored, mode, *args, **kwargs)
+                except OSError:
+                    pass
+            return real_open(file, mode, *args, **kwargs)
+
+        return open_recorded_source
+
+
+def _printed_already(kind, value, tb) -> None:
+    pass
 
 
 def prepare(config: dict) -> None:
     global _session
+    debug = os.environ.get("RETRACE_DEBUG")  # read before install() restores the recorded environment
     try:
         _session = ReplaySession(config)
         _session.install()
     except RetraceError as error:
         fail(error)
+    except Exception as exc:  # a bug of ours, or a recording damaged in a way we did not foresee
+        if debug:
+            raise
+        fail(RetraceError(f"cannot start the replay: {type(exc).__name__}: {exc} "
+                          "(a bug in retrace; RETRACE_DEBUG=1 shows where)"))
 
 
 def prepared() -> bool:

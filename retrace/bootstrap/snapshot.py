@@ -42,22 +42,33 @@ def _library_roots() -> tuple[str, ...]:
 
 
 def _copy(src: str, dst: str) -> int:
+    """Copy through a temporary name: a process killed mid-copy leaves no half file in run/."""
     make_private_dirs(os.path.dirname(dst))
+    tmp = f"{dst}.tmp{posix.getpid()}"
     fd_in = posix.open(src, posix.O_RDONLY | posix.O_CLOEXEC)
     try:
-        fd_out = posix.open(dst, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
+        fd_out = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
         size = 0
         try:
-            while True:
-                block = posix.read(fd_in, 1 << 16)
-                if not block:
-                    return size
-                size += len(block)
-                view = memoryview(block)
-                while view:
-                    view = view[posix.write(fd_out, view):]
-        finally:
-            posix.close(fd_out)
+            try:
+                while True:
+                    block = posix.read(fd_in, 1 << 16)
+                    if not block:
+                        break
+                    size += len(block)
+                    view = memoryview(block)
+                    while view:
+                        view = view[posix.write(fd_out, view):]
+            finally:
+                posix.close(fd_out)
+            posix.rename(tmp, dst)
+        except BaseException:
+            try:
+                posix.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return size
     finally:
         posix.close(fd_in)
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 import sys
 
 from retrace.engine.divergence import is_ours
+from retrace.engine.state import untraced
 
 
 def program_frames(tb):
-    """The traceback from the first frame after retrace's runner, minus wrapper frames."""
+    """The traceback without retrace's frames: replay's runner, boundary wrappers, and
+    replacements written in Python (open() of the files family) that sit between the
+    program's frame and a wrapper, where a C function would show no frame at all."""
     entries = []
     while tb is not None:
         entries.append(tb)
         tb = tb.tb_next
-    last_ours = -1
-    for index, entry in enumerate(entries):
-        if is_ours(entry.tb_frame.f_code.co_filename) and not entry.tb_frame.f_code.co_filename.startswith("<retrace"):
-            last_ours = index
-    kept = [e for e in entries[last_ours + 1:] if not e.tb_frame.f_code.co_filename.startswith("<retrace")]
+    kept = [e for e in entries if not is_ours(e.tb_frame.f_code.co_filename)]
     for current, following in zip(kept, kept[1:] + [None]):
         current.tb_next = following
     return kept[0] if kept else None
@@ -35,6 +34,7 @@ def install() -> None:
         tb = program_frames(tb)
         if value is not None:
             value.__traceback__ = tb
-        original(kind, value, tb)
+        with untraced():  # reading source lines to show them is no boundary, in either mode
+            original(kind, value, tb)
 
     sys.excepthook = excepthook

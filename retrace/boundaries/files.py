@@ -1,5 +1,546 @@
-"""(to be written)"""
+"""Files: open(), the ``os`` file and directory calls, and ``os.scandir``.
 
-from retrace.boundaries.spec import Family
+Only the lowest layer is patched: the ``os`` functions that make a system call
+on a path or a descriptor, and ``open``/``io.open`` (see ``_fileobj.py``).
+Everything written in Python on top of them -- ``os.path``, ``os.walk``,
+``os.makedirs``, ``shutil``, ``tempfile``, ``pathlib``, ``glob`` -- runs for
+real in both modes and reaches the world only through these leaves. So a file
+read while recording replays its recorded content even after it changed or
+vanished, and writes, renames, removals and directory changes happen only
+while recording.
 
-FAMILY = Family(name="files")
+Two special cases: ``os.write``/``os.writev`` to descriptors 1 and 2 are
+program output, which replay writes for real too (returning the recorded
+count); ``os.scandir`` records a directory's entries at once and hands out
+entries of our own class, whose ``stat()`` goes through the ``os.stat`` leaf.
+
+The ``os.supports_*`` sets are kept in step (``shutil`` and ``os.fwalk`` test
+membership), and ``tempfile`` defaults that captured an original are rebound.
+"""
+
+from __future__ import annotations
+
+import os as _os
+import posix
+import struct
+import sys
+from functools import partial
+from types import GenericAlias
+
+from retrace.boundaries._fileobj import echo, make_open
+from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.engine.state import state
+
+# -- keys: the arguments that matter, cheap and never raising -------------------
+_PLAIN = frozenset({str, bytes, int, bool, float, type(None)})
+
+
+def _norm(value):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    fspath = getattr(kind, "__fspath__", None)
+    if fspath is not None:
+        try:
+            return fspath(value)
+        except Exception:
+            return kind.__name__
+    try:
+        return memoryview(value).nbytes
+    except TypeError:
+        pass
+    try:
+        return len(value)
+    except Exception:
+        return kind.__name__
+
+
+def _key(*args, **kwargs):
+    normal = tuple(map(_norm, args))
+    if kwargs:
+        return normal, tuple((name, _norm(value)) for name, value in kwargs.items())
+    return normal
+
+
+def _key_path(*args, **kwargs):
+    if len(args) == 1 and not kwargs and type(args[0]) is str:
+        return args[0]
+    return _key(*args, **kwargs)
+
+
+def _key_ints(*args, **kwargs):
+    if kwargs:
+        return _key(*args, **kwargs)
+    for arg in args:
+        if type(arg) is not int:
+            return _key(*args)
+    return args
+
+
+def _key_fd_data(*args, **kwargs):
+    """os.write(fd, data) and friends: the descriptor and the size, not the bytes."""
+    if len(args) >= 2 and type(args[0]) is int and not kwargs:
+        try:
+            return (args[0], memoryview(args[1]).nbytes, *map(_norm, args[2:]))
+        except TypeError:
+            pass
+    return _key(*args, **kwargs)
+
+
+def _key_fd_buffers(*args, **kwargs):
+    """os.readv/writev(fd, buffers, ...): the descriptor and each buffer's size."""
+    try:
+        sizes = tuple(memoryview(b).nbytes for b in args[1])
+        return (_norm(args[0]), sizes, *map(_norm, args[2:])), tuple(kwargs.items())
+    except Exception:
+        return _key(*args, **kwargs)
+
+
+# -- stat results: packed into bytes (no encoding on the hot path) -----------------
+_STAT = struct.Struct("<QQQQQQqqqqqqQ")
+
+
+def _store_stat(st, args, kwargs):
+    try:
+        return _STAT.pack(st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
+                          st.st_size, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns,
+                          st.st_blksize, st.st_blocks, st.st_rdev)
+    except (struct.error, AttributeError, TypeError):
+        return st  # out of range for the packed form: kept as a structseq
+
+
+def _time_fields(ns):
+    sec, nsec = divmod(ns, 1_000_000_000)
+    return sec, sec + nsec * 1e-9
+
+
+def _load_stat(stored, args, kwargs):
+    if type(stored) is not bytes:
+        return stored
+    mode, ino, dev, nlink, uid, gid, size, atime_ns, mtime_ns, ctime_ns, blksize, blocks, rdev = \
+        _STAT.unpack(stored)
+    atime, fatime = _time_fields(atime_ns)
+    mtime, fmtime = _time_fields(mtime_ns)
+    ctime, fctime = _time_fields(ctime_ns)
+    return _os.stat_result(
+        (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime),
+        {"st_atime": fatime, "st_mtime": fmtime, "st_ctime": fctime, "st_atime_ns": atime_ns,
+         "st_mtime_ns": mtime_ns, "st_ctime_ns": ctime_ns, "st_blksize": blksize,
+         "st_blocks": blocks, "st_rdev": rdev},
+    )
+
+
+def _make_stat(engine, original, name):
+    return engine.leaf(name, original, key=_key_path, store=_store_stat, load=_load_stat)
+
+
+def _make_fstat(engine, original, name):
+    return engine.leaf(name, original, key=_key_ints, store=_store_stat, load=_load_stat)
+
+
+# -- out-parameter reads ----------------------------------------------------------
+def _store_into_buffers(count, args, kwargs):
+    out = []
+    left = count
+    for buffer in args[1]:
+        if left <= 0:
+            break
+        view = memoryview(buffer).cast("B")[:left]
+        out.append(view.tobytes())
+        left -= len(view)
+    return b"".join(out)
+
+
+def _load_into_buffers(data, args, kwargs):
+    view = memoryview(data)
+    for buffer in args[1]:
+        if not view:
+            break
+        target = memoryview(buffer).cast("B")
+        part = view[:len(target)]
+        target[:len(part)] = part
+        view = view[len(part):]
+    return len(data)
+
+
+def _make_readv(engine, original, name):
+    return engine.leaf(name, original, key=_key_fd_buffers, store=_store_into_buffers,
+                       load=_load_into_buffers)
+
+
+def _ioctl_buffer(args):
+    """The buffer fcntl.ioctl fills in place, if this call has one."""
+    if len(args) < 3 or (len(args) > 3 and not args[3]):
+        return None
+    try:
+        view = memoryview(args[2])
+    except TypeError:
+        return None
+    return None if view.readonly else view.cast("B")
+
+
+def _store_ioctl(result, args, kwargs):
+    view = _ioctl_buffer(args)
+    return result if view is None else (result, view.tobytes())
+
+
+def _load_ioctl(stored, args, kwargs):
+    if type(stored) is not tuple:
+        return stored
+    result, data = stored
+    _ioctl_buffer(args)[:len(data)] = data
+    return result
+
+
+def _make_ioctl(engine, original, name):
+    return engine.leaf(name, original, key=_key, store=_store_ioctl, load=_load_ioctl)
+
+
+# -- output to the terminal: os.write(1 or 2) is written on replay too -------------
+def _copy_meta(function, original):
+    function.__name__ = original.__name__
+    function.__qualname__ = original.__qualname__
+    function.__doc__ = original.__doc__
+    function.__wrapped__ = original
+    return function
+
+
+def _make_write(engine, original, name):
+    leaf = engine.leaf(name, original, key=_key_fd_data, depth=2)
+    replaying = not engine.recording
+
+    def write(*args, **kwargs):
+        if state.busy:  # retrace's own work, or inside another boundary (no echo)
+            return original(*args, **kwargs)
+        count = leaf(*args, **kwargs)
+        if replaying and (args[0] == 1 or args[0] == 2) and type(count) is int:
+            echo(args[0], args[1], count)
+        return count
+
+    return _copy_meta(write, original)
+
+
+def _make_writev(engine, original, name):
+    leaf = engine.leaf(name, original, key=_key_fd_buffers, depth=2)
+    replaying = not engine.recording
+
+    def writev(*args, **kwargs):
+        if state.busy:  # retrace's own work, or inside another boundary (no echo)
+            return original(*args, **kwargs)
+        count = leaf(*args, **kwargs)
+        if replaying and (args[0] == 1 or args[0] == 2) and type(count) is int:
+            echo(args[0], b"".join(bytes(b) for b in args[1]), count)
+        return count
+
+    return _copy_meta(writev, original)
+
+
+# -- os.scandir: entries recorded at once, handed out as our own DirEntry ---------
+# A directory read is packed into one bytes value (nothing to encode on the hot
+# path, and undecodable names survive): entry count, one flag byte per entry,
+# the inodes, then the names joined by NUL (which no file name contains).
+_IS_DIR, _IS_FILE, _IS_SYMLINK = 1, 2, 4  # is_dir()/is_file() follow symlinks
+_COUNT = struct.Struct("<I")
+
+
+def _entry_bits(entry) -> int:
+    bits = _IS_SYMLINK if entry.is_symlink() else 0
+    for test, bit in ((entry.is_dir, _IS_DIR), (entry.is_file, _IS_FILE)):
+        try:
+            if test():
+                bits |= bit
+        except OSError:  # a symlink that cannot be followed (loop, no permission)
+            pass
+    return bits
+
+
+def _pack_names(names, as_bytes: bool) -> bytes:
+    if as_bytes:
+        return b"\0".join(names)
+    return "\0".join(names).encode("utf-8", "surrogateescape")
+
+
+def _unpack_names(blob: bytes, count: int, as_bytes: bool) -> list:
+    if not count:
+        return []
+    return blob.split(b"\0") if as_bytes else blob.decode("utf-8", "surrogateescape").split("\0")
+
+
+def _scan(real_scandir, *args, **kwargs) -> bytes:
+    """Recording only: read every entry and what DirEntry can tell of it."""
+    with real_scandir(*args, **kwargs) as iterator:
+        entries = list(iterator)
+    count = len(entries)
+    names = [entry.name for entry in entries]
+    try:
+        flags = bytes([(_IS_SYMLINK if e.is_symlink() else 0) | (_IS_DIR if e.is_dir() else 0)
+                       | (_IS_FILE if e.is_file() else 0) for e in entries])
+    except OSError:
+        flags = bytes([_entry_bits(entry) for entry in entries])
+    inodes = struct.pack(f"<{count}Q", *[entry.inode() for entry in entries])
+    return _COUNT.pack(count) + flags + inodes + _pack_names(names, count and type(names[0]) is bytes)
+
+
+class DirEntry:
+    """What ``os.scandir`` yields while retrace runs (same surface as os.DirEntry)."""
+
+    __slots__ = ("name", "_prefix", "_dir_fd", "_ino", "_bits", "_stat", "_lstat")
+
+    def __init__(self, name, prefix, dir_fd, ino, bits) -> None:
+        self.name = name
+        self._prefix = prefix
+        self._dir_fd = dir_fd
+        self._ino = ino
+        self._bits = bits
+        self._stat = None
+        self._lstat = None
+
+    @property
+    def path(self):
+        return self.name if self._prefix is None else self._prefix + self.name
+
+    def inode(self) -> int:
+        return self._ino
+
+    def is_dir(self, *, follow_symlinks=True) -> bool:
+        bits = self._bits
+        return bool(bits & _IS_DIR) and (follow_symlinks or not bits & _IS_SYMLINK)
+
+    def is_file(self, *, follow_symlinks=True) -> bool:
+        bits = self._bits
+        return bool(bits & _IS_FILE) and (follow_symlinks or not bits & _IS_SYMLINK)
+
+    def is_symlink(self) -> bool:
+        return bool(self._bits & _IS_SYMLINK)
+
+    def _fetch(self, follow_symlinks):
+        if self._dir_fd is None:
+            return _os.stat(self.path, follow_symlinks=follow_symlinks)
+        return _os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=follow_symlinks)
+
+    def stat(self, *, follow_symlinks=True):
+        if follow_symlinks and self._bits & _IS_SYMLINK:
+            if self._stat is None:
+                self._stat = self._fetch(True)
+            return self._stat
+        if self._lstat is None:
+            self._lstat = self._fetch(False)
+        return self._lstat
+
+    def __fspath__(self):
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+
+class ScandirIterator:
+    """The iterator ``os.scandir`` returns while retrace runs (also a context manager)."""
+
+    __slots__ = ("_names", "_inodes", "_flags", "_next", "_prefix", "_dir_fd", "__weakref__")
+
+    def __init__(self, top, packed: bytes) -> None:
+        self._dir_fd = None
+        as_bytes = False
+        if top is None:
+            self._prefix = "./"
+        elif type(top) is int:
+            self._prefix = None
+            self._dir_fd = top
+        else:
+            top = _os.fspath(top)
+            as_bytes = type(top) is bytes
+            sep = b"/" if as_bytes else "/"
+            self._prefix = top if top.endswith(sep) or not top else top + sep
+        count = _COUNT.unpack_from(packed)[0]
+        start = _COUNT.size
+        self._flags = packed[start:start + count]
+        self._inodes = struct.unpack_from(f"<{count}Q", packed, start + count)
+        self._names = _unpack_names(packed[start + 9 * count:], count, as_bytes)
+        self._next = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> DirEntry:
+        index = self._next
+        if index >= len(self._names):
+            raise StopIteration
+        self._next = index + 1
+        return DirEntry(self._names[index], self._prefix, self._dir_fd, self._inodes[index],
+                        self._flags[index])
+
+    def close(self) -> None:
+        self._next = len(self._names)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        self.close()
+        return False
+
+
+def _key_scandir(*args, **kwargs):
+    if not args and not kwargs:
+        return None
+    return _key_path(*args, **kwargs)
+
+
+def _make_scandir(engine, original, name):
+    leaf = engine.leaf(name, partial(_scan, original), key=_key_scandir, depth=2)
+
+    def scandir(path=None):
+        if state.busy:  # retrace's own work, or inside another boundary
+            return original(path)
+        return ScandirIterator(path, leaf() if path is None else leaf(path))
+
+    return _copy_meta(scandir, original)
+
+
+# -- os.listdir: names packed like scandir's -------------------------------------------
+def _listdir_gives_bytes(args, kwargs) -> bool:
+    path = args[0] if args else kwargs.get("path")
+    if path is None or type(path) is int:
+        return False
+    return type(path) is bytes or type(_norm(path)) is bytes
+
+
+def _store_listdir(names, args, kwargs):
+    return _pack_names(names, _listdir_gives_bytes(args, kwargs))
+
+
+def _load_listdir(blob, args, kwargs):
+    as_bytes = _listdir_gives_bytes(args, kwargs)
+    return _unpack_names(blob, 1 if blob else 0, as_bytes)
+
+
+def _make_listdir(engine, original, name):
+    return engine.leaf(name, original, key=_key_scandir, store=_store_listdir, load=_load_listdir)
+
+
+# -- open() / io.open: one replacement per engine for both names -------------------
+_opens: dict[int, tuple] = {}
+
+
+def _make_open(engine, original, name):
+    built = _opens.get(id(engine))
+    if built is None or built[0] is not engine:
+        built = _opens[id(engine)] = (engine, make_open(engine))
+    return built[1]
+
+
+# -- install-time fixes --------------------------------------------------------------
+_SUPPORTS_SETS = ("supports_fd", "supports_dir_fd", "supports_follow_symlinks", "supports_effective_ids")
+
+
+def _replacement_in_os(module, function):
+    name = getattr(function, "__name__", None)
+    new = getattr(module, name, None) if isinstance(name, str) else None
+    if new is not None and new is not function and getattr(new, "__wrapped__", None) is function:
+        return new
+    return None
+
+
+def _keep_supports_sets(engine, module) -> None:
+    """shutil and os.fwalk ask ``os.stat in os.supports_fd``: answer for the leaves too."""
+    for set_name in _SUPPORTS_SETS:
+        members = getattr(module, set_name, None)
+        if not isinstance(members, set):
+            continue
+        for function in list(members):
+            new = _replacement_in_os(module, function)
+            if new is not None:
+                members.add(new)
+
+
+def _unlink_for_finalizers(engine):
+    """os.unlink for tempfile's closer, which also runs from ``__del__`` at exit.
+
+    A NamedTemporaryFile still open when the interpreter finalizes is removed after
+    the recording has ended: recording removes it unrecorded, replay does nothing
+    (there is no event left to answer with)."""
+    leaf = _os.unlink
+    real = getattr(leaf, "__wrapped__", leaf)
+    replaying = not engine.recording
+    is_finalizing = sys.is_finalizing
+
+    def unlink(path, *, dir_fd=None):
+        if is_finalizing():
+            return None if replaying else real(path, dir_fd=dir_fd)
+        return leaf(path, dir_fd=dir_fd)
+
+    unlink.__wrapped__ = leaf
+    return unlink
+
+
+def _rebind_tempfile_defaults(engine, module) -> None:
+    """``_TemporaryFileCloser.close(self, unlink=_os.unlink)`` captured os.unlink at import."""
+    closer = getattr(module, "_TemporaryFileCloser", None)
+    close = getattr(closer, "close", None)
+    defaults = getattr(close, "__defaults__", None)
+    if not defaults:
+        return
+    unlink = _unlink_for_finalizers(engine)
+    close.__defaults__ = tuple(
+        unlink if callable(value) and getattr(value, "__name__", None) == "unlink" else value
+        for value in defaults
+    )
+
+
+# -- the family ----------------------------------------------------------------------
+_PATH_CALLS = (
+    "open", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "access",
+    "readlink", "symlink", "link", "chmod", "chown", "lchown", "lchmod", "chflags", "lchflags",
+    "utime", "truncate", "statvfs", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr",
+    "listxattr", "removexattr",
+)
+_FD_CALLS = (
+    "read", "pread", "close", "closerange", "lseek", "ftruncate", "fsync", "fdatasync", "fstatvfs",
+    "fchmod", "fchown", "fpathconf", "dup", "dup2", "sendfile", "copy_file_range", "splice",
+    "posix_fallocate", "posix_fadvise", "lockf", "get_inheritable", "set_inheritable",
+    "get_blocking", "set_blocking", "isatty", "ttyname", "device_encoding", "pipe", "pipe2",
+    "memfd_create", "sync",
+)
+_OPTIONAL = {"lchown", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr", "listxattr",
+             "removexattr", "fpathconf", "copy_file_range", "splice", "posix_fallocate",
+             "posix_fadvise", "lockf", "pread", "fdatasync", "sendfile", "statvfs", "fstatvfs",
+             "get_blocking", "set_blocking", "pwrite", "pwritev", "preadv", "readv", "writev",
+             "ttyname", "pipe2", "memfd_create", "lchmod", "chflags", "lchflags", "sync"}
+
+FAMILY = Family(
+    name="files",
+    doc=__doc__,
+    patches=(
+        Patch("builtins", "open", why="opens a file: its content, or an error, comes from the world",
+              make=_make_open),
+        Patch("io", "open", why="the same open() under its io name (pathlib, tempfile, os.fdopen)",
+              make=_make_open),
+        Patch("os", "stat", why="reads file metadata", make=_make_stat),
+        Patch("os", "lstat", why="reads file metadata", make=_make_stat),
+        Patch("os", "fstat", why="reads file metadata", make=_make_fstat),
+        Patch("os", "scandir", why="reads a directory", make=_make_scandir),
+        Patch("os", "listdir", why="reads a directory", make=_make_listdir),
+        Patch("os", "write", why="writes to a descriptor (stdout/stderr are written on replay too)",
+              make=_make_write),
+        Patch("os", "writev", why="writes to a descriptor", make=_make_writev, optional=True),
+        Patch("os", "readv", why="reads from a descriptor into buffers", make=_make_readv, optional=True),
+        Patch("os", "preadv", why="reads from a descriptor into buffers", make=_make_readv, optional=True),
+        Patch("os", "pwrite", why="writes to a descriptor", key=_key_fd_data, optional=True),
+        Patch("os", "pwritev", why="writes to a descriptor", key=_key_fd_buffers, optional=True),
+        *(Patch("os", name, why="a file system call on a path", key=_key_path,
+                optional=name in _OPTIONAL) for name in _PATH_CALLS),
+        *(Patch("os", name, why="a call on a file descriptor", key=_key_ints,
+                optional=name in _OPTIONAL) for name in _FD_CALLS),
+        Patch("fcntl", "flock", why="locks a file", key=_key_ints),
+        Patch("fcntl", "lockf", why="locks a file", key=_key),
+        Patch("fcntl", "fcntl", why="a call on a file descriptor", key=_key),
+        Patch("fcntl", "ioctl", why="a device call on a descriptor (may fill a buffer)", make=_make_ioctl),
+    ),
+    on_import=(
+        OnImport("os", _keep_supports_sets, why="os.supports_* must list the replacements"),
+        OnImport("tempfile", _rebind_tempfile_defaults, why="its closer captured os.unlink and runs at exit"),
+    ),
+)

@@ -12,12 +12,13 @@ is present (for example reseeding the hidden ``random`` instance).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
+
+# NamedTuples rather than dataclasses: these load at interpreter start-up, and
+# importing dataclasses (which imports inspect) would cost milliseconds there.
 
 
-@dataclass(frozen=True)
-class Patch:
+class Patch(NamedTuple):
     module: str
     attr: str
     why: str
@@ -30,21 +31,19 @@ class Patch:
         return f"{self.module}.{self.attr}"
 
 
-@dataclass(frozen=True)
-class OnImport:
+class OnImport(NamedTuple):
     module: str
     action: Callable  # action(engine, module) -> None
     why: str
 
 
-@dataclass(frozen=True)
-class Family:
+class Family(NamedTuple):
     name: str
-    patches: tuple[Patch, ...] = ()
-    on_import: tuple[OnImport, ...] = ()
+    patches: tuple = ()
+    on_import: tuple = ()
     doc: str = ""
-    modules: tuple[str, ...] = field(init=False, default=())
 
-    def __post_init__(self) -> None:
+    @property
+    def modules(self) -> tuple[str, ...]:
         names = [p.module for p in self.patches] + [a.module for a in self.on_import]
-        object.__setattr__(self, "modules", tuple(dict.fromkeys(names)))
+        return tuple(dict.fromkeys(names))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
 from retrace.trace.model import Site
 
 _OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -35,26 +33,32 @@ def _short(value, limit=80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass
 class DivergenceReport:
-    index: int
-    expected_boundary: str | None
-    expected_site: Site | None
-    got_boundary: str
-    got_args: tuple
-    got_site: Site
-    recent: list = field(default_factory=list)
-    detail: str = ""
+    """What the recording expected at event ``index`` and what the program did."""
+
+    def __init__(self, index, expected_boundary, expected_site, got_boundary, got_args, got_site,
+                 recent=(), detail="") -> None:
+        self.index = index
+        self.expected_boundary = expected_boundary
+        self.expected_site = expected_site
+        self.got_boundary = got_boundary
+        self.got_args = got_args
+        self.got_site = got_site
+        self.recent = list(recent)
+        self.detail = detail
 
     def render(self) -> str:
-        args, kwargs = self.got_args
-        shown = ", ".join([_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()])
         lines = [f"replay diverged at event {self.index}"]
         if self.expected_boundary is None:
             lines.append("  expected: no more boundary calls (the recording ends here)")
         else:
             lines.append(f"  expected: {self.expected_boundary} at {self.expected_site}")
-        lines.append(f"  got:      {self.got_boundary}({shown}) at {self.got_site}")
+        if self.got_args is None:  # not a call: the program ended
+            lines.append(f"  got:      {self.got_boundary}")
+        else:
+            args, kwargs = self.got_args
+            shown = ", ".join([_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()])
+            lines.append(f"  got:      {self.got_boundary}({shown}) at {self.got_site}")
         if self.detail:
             lines.append(f"  ({self.detail})")
         if self.recent:

@@ -2,18 +2,24 @@
 
 Every leaf call takes the next recorded event and checks its fingerprint (the
 boundary, and a digest of the arguments that matter). The first mismatch stops
-the replay with a report; so does running past the end of the recording.
+the replay with a report; so does running past the end of the recording, and
+so does the program ending while the recording still has events (``check_end``).
+
+Event numbers in messages count from 0, like ``Event.index`` in trace/model.py:
+"diverged at event N" is the N-th recorded event (0-based) and "recording ends
+at event N" means events 0..N-1 exist and the program asked for event N.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import deque
 
 from retrace.engine import Engine, wrappers
 from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.state import state
-from retrace.errors import Diverged, RecordingEnds, TraceCorrupt
+from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.trace.values import Raised
 
@@ -38,15 +44,29 @@ class ReplaySource:
         while True:
             try:
                 items = next(self._chunks)
+                events = self._read_items(items)
             except StopIteration:
                 self.exhausted = True
                 return False
             except TraceCorrupt as exc:
-                self._stop(exc)
-            events = []
+                self.exhausted = True
+                self._stop(TraceCorrupt(f"{exc}; replay cannot go past event {self.index}"))
+                return False
+            if events:
+                self._events = events
+                self._pos = 0
+                return True
+
+    def _read_items(self, items: list) -> list:
+        events = []
+        try:
             for item in items:
                 if type(item) is list:
+                    if len(item) < 3 or type(item[0]) is not int:
+                        raise ValueError("malformed event")
                     events.append(item)
+                elif type(item) is not dict:
+                    raise ValueError("malformed item")
                 elif "b" in item:
                     bid, name = item["b"]
                     self.names[bid] = name
@@ -54,11 +74,17 @@ class ReplaySource:
                     sid, file, line, function = item["s"]
                     self.sites[sid] = Site(file, line, function)
                 elif "end" in item:
-                    self.ending = item["end"] or {}
-            if events:
-                self._events = events
-                self._pos = 0
-                return True
+                    self.ending = item["end"] if isinstance(item["end"], dict) else {}
+        except (ValueError, TypeError) as exc:
+            raise TraceCorrupt(f"{self._reader.path} is corrupt: {exc} after event {self.index + len(events)}") from None
+        return events
+
+    def peek(self):
+        """The next event without taking it, or None at the end of the trace."""
+        if self._pos >= len(self._events):
+            if self.exhausted or not self._load_next_chunk():
+                return None
+        return self._events[self._pos]
 
     def next_event(self):
         if self._pos >= len(self._events):
@@ -71,6 +97,13 @@ class ReplaySource:
 
     def site(self, sid) -> Site:
         return self.sites.get(sid, UNKNOWN_SITE)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 class Replayer(Engine):
@@ -97,47 +130,79 @@ class Replayer(Engine):
         event = source.next_event()
         name = self.names[bid]
         if event is None:
-            self._past_end(name, depth + 1)
+            self._past_end(name, args, kwargs)
         if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest):
-            self._mismatch(event, name, args, kwargs, digest, depth + 1)
+            self._mismatch(event, name, args, kwargs)
         source.recent.append((event, name))
         return event[2]
 
     # -- when things go wrong -------------------------------------------------
-    def _report(self, expected, got_name, args, kwargs, depth) -> DivergenceReport:
+    def _report(self, expected, got_name, args, kwargs) -> DivergenceReport:
         source = self.source
-        recent = [
-            (source.index - len(source.recent) + i, name, source.site(ev[1]))
-            for i, (ev, name) in enumerate(source.recent)
-        ]
+        index = source.index - (0 if expected is None else 1)  # the event that did not match
+        first = index - len(source.recent)
+        recent = [(first + i, name, source.site(ev[1])) for i, (ev, name) in enumerate(source.recent)]
         return DivergenceReport(
-            index=source.index - (0 if expected is None else 1),
+            index=index,
             expected_boundary=None if expected is None else source.names.get(expected[0], "?"),
             expected_site=None if expected is None else source.site(expected[1]),
             got_boundary=got_name,
-            got_args=(args, kwargs),
+            got_args=None if args is None else (args, kwargs),
             got_site=user_site(sys._getframe(1)),
             recent=recent,
         )
 
-    def _mismatch(self, event, name, args, kwargs, digest, depth):
-        report = self._report(event, name, args, kwargs, depth)
+    def _mismatch(self, event, name, args, kwargs):
+        report = self._report(event, name, args, kwargs)
         if report.expected_boundary == name:
             report.detail = "same boundary, different arguments"
         self._stop(Diverged(report.render()))
 
-    def _past_end(self, name, depth):
+    def _past_end(self, name, args, kwargs):
+        """The program wants an event the recording does not have."""
         source = self.source
-        report = self._report(None, name, (), {}, depth)
-        if source.ending is not None:
-            report.detail = "the recorded process had already ended"
+        report = self._report(None, name, args, kwargs)
+        ending = source.ending
+        if ending is not None:
+            self._ended_as_recorded(ending, f"before {name} at {report.got_site}")
+            report.detail = f"the recorded process had already ended ({ending.get('how', 'exit')})"
             self._stop(Diverged(report.render()))
+        self._stop(self._cut_short(f"replay stopped before {name} at {report.got_site}"))
+
+    def _cut_short(self, what_replay_did: str) -> RecordingEnds:
         tear = self.reader.tear
         where = f" ({tear[1]} at byte {tear[0]})" if tear else ""
-        self._stop(RecordingEnds(
-            f"recording ends at event {source.index}{where}: the recorded process stopped "
-            f"there (killed or crashed); replay stopped at {report.got_site}"
-        ))
+        return RecordingEnds(
+            f"recording ends at event {self.source.index}{where}: the recorded process stopped "
+            f"recording there (killed, crashed, or its disk was full); {what_replay_did}"
+        )
+
+    def _ended_as_recorded(self, ending: dict, where: str) -> None:
+        """A recorded process killed by a signal: replay ends the same way, here."""
+        status = ending.get("status")
+        if ending.get("how") == "signal" and type(status) is int and status < 0:
+            self._stop(RecordedSignal(
+                f"replay reached the end of the recording at event {self.source.index}: the recorded "
+                f"process was killed by {_signal_name(-status)} after it; replay ends the same way ({where})",
+                -status,
+            ))
+
+    def check_end(self) -> None:
+        """The program is ending normally: the recording must end here too."""
+        if self.finished:
+            return
+        self.finished = True
+        source = self.source
+        event = source.peek()
+        if event is not None:
+            report = self._report(None, "the program's end (no more boundary calls)", None, None)
+            report.index = source.index
+            report.expected_boundary = source.names.get(event[0], "?")
+            report.expected_site = source.site(event[1])
+            self._stop(Diverged(report.render()))
+        if source.ending is None:
+            self._stop(self._cut_short("replay went on to the program's end, past what was recorded"))
+        self._ended_as_recorded(source.ending, "at the program's end")
 
     def end_process(self, how: str, status: int | None = None) -> None:
         self.finished = True

@@ -5,10 +5,14 @@ record and replay to print the *same* traceback, that frame must look the same
 in both modes: same file, same line, same function name. So both wrappers are
 compiled from the templates below, under the pseudo-file ``<retrace NAME>``
 (which has no source lines to show), with their raising statement on line 4.
+When recording, the frames below the wrapper (a ``call`` written in Python) are
+cut from the traceback, since replay never runs them.
 ``sys.excepthook`` and replay's runner drop these frames from uncaught tracebacks.
 """
 
 from __future__ import annotations
+
+from retrace.trace.digest import key_digest
 
 RAISE_LINE = 4
 
@@ -22,6 +26,7 @@ def leaf(*args, **kwargs):
         del state.busy
         frame = getframe(depth)
         append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        exc.__traceback__.tb_next = None  # as on replay: no frames below the wrapper's
         raise
     del state.busy
     frame = getframe(depth)
@@ -32,12 +37,13 @@ def leaf(*args, **kwargs):
 _RECORD_KEYED = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    digest = None if key is None else hash(key(*args, **kwargs)) & 0xFFFFFFFF; state.busy = True
+    digest = None if key is None else key_digest(key(*args, **kwargs)); state.busy = True
     try: result = call(*args, **kwargs); kept = result if store is None else store(result, args, kwargs)
     except BaseException as exc:
         del state.busy
         frame = getframe(depth)
         append((bid, frame.f_code, frame.f_lineno, capture(exc), digest))
+        exc.__traceback__.tb_next = None  # as on replay: no frames below the wrapper's
         raise
     del state.busy
     frame = getframe(depth)
@@ -48,7 +54,7 @@ def leaf(*args, **kwargs):
 _REPLAY = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    value = take(bid, None if key is None else hash(key(*args, **kwargs)) & 0xFFFFFFFF, args, kwargs, depth)
+    value = take(bid, None if key is None else key_digest(key(*args, **kwargs)), args, kwargs, depth)
     if type(value) is Raised: raise value.rebuild()
     return value if load is None else load(value, args, kwargs)
 """
@@ -63,6 +69,7 @@ def build(template_name: str, name: str, call, namespace: dict):
     if code is None:
         code = _COMPILED[template_name] = compile(template, "<retrace>", "exec")
     scope = dict(namespace)
+    scope.setdefault("key_digest", key_digest)  # stable across processes (trace/digest.py)
     exec(code, scope)
     leaf = scope["leaf"]
     func_name = getattr(call, "__name__", None) or name.rpartition(".")[2]

@@ -18,6 +18,9 @@ MAGIC = b"RETRACE\x00"
 
 # History:
 #   1 - first format (retrace-python 0.1).
+# Changing how anything is encoded (tags, item shapes, the header, the key
+# digest in trace/digest.py) needs a new version, a reader for the old one or its
+# removal from READABLE_VERSIONS, and a new golden recording in tests/fixtures/.
 FORMAT_VERSION = 1
 READABLE_VERSIONS = frozenset({1})
 
@@ -34,6 +37,7 @@ TAG_STRUCTSEQ = 40106
 TAG_RAISED = 40107
 TAG_OPAQUE = 40108
 TAG_OBJECT = 40109
+TAG_SURROGATE_STR = 40110  # a str with lone surrogates (undecodable file names), as UTF-8 surrogatepass
 
 TRACE_FILE = "trace.bin"
 SETTINGS_FILE = "settings.json"

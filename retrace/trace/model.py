@@ -6,12 +6,10 @@ path reads the raw item lists instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
+class Site(NamedTuple):
     file: str
     line: int
     function: str
@@ -25,8 +23,7 @@ class Site:
 UNKNOWN_SITE = Site("", 0, "")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     index: int
     boundary: str
     site: Site
@@ -34,8 +31,7 @@ class Event:
     digest: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Ending:
+class Ending(NamedTuple):
     """How the recorded process ended; ``None`` in TraceSummary means it was cut short."""
 
     how: str

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import posix
 
-from cbor2 import CBORDecodeError, loads
+from cbor2 import loads
 
 from retrace.errors import RecordingError, TraceCorrupt
 from retrace.trace import format as fmt
-from retrace.trace.framing import split_frames
+from retrace.trace.framing import FrameCorrupt, split_frames
 from retrace.trace.values import decode_tag
 
 
@@ -47,29 +47,37 @@ class TraceReader:
             _, first = next(self._frames)
         except StopIteration:
             raise TraceCorrupt(f"{path} is cut short inside its header") from None
-        self.header = self._decode(first, 0)
+        except TraceCorrupt:
+            raise TraceCorrupt(f"{path} is corrupt: its header chunk is damaged") from None
+        self.header = self._decode(first, len(fmt.MAGIC))
         if not isinstance(self.header, dict) or "format" not in self.header:
             raise TraceCorrupt(f"{path} has no valid header")
         version = self.header["format"]
+        if type(version) is not int:
+            raise TraceCorrupt(f"{path} has no valid header (format {version!r})")
         if version not in fmt.READABLE_VERSIONS:
-            raise RecordingError(
-                f"{path} uses trace format {version}; this retrace-python reads format "
-                f"{', '.join(map(str, sorted(fmt.READABLE_VERSIONS)))} (upgrade retrace-python)"
-            )
+            readable = ", ".join(map(str, sorted(fmt.READABLE_VERSIONS)))
+            hint = "made by a newer retrace-python: upgrade to replay it" if version > fmt.FORMAT_VERSION \
+                else "too old for this retrace-python"
+            raise RecordingError(f"{path} uses trace format {version}; this retrace-python reads "
+                                 f"format {readable} ({hint})")
 
     def _frames_with_tear(self):
-        self.tear = yield from split_frames(self.data, len(fmt.MAGIC))
+        try:
+            self.tear = yield from split_frames(self.data, len(fmt.MAGIC))
+        except FrameCorrupt as exc:
+            raise TraceCorrupt(f"{self.path} is corrupt: {exc}") from None
 
     def _decode(self, payload: bytes, offset: int):
         try:
             return loads(payload, tag_hook=decode_tag)
-        except (CBORDecodeError, ValueError, TypeError) as exc:
-            raise TraceCorrupt(f"{self.path}: undecodable chunk at byte {offset}: {exc}") from None
+        except Exception as exc:  # CBORDecodeError, or a tag whose value makes no sense
+            raise TraceCorrupt(f"{self.path} is corrupt: undecodable chunk at byte {offset} ({exc})") from None
 
     def chunks(self):
         """Yield the item list of each complete chunk after the header."""
         for offset, payload in self._frames:
             items = self._decode(payload, offset)
             if not isinstance(items, list):
-                raise TraceCorrupt(f"{self.path}: malformed chunk at byte {offset}")
+                raise TraceCorrupt(f"{self.path} is corrupt: malformed chunk at byte {offset}")
             yield items

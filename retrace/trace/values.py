@@ -61,7 +61,10 @@ class Raised:
     def capture(cls, exc: BaseException) -> Raised:
         attrs = {}
         for name in _EXCEPTION_ATTRS:
-            value = getattr(exc, name, None)
+            try:
+                value = getattr(exc, name, None)
+            except Exception:  # a property that fails: not worth taking the program down
+                continue
             if value is not None:
                 attrs[name] = value
         kind = type(exc)
@@ -78,25 +81,22 @@ class Raised:
             kind = None
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
             return RuntimeError(f"{self.type_name}{self.args!r} (recorded exception type unavailable)")
-        if issubclass(kind, OSError) and "errno" in self.attrs:
-            # OSError(errno, strerror, filename, winerror, filename2) picks the subclass
-            # (FileNotFoundError...) exactly as the original call did.
-            args = [self.attrs["errno"], self.attrs.get("strerror")]
-            if "filename" in self.attrs or "filename2" in self.attrs:
-                args += [self.attrs.get("filename"), None, self.attrs.get("filename2")]
-            exc = kind(*args)
-        else:
+        # The recorded type is the exact subclass (FileNotFoundError...), so its own args
+        # rebuild it; errno, filename and friends are then set as they were.
+        try:
+            exc = kind(*self.args)
+        except Exception:  # a constructor with another signature: keep type, set args
             try:
-                exc = kind(*self.args)
-            except Exception:  # a constructor with another signature: keep type, set args
                 exc = kind.__new__(kind)
                 exc.args = tuple(self.args)
+            except Exception:
+                return RuntimeError(f"{self.type_name}{self.args!r} (recorded exception cannot be rebuilt)")
         for name, value in self.attrs.items():
-            if name not in ("errno", "strerror", "filename", "filename2"):
-                try:
+            try:
+                if getattr(exc, name, None) != value:
                     setattr(exc, name, value)
-                except AttributeError:
-                    pass
+            except Exception:
+                pass
         return exc
 
     def __repr__(self) -> str:
@@ -120,23 +120,38 @@ def _is_structseq(value: object) -> bool:
 
 
 def to_wire(value):
-    """Encode ``value`` (a boundary result) into a tree of CBOR-native types and tags."""
+    """Encode ``value`` (a boundary result) into a tree of CBOR-native types and tags.
+
+    Never raises: what cannot be encoded (a cycle, a hostile ``__reduce__``)
+    becomes ``Opaque``, because recording must never take the program down.
+    """
+    try:
+        return _encode(value)
+    except Exception:
+        return CBORTag(fmt.TAG_OPAQUE, [_type_name(type(value)), _short_repr(value)])
+
+
+def _type_name(kind) -> str:
+    return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', '?')}"
+
+
+def _encode(value):
     kind = type(value)
     if kind in SCALARS:
         return value
     if kind is list:
-        return CBORTag(fmt.TAG_LIST, [to_wire(item) for item in value])
+        return CBORTag(fmt.TAG_LIST, [_encode(item) for item in value])
     if kind is tuple:
-        return CBORTag(fmt.TAG_TUPLE, [to_wire(item) for item in value])
+        return CBORTag(fmt.TAG_TUPLE, [_encode(item) for item in value])
     if kind is dict:
         flat = []
         for key, item in value.items():
-            flat.append(to_wire(key))
-            flat.append(to_wire(item))
+            flat.append(_encode(key))
+            flat.append(_encode(item))
         return CBORTag(fmt.TAG_DICT, flat)
     if kind is set or kind is frozenset:
         tag = fmt.TAG_SET if kind is set else fmt.TAG_FROZENSET
-        return CBORTag(tag, [to_wire(item) for item in value])
+        return CBORTag(tag, [_encode(item) for item in value])
     if kind is bytearray:
         return CBORTag(fmt.TAG_BYTEARRAY, bytes(value))
     if isinstance(value, BaseException):
@@ -147,7 +162,7 @@ def to_wire(value):
         _, (seq, extra) = value.__reduce__()
         return CBORTag(
             fmt.TAG_STRUCTSEQ,
-            [kind.__module__, kind.__qualname__, to_wire(tuple(seq)), to_wire(dict(extra))],
+            [kind.__module__, kind.__qualname__, _encode(tuple(seq)), _encode(dict(extra))],
         )
     if kind is Opaque:
         return CBORTag(fmt.TAG_OPAQUE, [value.type_name, value.text])
@@ -182,11 +197,13 @@ def _reduced_to_wire(value):
             new = False
         if not isinstance(func, type) or len(reduced) > 3 and any(r is not None for r in reduced[3:]):
             raise TypeError("not a plain class reduction")
-        if find_class(func.__module__, func.__qualname__) is not func:
+        func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (clock family)
+        found = find_class(func.__module__, func.__qualname__)
+        if found is not func and getattr(found, "__retrace_real__", None) is not func:
             raise TypeError("class not importable by name")
         return CBORTag(
             fmt.TAG_OBJECT,
-            [func.__module__, func.__qualname__, new, to_wire(tuple(args)), to_wire(state)],
+            [func.__module__, func.__qualname__, new, _encode(tuple(args)), _encode(state)],
         )
     except Exception:
         return CBORTag(fmt.TAG_OPAQUE, [f"{kind.__module__}.{kind.__qualname__}", _short_repr(value)])
@@ -201,27 +218,51 @@ def _short_repr(value) -> str:
 
 
 def _rebuild_object(module, qualname, new, args, state):
+    """The object again, or an Opaque saying what it was (never raises)."""
     try:
         kind = find_class(module, qualname)
-    except LookupError:
-        return Opaque(f"{module}.{qualname}", repr(args))
-    obj = kind.__new__(kind, *args) if new else kind(*args)
-    if state is not None:
-        if hasattr(obj, "__setstate__"):
-            obj.__setstate__(state)
-        else:
-            # Objects that forbid plain setattr (UUID) still accept object.__setattr__.
-            for name, item in state.items():
-                object.__setattr__(obj, name, item)
-    return obj
+        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not the clock's stand-in
+        obj = kind.__new__(kind, *args) if new else kind(*args)
+        if state is not None:
+            if hasattr(obj, "__setstate__"):
+                obj.__setstate__(state)
+            else:
+                # Objects that forbid plain setattr (UUID) still accept object.__setattr__.
+                for name, item in state.items():
+                    object.__setattr__(obj, name, item)
+        return obj
+    except Exception:
+        return Opaque(f"{module}.{qualname}", _short_repr(args))
 
 
 def _rebuild_structseq(module, qualname, seq, extra):
     try:
         kind = find_class(module, qualname)
         return kind(seq, extra)
-    except (LookupError, TypeError):
-        return Opaque(f"{module}.{qualname}", repr(seq))
+    except Exception:
+        return Opaque(f"{module}.{qualname}", _short_repr(seq))
+
+
+def wire_safe(tree):
+    """``tree`` with every str that UTF-8 cannot encode (lone surrogates) tagged as bytes.
+
+    The writer's slow path, used only when a chunk fails to encode: file names
+    that are not valid UTF-8 reach Python as such strs (``os.fsdecode``).
+    """
+    kind = type(tree)
+    if kind is str:
+        try:
+            tree.encode("utf-8")
+        except UnicodeEncodeError:
+            return CBORTag(fmt.TAG_SURROGATE_STR, tree.encode("utf-8", "surrogatepass"))
+        return tree
+    if kind is list or kind is tuple:
+        return [wire_safe(item) for item in tree]
+    if kind is dict:
+        return {key: wire_safe(item) for key, item in tree.items()}
+    if kind is CBORTag:
+        return CBORTag(tree.tag, wire_safe(tree.value))
+    return tree
 
 
 def decode_tag(tag, immutable=False):
@@ -248,4 +289,6 @@ def decode_tag(tag, immutable=False):
         return Opaque(*value)
     if number == fmt.TAG_OBJECT:
         return _rebuild_object(*value)
+    if number == fmt.TAG_SURROGATE_STR:
+        return value.decode("utf-8", "surrogatepass")
     return tag

@@ -17,8 +17,28 @@ from cbor2 import dumps
 
 from retrace.trace import format as fmt
 from retrace.trace.framing import frame
+from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
 
 FLUSH_INTERVAL = 0.05
+MAX_CHUNK_ITEMS = 2048  # items per chunk; a flush writes as many chunks as it needs
+
+
+def _salvage(item):
+    """An item that encodes: surrogates tagged, else the event's value made Opaque."""
+    try:
+        dumps(item)
+        return item
+    except Exception:
+        pass
+    item = wire_safe(item)
+    try:
+        dumps(item)
+        return item
+    except Exception:
+        pass
+    if type(item) is list and len(item) >= 3:  # an event: keep it, lose its value
+        return [item[0], item[1], to_wire(Opaque("unencodable", _short_repr(item[2]))), *item[3:]]
+    return {"unencodable": _short_repr(item)}  # readers skip unknown maps
 
 
 class TraceWriter:
@@ -70,8 +90,17 @@ class TraceWriter:
             items = self._encode(batch)
             if extra_items:
                 items.extend(extra_items)
+            # Bounded chunks: a write cut short (full disk, SIGKILL) costs one small chunk.
+            frames = []
+            for start in range(0, len(items), MAX_CHUNK_ITEMS):
+                part = items[start:start + MAX_CHUNK_ITEMS]
+                try:
+                    payload = dumps(part)
+                except Exception:  # a str cbor2 cannot encode (lone surrogates), or worse
+                    payload = dumps([_salvage(item) for item in part])
+                frames.append(frame(payload))
             try:
-                self._write(frame(dumps(items)))
+                self._write(b"".join(frames))
             except Exception as exc:  # full disk, vanished directory: stop recording
                 self._fail(exc)
                 return

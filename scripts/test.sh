@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Fresh virtualenv in .venv-test, install retrace-python from this checkout with its
+# test extras, run the whole test suite against the installed package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv-test
+.venv-test/bin/python -m pip install -q --upgrade pip
+.venv-test/bin/python -m pip install -q '.[test]'
+exec .venv-test/bin/python -m pytest -q -p no:cacheprovider "$@"
