@@ -10,15 +10,27 @@ import json
 import os
 
 from retrace.bootstrap import record, replay, tracebacks
+from retrace.engine.state import stop_all_boundaries
 
 CONFIG_VAR = "RETRACE_CONFIG"
 
 
 def start() -> None:
-    config = json.loads(os.environ[CONFIG_VAR])
-    mode = config.get("mode")
+    try:
+        config = json.loads(os.environ[CONFIG_VAR])
+        mode = config.get("mode")
+    except (ValueError, AttributeError):
+        record.warn(f"{CONFIG_VAR} is not valid; running unrecorded")
+        return
     if mode == "record":
-        record.start(config)
+        try:
+            record.start(config)
+        except Exception as exc:  # a bug of ours must not take the program down
+            stop_all_boundaries()
+            record.warn(f"recording failed to start ({type(exc).__name__}: {exc}); running unrecorded")
+            if os.environ.get("RETRACE_DEBUG"):
+                raise
+            return
     elif mode == "replay":
         replay.prepare(config)
     else:

@@ -62,6 +62,9 @@ class Recorder(Engine):
             return
         self.ended = True
         self.writer.close({"how": how, "status": status, "time": _real_time(), "events": self.writer.count + len(self.writer.events)})
+        # Interpreter shutdown (finalizers, module teardown) runs after this point at
+        # moments replay cannot reproduce: from here on calls are real and unrecorded.
+        stop_all_boundaries()
 
     def after_fork_in_child(self) -> None:
         """A forked child must not write into the parent's trace (sub-recordings: #5)."""

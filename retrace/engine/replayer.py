@@ -21,7 +21,7 @@ from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.state import state
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
 from retrace.trace.model import UNKNOWN_SITE, Site
-from retrace.trace.values import Raised
+from retrace.trace.values import Deferred, Raised, resolve_deferred
 
 
 class ReplaySource:
@@ -130,11 +130,16 @@ class Replayer(Engine):
         event = source.next_event()
         name = self.names[bid]
         if event is None:
+            if self.finished and source.ending is not None:
+                return None  # interpreter shutdown after the recorded end: unrecorded, touch nothing
             self._past_end(name, args, kwargs)
         if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest):
             self._mismatch(event, name, args, kwargs)
         source.recent.append((event, name))
-        return event[2]
+        value = event[2]
+        if Deferred.pending:
+            value = resolve_deferred(value)
+        return value
 
     # -- when things go wrong -------------------------------------------------
     def _report(self, expected, got_name, args, kwargs) -> DivergenceReport:

@@ -12,7 +12,7 @@ cut from the traceback, since replay never runs them.
 
 from __future__ import annotations
 
-from retrace.trace.digest import key_digest
+from retrace.trace.digest import call_digest
 
 RAISE_LINE = 4
 
@@ -24,12 +24,14 @@ def leaf(*args, **kwargs):
     try: result = call(*args, **kwargs)
     except BaseException as exc:
         del state.busy
-        frame = getframe(depth)
+        try: frame = getframe(depth)
+        except ValueError: frame = NO_FRAME  # called straight from C (atexit, a callback)
         append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
         exc.__traceback__.tb_next = None  # as on replay: no frames below the wrapper's
         raise
     del state.busy
-    frame = getframe(depth)
+    try: frame = getframe(depth)
+    except ValueError: frame = NO_FRAME
     append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
     return result
 """
@@ -37,16 +39,18 @@ def leaf(*args, **kwargs):
 _RECORD_KEYED = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    digest = None if key is None else key_digest(key(*args, **kwargs)); state.busy = True
+    digest = None if key is None else call_digest(key, args, kwargs); state.busy = True
     try: result = call(*args, **kwargs); kept = result if store is None else store(result, args, kwargs)
     except BaseException as exc:
         del state.busy
-        frame = getframe(depth)
+        try: frame = getframe(depth)
+        except ValueError: frame = NO_FRAME  # called straight from C (atexit, a callback)
         append((bid, frame.f_code, frame.f_lineno, capture(exc), digest))
         exc.__traceback__.tb_next = None  # as on replay: no frames below the wrapper's
         raise
     del state.busy
-    frame = getframe(depth)
+    try: frame = getframe(depth)
+    except ValueError: frame = NO_FRAME
     append((bid, frame.f_code, frame.f_lineno, kept if type(kept) in scalars else encode(kept), digest))
     return result
 """
@@ -54,10 +58,19 @@ def leaf(*args, **kwargs):
 _REPLAY = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    value = take(bid, None if key is None else key_digest(key(*args, **kwargs)), args, kwargs, depth)
+    value = take(bid, None if key is None else call_digest(key, args, kwargs), args, kwargs, depth)
     if type(value) is Raised: raise value.rebuild()
     return value if load is None else load(value, args, kwargs)
 """
+
+class _NoFrame:
+    """Stands for the caller's frame when there is none (a leaf called from C)."""
+
+    f_code = None
+    f_lineno = 0
+
+
+NO_FRAME = _NoFrame()
 
 _COMPILED: dict[str, object] = {}
 
@@ -69,7 +82,8 @@ def build(template_name: str, name: str, call, namespace: dict):
     if code is None:
         code = _COMPILED[template_name] = compile(template, "<retrace>", "exec")
     scope = dict(namespace)
-    scope.setdefault("key_digest", key_digest)  # stable across processes (trace/digest.py)
+    scope.setdefault("NO_FRAME", NO_FRAME)
+    scope.setdefault("call_digest", call_digest)  # stable across processes (trace/digest.py)
     exec(code, scope)
     leaf = scope["leaf"]
     func_name = getattr(call, "__name__", None) or name.rpartition(".")[2]

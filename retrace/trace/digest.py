@@ -30,6 +30,18 @@ _BYTES = (-0x7E7E, 5)
 _NAMED = (-0x7E7E, 6)
 
 
+def call_digest(key, args, kwargs) -> int:
+    """The digest of ``key(*args, **kwargs)``; 0 if the key cannot be taken.
+
+    Arguments a key cannot read (a wrong call) must not raise from retrace: the
+    real call, or its replay, raises the program's own error right after.
+    """
+    try:
+        return key_digest(key(*args, **kwargs))
+    except Exception:
+        return 0
+
+
 def key_digest(key) -> int:
     """A 32-bit digest of ``key`` that is the same in the recording and the replay."""
     if type(key) is tuple:

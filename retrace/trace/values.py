@@ -103,15 +103,53 @@ class Raised:
         return f"raise {self.type_name}{tuple(self.args)!r}"
 
 
-def find_class(module: str, qualname: str):
-    """Look up ``module.qualname``; LookupError when it is not importable here."""
+def find_class(module: str, qualname: str, *, may_import: bool = True):
+    """Look up ``module.qualname``; LookupError when it is not importable here.
+
+    With ``may_import=False`` only modules already imported (or built into the
+    interpreter, whose import runs no Python code) are searched.
+    """
     try:
-        obj = sys.modules.get(module) or importlib.import_module(module)
+        obj = sys.modules.get(module)
+        if obj is None:
+            if not may_import and module not in sys.builtin_module_names:
+                raise LookupError(f"{module} is not imported yet")
+            obj = importlib.import_module(module)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise LookupError(f"{module}.{qualname}") from exc
     return obj
+
+
+class Deferred:
+    """A recorded object whose class's module was not imported yet when its chunk
+    was decoded. Replay decodes chunks ahead of the program; importing a module
+    then would run its code (and its boundary calls) out of order. ``resolve``
+    rebuilds the object when replay hands the value to the program."""
+
+    __slots__ = ("rebuild", "payload")
+    pending = 0  # how many were made: lets replay skip looking for them
+
+    def __init__(self, rebuild, payload) -> None:
+        self.rebuild = rebuild
+        self.payload = payload
+        Deferred.pending += 1
+
+    def resolve(self):
+        return self.rebuild(*self.payload, may_import=True)
+
+
+def resolve_deferred(value):
+    """``value`` with every Deferred inside it rebuilt (containers walked)."""
+    kind = type(value)
+    if kind is Deferred:
+        return value.resolve()
+    if kind is list or kind is tuple or kind is set or kind is frozenset:
+        return kind(resolve_deferred(item) for item in value)
+    if kind is dict:
+        return {resolve_deferred(k): resolve_deferred(v) for k, v in value.items()}
+    return value
 
 
 def _is_structseq(value: object) -> bool:
@@ -217,9 +255,11 @@ def _short_repr(value) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _rebuild_object(module, qualname, new, args, state):
-    """The object again, or an Opaque saying what it was (never raises)."""
+def _rebuild_object(module, qualname, new, args, state, *, may_import=False):
+    """The object again, a Deferred, or an Opaque saying what it was (never raises)."""
     try:
+        if not may_import and module not in sys.modules and module not in sys.builtin_module_names:
+            return Deferred(_rebuild_object, (module, qualname, new, args, state))
         kind = find_class(module, qualname)
         kind = getattr(kind, "__retrace_real__", kind)  # the real class, not the clock's stand-in
         obj = kind.__new__(kind, *args) if new else kind(*args)
@@ -235,8 +275,10 @@ def _rebuild_object(module, qualname, new, args, state):
         return Opaque(f"{module}.{qualname}", _short_repr(args))
 
 
-def _rebuild_structseq(module, qualname, seq, extra):
+def _rebuild_structseq(module, qualname, seq, extra, *, may_import=False):
     try:
+        if not may_import and module not in sys.modules and module not in sys.builtin_module_names:
+            return Deferred(_rebuild_structseq, (module, qualname, seq, extra))
         kind = find_class(module, qualname)
         return kind(seq, extra)
     except Exception:

@@ -1,0 +1,70 @@
+"""Edges of the engine: leaves called from C, calls during shutdown, wrong calls."""
+
+import sys
+
+import cbor2
+
+from conftest import assert_same_run
+from retrace.trace import values
+
+
+def test_leaf_called_straight_from_c_records(program, tmp_path):
+    target = tmp_path / "made-by-the-program"
+    app = program(f"""
+        import atexit, os, time
+        open({str(target)!r}, "w").close()
+        atexit.register(os.remove, {str(target)!r})  # a leaf with no Python caller
+        atexit.register(time.time)
+        print("registered")
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0 and "retrace" not in recorded.stderr, recorded.stderr
+    assert not target.exists()
+    target.write_text("must survive the replay")
+    assert_same_run(recorded, app.replay())
+    assert target.read_text() == "must survive the replay"
+
+
+def test_finalizer_calls_during_shutdown_do_not_stop_the_replay(program):
+    app = program("""
+        import os, time
+        class Closer:
+            def __del__(self):
+                os.path.exists("/nonexistent/retrace")
+                time.time()
+        keep = Closer()
+        print("bye", time.time())
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert_same_run(recorded, app.replay())
+
+
+def test_wrong_call_raises_the_programs_own_error(program):
+    app = program("""
+        import os, time
+        for call in (lambda: os.stat(), lambda: time.sleep("x"), lambda: os.listdir(1, 2, 3)):
+            try:
+                call()
+            except TypeError as exc:
+                print("TypeError:", exc)
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert "missing required argument" in recorded.stdout
+    assert "retrace" not in recorded.stdout + recorded.stderr
+    assert_same_run(recorded, app.replay())
+
+
+def test_objects_of_modules_not_yet_imported_are_rebuilt_when_taken():
+    import decimal
+
+    wire = cbor2.dumps([values.to_wire(decimal.Decimal("1.5"))])
+    saved = sys.modules.pop("decimal")
+    try:
+        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
+        assert type(decoded[0]) is values.Deferred  # decoding imported nothing
+        assert "decimal" not in sys.modules
+        assert values.resolve_deferred(decoded) == [decimal.Decimal("1.5")]
+    finally:
+        sys.modules["decimal"] = saved
