@@ -7,7 +7,6 @@ which is why every path goes through a (re-)exec.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -25,6 +24,21 @@ UNSUPPORTED_OPTIONS = {
     "S": "disables the site module, which starts retrace",
     "i": "interactive sessions cannot be replayed",
 }
+
+
+def config_json(config: dict) -> str:
+    """RETRACE_CONFIG as JSON, for a flat dict of str and bool values.
+
+    Written by hand so the launcher need not import json (and re) on its way to
+    exec: a few milliseconds of every recorded process's start-up.
+    """
+    def value(item) -> str:
+        if item is True or item is False:
+            return "true" if item else "false"
+        escaped = item.replace("\\", "\\\\").replace('"', '\\"')
+        return '"' + "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped) + '"'
+
+    return "{" + ", ".join(f"{value(k)}: {value(v)}" for k, v in config.items()) + "}"
 
 
 def site_dir() -> str:
@@ -68,7 +82,7 @@ def new_hash_seed(env: dict) -> str:
 
 def record_env(recording: str, *, announce: bool, env: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
-    env[CONFIG_VAR] = json.dumps({"mode": "record", "recording": os.path.abspath(recording), "announce": announce})
+    env[CONFIG_VAR] = config_json({"mode": "record", "recording": os.path.abspath(recording), "announce": announce})
     env["PYTHONHASHSEED"] = new_hash_seed(env)
     return _with_site_dir(env)
 
@@ -126,7 +140,7 @@ def replay_command(recording_path: str) -> tuple[list[str], dict]:
     recording = Recording(recording_path)
     settings = recording.load_settings()
     env = _startup_env(dict(os.environ), settings.get("env") or {})
-    env[CONFIG_VAR] = json.dumps({"mode": "replay", "recording": recording.path})
+    env[CONFIG_VAR] = config_json({"mode": "replay", "recording": recording.path})
     seed = settings.get("hash_seed")
     if seed is None:
         env.pop("PYTHONHASHSEED", None)

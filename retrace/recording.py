@@ -9,7 +9,6 @@ Layout (see docs/recording-format.md):
 
 from __future__ import annotations
 
-import json
 import os
 import posix
 import sys
@@ -18,6 +17,13 @@ from retrace.errors import RecordingError
 from retrace.trace import format as fmt
 
 SETTINGS_VERSION = 1
+
+
+def _json():
+    """json, imported when first needed: the launcher's record path never needs it."""
+    import json
+
+    return json
 EXTERNAL_DIR = "_ext"  # run/_ext/<absolute path>: code imported from outside the main tree
 
 
@@ -56,7 +62,7 @@ class Recording:
             raise RecordingError(f"no recording at {self.path} (directory not found)")
         try:
             with open(self.settings_path, "rb") as handle:
-                settings = json.loads(handle.read())
+                settings = _json().loads(handle.read())
         except FileNotFoundError:
             raise RecordingError(f"{self.path} is not a retrace recording (no {fmt.SETTINGS_FILE})") from None
         except (OSError, ValueError, RecursionError) as exc:
@@ -139,7 +145,7 @@ def write_private_file(path: str, data: bytes) -> None:
 
 
 def write_json(path: str, value) -> None:
-    write_private_file(path, json.dumps(value, indent=2, sort_keys=True, default=str).encode() + b"\n")
+    write_private_file(path, _json().dumps(value, indent=2, sort_keys=True, default=str).encode() + b"\n")
 
 
 def make_private_dirs(path: str) -> None:

@@ -84,7 +84,7 @@ class Snapshot:
         self.recording = recording
         self.code_root = code_root
         self.copied: dict[str, str] = {}  # original path -> run path
-        self._library_roots = _library_roots()
+        self._roots: tuple[str, ...] | None = None  # computed off the start-up path
         self._modules_seen = 0
         self._warn = warn
 
@@ -129,8 +129,11 @@ class Snapshot:
         return size
 
     def is_user_file(self, path: str) -> bool:
-        real = os.path.realpath(path)
-        return not real.startswith(self._library_roots)
+        if self._roots is None:
+            self._roots = _library_roots()
+        if path.startswith(self._roots):
+            return False  # the common case, without resolving links
+        return not os.path.realpath(path).startswith(self._roots)
 
     def copy_new_modules(self) -> None:
         """Copy imported modules that are neither stdlib, site-packages nor ours."""

@@ -12,36 +12,46 @@ is present (for example reseeding the hidden ``random`` instance).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
-
-# NamedTuples rather than dataclasses: these load at interpreter start-up, and
-# importing dataclasses (which imports inspect) would cost milliseconds there.
+# Plain classes with __slots__: these load at interpreter start-up, where
+# importing dataclasses (inspect) or typing (NamedTuple) costs milliseconds.
 
 
-class Patch(NamedTuple):
-    module: str
-    attr: str
-    why: str
-    key: Callable | None = None
-    make: Callable | None = None  # make(engine, original, name) -> replacement
-    optional: bool = False         # absent on some builds/platforms: skip quietly
+class Patch:
+    __slots__ = ("module", "attr", "why", "key", "make", "optional")
+
+    def __init__(self, module: str, attr: str, why: str, key=None, make=None, optional: bool = False):
+        self.module = module
+        self.attr = attr          # may be dotted to reach a class attribute: "Random.seed"
+        self.why = why
+        self.key = key            # key(*args, **kwargs) -> the arguments that matter
+        self.make = make          # make(engine, original, name) -> replacement
+        self.optional = optional  # absent on some builds/platforms: skip quietly
 
     @property
     def name(self) -> str:
         return f"{self.module}.{self.attr}"
 
-
-class OnImport(NamedTuple):
-    module: str
-    action: Callable  # action(engine, module) -> None
-    why: str
+    def __repr__(self) -> str:
+        return f"Patch({self.name})"
 
 
-class Family(NamedTuple):
-    name: str
-    patches: tuple = ()
-    on_import: tuple = ()
-    doc: str = ""
+class OnImport:
+    __slots__ = ("module", "action", "why")
+
+    def __init__(self, module: str, action, why: str):
+        self.module = module
+        self.action = action      # action(engine, module) -> None
+        self.why = why
+
+
+class Family:
+    __slots__ = ("name", "patches", "on_import", "doc")
+
+    def __init__(self, name: str, patches: tuple = (), on_import: tuple = (), doc: str = ""):
+        self.name = name
+        self.patches = tuple(patches)
+        self.on_import = tuple(on_import)
+        self.doc = doc
 
     @property
     def modules(self) -> tuple[str, ...]:

@@ -14,15 +14,9 @@ control flow is identical in both modes and only leaf results come from the trac
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
-
 from retrace.engine.state import state, untraced
 
-__all__ = ["Engine", "Leaf", "state", "untraced"]
-
-
-class Leaf(Protocol):
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+__all__ = ["Engine", "state", "untraced"]
 
 
 class Engine:
@@ -48,13 +42,13 @@ class Engine:
     def leaf(
         self,
         name: str,
-        call: Callable,
+        call,
         *,
-        key: Callable | None = None,
-        store: Callable | None = None,
-        load: Callable | None = None,
+        key=None,
+        store=None,
+        load=None,
         depth: int = 1,
-    ) -> Callable:
+    ):
         """Wrap ``call`` as the boundary ``name``.
 
         key(*args, **kwargs)   -> hashable: the arguments that matter, fingerprinted

@@ -6,13 +6,11 @@ path reads the raw item lists instead.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 
-class Site(NamedTuple):
-    file: str
-    line: int
-    function: str
+class Site(namedtuple("Site", "file line function")):
+    __slots__ = ()
 
     def __str__(self) -> str:
         if not self.file:
@@ -23,20 +21,14 @@ class Site(NamedTuple):
 UNKNOWN_SITE = Site("", 0, "")
 
 
-class Event(NamedTuple):
-    index: int
-    boundary: str
-    site: Site
-    value: Any
-    digest: int | None = None
+class Event(namedtuple("Event", "index boundary site value digest", defaults=(None,))):
+    __slots__ = ()
 
 
-class Ending(NamedTuple):
-    """How the recorded process ended; ``None`` in TraceSummary means it was cut short."""
+class Ending(namedtuple("Ending", "how status time")):
+    """How the recorded process ended (how: exit, os._exit, signal)."""
 
-    how: str
-    status: int | None
-    time: float | None
+    __slots__ = ()
 
 
 def iter_events(reader):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posix
 
-from cbor2 import loads
+from retrace.trace.cbor import loads
 
 from retrace.errors import RecordingError, TraceCorrupt
 from retrace.trace import format as fmt

@@ -17,7 +17,7 @@ import copyreg
 import importlib
 import sys
 
-from cbor2 import CBORTag
+from retrace.trace.cbor import CBORTag
 
 from retrace.trace import format as fmt
 

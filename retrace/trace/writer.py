@@ -13,7 +13,7 @@ from __future__ import annotations
 import _thread
 import posix
 
-from cbor2 import dumps
+from retrace.trace.cbor import dumps
 
 from retrace.trace import format as fmt
 from retrace.trace.framing import frame
