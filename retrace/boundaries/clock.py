@@ -12,11 +12,7 @@ recorded leaf; ``isinstance`` against them still accepts the real classes.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch
-
-
-def _args(*args, **kwargs):
-    return args
+from retrace.boundaries.spec import Family, Patch, all_args
 
 
 _CLOCKS = (
@@ -100,7 +96,7 @@ FAMILY = Family(
     doc=__doc__,
     patches=(
         *(Patch("time", clock, why="reads a clock") for clock in _CLOCKS),
-        *(Patch("time", fn, why="reads a clock, time zone or locale", key=_args) for fn in _WITH_ARGS),
+        *(Patch("time", fn, why="reads a clock, time zone or locale", key=all_args) for fn in _WITH_ARGS),
         Patch("datetime", "date", why="date.today() reads the clock in C", make=_make_date),
         Patch("datetime", "datetime", why="datetime.now/utcnow/today read the clock in C",
               make=_make_datetime),

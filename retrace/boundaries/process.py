@@ -26,27 +26,7 @@ from __future__ import annotations
 
 import sys
 
-from retrace.boundaries.spec import Family, Patch
-
-
-def _freeze(value):
-    if type(value) in (list, tuple):
-        return tuple(_freeze(item) for item in value)
-    if type(value) in (set, frozenset):
-        return frozenset(value)
-    return value
-
-
-def _args(*args, **kwargs):
-    """The fingerprint key of a call: its arguments, made hashable."""
-    key = _freeze(args)
-    if kwargs:
-        key = (key, tuple(sorted((name, _freeze(item)) for name, item in kwargs.items())))
-    try:
-        hash(key)
-    except TypeError:
-        return type(key).__name__
-    return key
+from retrace.boundaries.spec import Family, Patch, all_args
 
 
 def _flat(result, args, kwargs):
@@ -103,29 +83,29 @@ FAMILY = Family(
     patches=(
         *(Patch("os", name, why="a fact about this process or machine", optional=True)
           for name in _OS_FACTS),
-        *(Patch("os", name, why="a fact about a process, user or the system", key=_args, optional=True)
+        *(Patch("os", name, why="a fact about a process, user or the system", key=all_args, optional=True)
           for name in _OS_LOOKUPS),
-        *(Patch("os", name, why="changes the process: done while recording, not on replay", key=_args,
+        *(Patch("os", name, why="changes the process: done while recording, not on replay", key=all_args,
                 optional=True)
           for name in _OS_CHANGES),
         Patch("socket", "gethostname", why="the machine's name"),
-        _struct("pwd", "getpwuid", "pwd.struct_passwd", why="reads the user database", key=_args),
-        _struct("pwd", "getpwnam", "pwd.struct_passwd", why="reads the user database", key=_args),
+        _struct("pwd", "getpwuid", "pwd.struct_passwd", why="reads the user database", key=all_args),
+        _struct("pwd", "getpwnam", "pwd.struct_passwd", why="reads the user database", key=all_args),
         _struct("pwd", "getpwall", "pwd.struct_passwd", why="reads the user database"),
-        _struct("grp", "getgrgid", "grp.struct_group", why="reads the group database", key=_args),
-        _struct("grp", "getgrnam", "grp.struct_group", why="reads the group database", key=_args),
+        _struct("grp", "getgrgid", "grp.struct_group", why="reads the group database", key=all_args),
+        _struct("grp", "getgrnam", "grp.struct_group", why="reads the group database", key=all_args),
         _struct("grp", "getgrall", "grp.struct_group", why="reads the group database"),
         _struct("resource", "getrusage", "resource.struct_rusage", why="resource usage of this process",
-                key=_args),
-        Patch("resource", "getrlimit", why="a limit of this process", key=_args),
+                key=all_args),
+        Patch("resource", "getrlimit", why="a limit of this process", key=all_args),
         Patch("resource", "setrlimit", why="changes the process: done while recording, not on replay",
-              key=_args),
-        Patch("resource", "prlimit", why="reads or changes a process's limits", key=_args, optional=True),
+              key=all_args),
+        Patch("resource", "prlimit", why="reads or changes a process's limits", key=all_args, optional=True),
         Patch("resource", "getpagesize", why="a fact about the machine"),
         # platform.processor() / uname().processor run `uname -p` in a subprocess;
         # _Processor.get is the one place that does it (CPython 3.11 Lib/platform.py).
         Patch("platform", "_Processor.get", why="runs `uname -p`", optional=True),
         # platform.architecture() runs `file -b <executable>` through _syscmd_file.
-        Patch("platform", "_syscmd_file", why="runs the `file` command", key=_args, optional=True),
+        Patch("platform", "_syscmd_file", why="runs the `file` command", key=all_args, optional=True),
     ),
 )

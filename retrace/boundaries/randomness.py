@@ -30,29 +30,9 @@ from __future__ import annotations
 
 import posix
 
-from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.boundaries.spec import Family, OnImport, Patch, all_args
 
 SEED_BITS = 256
-
-
-def _freeze(value):
-    if type(value) in (list, tuple):
-        return tuple(_freeze(item) for item in value)
-    if type(value) in (set, frozenset):
-        return frozenset(value)
-    return value
-
-
-def _args(*args, **kwargs):
-    """The fingerprint key of a call: its arguments, made hashable."""
-    key = _freeze(args)
-    if kwargs:
-        key = (key, tuple(sorted((name, _freeze(item)) for name, item in kwargs.items())))
-    try:
-        hash(key)
-    except TypeError:
-        return type(key).__name__
-    return key
 
 
 def _fresh_entropy() -> int:
@@ -106,8 +86,8 @@ FAMILY = Family(
     name="randomness",
     doc=__doc__,
     patches=(
-        Patch("os", "urandom", why="reads the kernel's entropy pool", key=_args),
-        Patch("os", "getrandom", why="reads the kernel's entropy pool", key=_args, optional=True),
+        Patch("os", "urandom", why="reads the kernel's entropy pool", key=all_args),
+        Patch("os", "getrandom", why="reads the kernel's entropy pool", key=all_args, optional=True),
         Patch("random", "Random.seed", why="seeding without a seed reads entropy in C", make=_make_seed),
         # After Random.seed (patches of a module apply in this order): rebinds to the patched one.
         Patch("random", "seed", why="a method bound at import to the original Random.seed",

@@ -57,3 +57,23 @@ class Family:
     def modules(self) -> tuple[str, ...]:
         names = [p.module for p in self.patches] + [a.module for a in self.on_import]
         return tuple(dict.fromkeys(names))
+
+
+def _freeze(value):
+    if type(value) in (list, tuple):
+        return tuple(_freeze(item) for item in value)
+    if type(value) in (set, frozenset):
+        return frozenset(value)
+    return value
+
+
+def all_args(*args, **kwargs):
+    """A ``key`` for calls whose every argument matters: the arguments, made hashable."""
+    key = _freeze(args)
+    if kwargs:
+        key = (key, tuple(sorted((name, _freeze(item)) for name, item in kwargs.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return type(key).__name__
+    return key

@@ -27,7 +27,7 @@ from __future__ import annotations
 import _io
 import sys
 
-from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.boundaries.spec import Family, OnImport, Patch, all_args
 
 _FileIO = _io.FileIO
 _BufferedReader = _io.BufferedReader
@@ -58,10 +58,6 @@ def _copy_into(stored, args, kwargs):
     size = len(stored)
     memoryview(args[0]).cast("B")[:size] = stored
     return size
-
-
-def _args(*args, **kwargs):
-    return args, tuple(sorted(kwargs.items()))
 
 
 # -- what replay's leaves would call if a boundary were passed through -------------
@@ -99,12 +95,12 @@ class StdinRaw(_RawIOBase):
         self.readinto = leaf("sys.stdin.readinto", pick("readinto", 0),
                              key=_buffer_size, store=_keep_bytes, load=_copy_into)
         self.readall = leaf("sys.stdin.readall", pick("readall", b""))
-        self.readline = leaf("sys.stdin.readline", pick("readline", b""), key=_args)
+        self.readline = leaf("sys.stdin.readline", pick("readline", b""), key=all_args)
         self.isatty = leaf("sys.stdin.isatty", pick("isatty", False))
         self.fileno = leaf("sys.stdin.fileno", pick("fileno", error=True))
         self.seekable = leaf("sys.stdin.seekable", pick("seekable", False))
         self.tell = leaf("sys.stdin.tell", pick("tell", error=True))
-        self.seek = leaf("sys.stdin.seek", pick("seek", error=True), key=_args)
+        self.seek = leaf("sys.stdin.seek", pick("seek", error=True), key=all_args)
 
     def readable(self) -> bool:
         return True
