@@ -68,3 +68,49 @@ def test_objects_of_modules_not_yet_imported_are_rebuilt_when_taken():
         assert values.resolve_deferred(decoded) == [decimal.Decimal("1.5")]
     finally:
         sys.modules["decimal"] = saved
+
+
+def test_sweep_finds_aliases_in_globals_class_attributes_and_defaults():
+    import time
+    import types
+
+    from retrace.bootstrap.install import Installer
+    from retrace.boundaries.spec import Family, Patch
+
+    class FakeEngine:
+        def leaf(self, name, call, **options):
+            def wrapper(*args, **kwargs):
+                return call(*args, **kwargs)
+            wrapper.__wrapped__ = call
+            return wrapper
+
+    original = time.get_clock_info
+    module = types.ModuleType("retrace_test_aliases")
+    exec(
+        "import time\n"
+        "alias = time.get_clock_info\n"
+        "def positional(x, clock=time.get_clock_info): return clock\n"
+        "def keyword(*, clock=time.get_clock_info): return clock\n"
+        "class Holder:\n"
+        "    factory = time.get_clock_info\n"
+        "    def method(self, clock=time.get_clock_info): return clock\n",
+        module.__dict__,
+    )
+    module.Holder.__module__ = module.__name__
+    sys.modules[module.__name__] = module
+    installer = Installer(FakeEngine(), [Family("test", patches=(Patch("time", "get_clock_info", why="test"),))])
+    try:
+        installer.install()
+        replacement = time.get_clock_info
+        assert replacement is not original
+        assert module.alias is replacement
+        assert module.positional(1) is replacement
+        assert module.keyword() is replacement
+        assert module.Holder.factory is replacement
+        assert module.Holder().method() is replacement
+    finally:
+        installer.uninstall()
+        del sys.modules[module.__name__]
+    assert time.get_clock_info is original
+    assert module.alias is original and module.positional(1) is original and module.keyword() is original
+    assert module.Holder.factory is original and module.Holder().method() is original

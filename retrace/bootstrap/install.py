@@ -11,22 +11,30 @@ and a second ``install`` does nothing.
 from __future__ import annotations
 
 import sys
+import types
 
 from retrace.boundaries.spec import Family, Patch
 
 # Modules whose aliases the sweep must leave alone, and why.
-SWEEP_EXCLUDED_PREFIXES = (
+SWEEP_EXCLUDED = frozenset({
     "retrace",            # our own machinery keeps the originals
+    "retrace_launcher",   # (same)
     "sitecustomize",      # our start-up hook
     "importlib",          # imports are not boundaries
     "_frozen_importlib",  # (same)
+    "_frozen_importlib_external",  # (same)
     "zipimport",          # (same)
     "threading",          # thread plumbing timing belongs to the threads family (#4)
     "queue",              # (same)
     "_threading_local",   # (same)
     "cbor2",              # our trace encoder
     "typing",             # no boundary aliases, large dicts: skip for start-up speed
-)
+})
+
+
+def _sweep_excluded(modname: str) -> bool:
+    """True for the excluded packages and their submodules (not for look-alike names)."""
+    return modname.partition(".")[0] in SWEEP_EXCLUDED
 
 
 def _resolve_owner(module, attr: str):
@@ -101,7 +109,8 @@ class Installer:
         self.pending: set[str] = set(self.patches) | set(self.actions)
         self.applied: list[tuple[object, str, object, object]] = []
         self.replacements: dict[int, tuple[object, object]] = {}
-        self.alias_changes: list[tuple[dict, str, object]] = []
+        self.alias_changes: list[tuple[object, str, object]] = []
+        self.default_changes: list[tuple[object, str, object]] = []
         self._hook = _ImportHook(self)
         self.installed = False
 
@@ -145,11 +154,15 @@ class Installer:
             action.action(engine, module)
 
     def sweep_aliases(self) -> None:
-        """Point names bound to an original (before we patched) at its replacement."""
-        replacements = self.replacements
+        """Point names bound to an original (before we patched) at its replacement.
+
+        Three hiding places: module globals (``from os import urandom as _urandom``),
+        class attributes of classes defined there (``_selector_cls = select.epoll``)
+        and default arguments (``def _internal_poll(self, _waitpid=os.waitpid)``).
+        """
         patched = {(id(owner), attr) for owner, attr, *_ in self.applied}
         for modname, module in list(sys.modules.items()):
-            if module is None or modname.startswith(SWEEP_EXCLUDED_PREFIXES):
+            if module is None or _sweep_excluded(modname):
                 continue
             spec = getattr(module, "__spec__", None)
             origin = getattr(spec, "origin", None)
@@ -160,11 +173,41 @@ class Installer:
                 continue
             # A patched module is swept too (random._urandom is an alias inside the
             # patched random module); only the attributes we patched are left alone.
-            for attr, value in list(namespace.items()):
-                entry = replacements.get(id(value))
-                if entry is not None and entry[0] is value and (id(module), attr) not in patched:
-                    namespace[attr] = entry[1]
-                    self.alias_changes.append((namespace, attr, value))
+            self._sweep_namespace(module, namespace, patched)
+            for value in list(namespace.values()):
+                if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                    self._sweep_namespace(value, value.__dict__, patched)
+                    for member in list(value.__dict__.values()):
+                        self._sweep_defaults(getattr(member, "__func__", member))
+                else:
+                    self._sweep_defaults(value)
+
+    def _sweep_namespace(self, owner, namespace, patched) -> None:
+        replacements = self.replacements
+        for attr, value in list(namespace.items()):
+            entry = replacements.get(id(value))
+            if entry is not None and entry[0] is value and (id(owner), attr) not in patched:
+                setattr(owner, attr, entry[1])
+                self.alias_changes.append((owner, attr, value))
+
+    def _sweep_defaults(self, function) -> None:
+        if not isinstance(function, types.FunctionType):
+            return
+        replacements = self.replacements
+        defaults = function.__defaults__
+        if defaults and any(id(d) in replacements and replacements[id(d)][0] is d for d in defaults):
+            function.__defaults__ = tuple(
+                replacements[id(d)][1] if id(d) in replacements and replacements[id(d)][0] is d else d
+                for d in defaults
+            )
+            self.default_changes.append((function, "__defaults__", defaults))
+        kwdefaults = function.__kwdefaults__
+        if kwdefaults and any(id(d) in replacements and replacements[id(d)][0] is d for d in kwdefaults.values()):
+            function.__kwdefaults__ = {
+                k: replacements[id(d)][1] if id(d) in replacements and replacements[id(d)][0] is d else d
+                for k, d in kwdefaults.items()
+            }
+            self.default_changes.append((function, "__kwdefaults__", kwdefaults))
 
     def uninstall(self) -> None:
         if not self.installed:
@@ -173,10 +216,13 @@ class Installer:
             sys.meta_path.remove(self._hook)
         except ValueError:
             pass
-        for namespace, attr, original in reversed(self.alias_changes):
-            namespace[attr] = original
+        for function, attr, original in reversed(self.default_changes):
+            setattr(function, attr, original)
+        for owner, attr, original in reversed(self.alias_changes):
+            setattr(owner, attr, original)
         for owner, attr, original, _ in reversed(self.applied):
             setattr(owner, attr, original)
         self.alias_changes.clear()
+        self.default_changes.clear()
         self.applied.clear()
         self.installed = False
