@@ -107,25 +107,36 @@ class TraceWriter:
             self.count += count
 
     def _encode(self, batch: list) -> list:
+        """Hot-path tuples -> trace items, naming new boundaries and call sites first.
+
+        Consecutive events usually come from the same boundary and call site (a
+        loop), so the last ones are remembered to skip the set and dict lookups.
+        """
         items = []
+        add = items.append
         sites = self._sites
         named = self._named
+        last_bid = last_code = last_line = last_sid = None
         for bid, code, line, value, digest in batch:
-            if bid not in named:
-                named.add(bid)
-                items.append({"b": [bid, self.names[bid]]})
-            key = (code, line)
-            sid = sites.get(key)
-            if sid is None:
-                sid = sites[key] = len(sites)
-                if code is None:
-                    items.append({"s": [sid, "", 0, ""]})
-                else:
-                    items.append({"s": [sid, code.co_filename, line, code.co_name]})
+            if bid is not last_bid:
+                if bid not in named:
+                    named.add(bid)
+                    add({"b": [bid, self.names[bid]]})
+                last_bid = bid
+            if code is not last_code or line != last_line:
+                key = (code, line)
+                last_sid = sites.get(key)
+                if last_sid is None:
+                    last_sid = sites[key] = len(sites)
+                    if code is None:
+                        add({"s": [last_sid, "", 0, ""]})
+                    else:
+                        add({"s": [last_sid, code.co_filename, line, code.co_name]})
+                last_code, last_line = code, line
             if digest is None:
-                items.append([bid, sid, value])
+                add([bid, last_sid, value])
             else:
-                items.append([bid, sid, value, digest])
+                add([bid, last_sid, value, digest])
         return items
 
     def _write(self, data: bytes) -> None:
