@@ -82,7 +82,10 @@ def new_hash_seed(env: dict) -> str:
 
 def record_env(recording: str, *, announce: bool, env: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
-    env[CONFIG_VAR] = config_json({"mode": "record", "recording": os.path.abspath(recording), "announce": announce})
+    # "pid": the process that will be recorded (exec keeps the pid). Its Python
+    # children inherit this environment; they are not that process (see startup.py).
+    env[CONFIG_VAR] = config_json({"mode": "record", "recording": os.path.abspath(recording),
+                                   "announce": announce, "pid": str(os.getpid())})
     env["PYTHONHASHSEED"] = new_hash_seed(env)
     return _with_site_dir(env)
 

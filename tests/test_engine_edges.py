@@ -114,3 +114,15 @@ def test_sweep_finds_aliases_in_globals_class_attributes_and_defaults():
     assert time.get_clock_info is original
     assert module.alias is original and module.positional(1) is original and module.keyword() is original
     assert module.Holder.factory is original and module.Holder().method() is original
+
+
+def test_python_child_of_a_recorded_process_runs_quietly(program):
+    app = program("""
+        import subprocess, sys
+        done = subprocess.run([sys.executable, "-c", "print('child ran')"], capture_output=True, text=True)
+        print(repr(done.stdout), repr(done.stderr), done.returncode)
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout == "'child ran\\n' '' 0\n"  # no retrace warning in the child's stderr
+    assert_same_run(recorded, app.replay())

@@ -22,6 +22,11 @@ def start() -> None:
     except (ValueError, AttributeError):
         record.warn(f"{CONFIG_VAR} is not valid; running unrecorded")
         return
+    if mode == "record" and config.get("pid", str(os.getpid())) != str(os.getpid()):
+        # A Python child of a recorded process inherited its environment. Recording
+        # children into sub-recordings is issue #5; until then they run unrecorded,
+        # silently: a warning would land in the parent's captured output.
+        return
     if mode == "record":
         try:
             record.start(config)
