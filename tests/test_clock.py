@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import assert_same_run
+from conftest import PYTHON, assert_same_run, run
 
 
 def test_clocks_and_datetime_replay_recorded_values(program):
@@ -25,3 +25,24 @@ def test_clocks_and_datetime_replay_recorded_values(program):
     assert_same_run(recorded, replayed)
     again = app.replay()
     assert_same_run(recorded, again)
+
+
+def test_datetime_objects_print_as_with_plain_python(program):
+    source = """
+        import datetime, pickle
+        class Mine(datetime.date):
+            pass
+        values = [datetime.date(2024, 2, 29), datetime.datetime(2024, 2, 29, 12, 30),
+                  datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc), Mine(2024, 1, 2),
+                  datetime.datetime.min]
+        print(values, [str(v) for v in values])
+        print(pickle.loads(pickle.dumps(values)) == values, isinstance(datetime.datetime.min, datetime.datetime))
+        print(type(datetime.date.today()).__name__, repr(datetime.datetime.now())[:18])
+    """
+    app = program(source)
+    plain = run([PYTHON, str(app.script)], cwd=app.dir)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.splitlines()[:2] == plain.stdout.splitlines()[:2]
+    assert recorded.stdout.splitlines()[2] == "date datetime.datetime("
+    assert_same_run(recorded, app.replay())

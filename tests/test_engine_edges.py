@@ -126,3 +126,18 @@ def test_python_child_of_a_recorded_process_runs_quietly(program):
     assert recorded.returncode == 0, recorded.stderr
     assert recorded.stdout == "'child ran\\n' '' 0\n"  # no retrace warning in the child's stderr
     assert_same_run(recorded, app.replay())
+
+
+def test_stack_dumps_show_the_programs_frames_only(program):
+    app = program("""
+        import logging, sys, traceback
+        def inner():
+            traceback.print_stack(file=sys.stdout)
+            logging.basicConfig(stream=sys.stdout, format="%(message)s")
+            logging.warning("here", stack_info=True)
+        inner()
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert "retrace" not in recorded.stdout and "inner()" in recorded.stdout
+    assert_same_run(recorded, app.replay())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import types
+from _functools import partial as _partial
 
 from retrace.boundaries.spec import Family, Patch
 
@@ -111,6 +112,9 @@ class Installer:
         self.replacements: dict[int, tuple[object, object]] = {}
         self.alias_changes: list[tuple[object, str, object]] = []
         self.default_changes: list[tuple[object, str, object]] = []
+        self.action_undos: list = []
+        self._unbound: dict[int, object] = {}
+        self._unbound_keep: list = []  # keeps the ids in _unbound valid
         self._hook = _ImportHook(self)
         self.installed = False
 
@@ -147,11 +151,33 @@ class Installer:
                 replacement = patch.make(engine, original, patch.name)
             else:
                 replacement = engine.leaf(patch.name, original, key=patch.key)
+            if type(original) is types.BuiltinFunctionType and type(replacement) is types.FunctionType:
+                replacement = self._not_a_method(replacement)
             setattr(owner, attr, replacement)
             self.applied.append((owner, attr, original, replacement))
             self.replacements[id(original)] = (original, replacement)
         for action in self.actions.get(name, ()):
-            action.action(engine, module)
+            undo = action.action(engine, module)
+            if callable(undo):  # an action may return how to take it back
+                self.action_undos.append(undo)
+
+    def _not_a_method(self, function):
+        """``function`` as a callable that, like the builtin it replaces, is not turned into
+        a bound method when a class keeps it as an attribute (``logging.Formatter.converter
+        = time.localtime``, ``selectors.SelectSelector._select = select.select``): a Python
+        function there would receive the instance as its first argument. One wrapper per
+        replacement (``builtins.open`` and ``io.open`` share theirs)."""
+        wrapper = self._unbound.get(id(function))
+        if wrapper is None:
+            wrapper = _partial(function)
+            wrapper.__wrapped__ = getattr(function, "__wrapped__", function)
+            for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+                value = getattr(function, attr, None)
+                if value is not None:
+                    setattr(wrapper, attr, value)
+            self._unbound[id(function)] = wrapper
+            self._unbound_keep.append(function)
+        return wrapper
 
     def sweep_aliases(self) -> None:
         """Point names bound to an original (before we patched) at its replacement.
@@ -216,6 +242,9 @@ class Installer:
             sys.meta_path.remove(self._hook)
         except ValueError:
             pass
+        for undo in reversed(self.action_undos):
+            undo()
+        self.action_undos.clear()
         for function, attr, original in reversed(self.default_changes):
             setattr(function, attr, original)
         for owner, attr, original in reversed(self.alias_changes):

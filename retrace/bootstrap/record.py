@@ -7,6 +7,7 @@ modules patched at the same points.
 
 from __future__ import annotations
 
+import _signal
 import _thread
 import atexit
 import os
@@ -17,13 +18,21 @@ import time
 
 import retrace
 from retrace import pycmdline
-from retrace.boundaries import families
+from retrace.boundaries import declared, families
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.snapshot import Snapshot
+from retrace.boundaries import signals as signals_family
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
 from retrace.recording import SETTINGS_VERSION, Recording, make_private_dirs, write_json
 from retrace.trace import format as fmt
+
+
+# Before the signals family patches _signal (retrace's own handlers are no program's).
+_real_signal = _signal.signal
+_real_getsignal = _signal.getsignal
+# Default action "terminate": flushed and marked as the recording's end (crash safety).
+_FLUSHED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def warn(message: str) -> None:
@@ -171,6 +180,7 @@ class RecordSession:
         self.engine.writer.on_tick = self._tick
         self._engine_end_process = self.engine.end_process
         self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
+        declared.configure_record(self.recording.path, main, self.settings["cwd"])  # before families()
         self.installer = Installer(self.engine, families())
         self.installer.install()
         atexit.register(self._at_exit)
@@ -286,16 +296,23 @@ class RecordSession:
         self.engine.after_fork_in_child()
 
     def _flush_on_fatal_signals(self) -> None:
-        """SIGTERM/SIGHUP: write what we have, then die of the signal as before."""
+        """Signals that kill by default: write what we have, then die of the signal as before.
+
+        The handler stands in for SIG_DFL (boundaries/signals.py): the program still
+        sees SIG_DFL and may install a handler of its own, which then runs (recorded)
+        instead; setting SIG_DFL again puts this one back. It calls ``_signal``'s
+        originals, captured before the signals family patched them.
+        """
 
         def flush_and_die(signum, frame):
             self.engine.end_process("signal", -signum)
-            signal.signal(signum, signal.SIG_DFL)
+            _real_signal(signum, _signal.SIG_DFL)
             posix.kill(posix.getpid(), signum)
 
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(signum) == signal.SIG_DFL:
-                signal.signal(signum, flush_and_die)
+        for signum in _FLUSHED_SIGNALS:
+            if _real_getsignal(signum) == signal.SIG_DFL:
+                if not signals_family.stand_in(signum, flush_and_die):
+                    _real_signal(signum, flush_and_die)
 
 
 def start(config: dict) -> RecordSession | None:

@@ -18,7 +18,7 @@ import signal
 import sys
 import types
 
-from retrace.boundaries import families
+from retrace.boundaries import declared, families
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
@@ -82,6 +82,7 @@ class ReplaySession:
     def install(self) -> None:
         os.environ.clear()
         os.environ.update(self.settings["env"])
+        declared.configure_replay(self.recording.path)  # the recording's copy, before families()
         self.installer = Installer(self.engine, families())
         self.installer.install()
         # Registered where recording registers its own exit handler, so both run after
@@ -98,7 +99,11 @@ class ReplaySession:
         # did not have; not `-m retrace`'s own sys.path[0] (the replay's cwd).
         native_path = [p for p in self.startup_path if p not in main["sys_path"]]
         sys.path[:] = list(main["sys_path"]) + native_path
-        sys.meta_path.insert(0, self.finder)
+        # After the boundary installer's import hook: the hook finds the recorded code
+        # through this finder and patches it on import (declared boundaries of a module
+        # that the snapshot holds), as recording patched the same module.
+        hook = getattr(self.installer, "_hook", None)
+        sys.meta_path.insert(sys.meta_path.index(hook) + 1 if hook in sys.meta_path else 0, self.finder)
         sys.argv[:] = list(main["argv"])
         sys.orig_argv = list(self.settings.get("orig_argv", sys.orig_argv))
         # A fresh __main__ as the interpreter makes it (pylifecycle's add_main_module).

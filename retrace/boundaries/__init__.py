@@ -17,6 +17,13 @@ FAMILY_MODULES = (
     "files",       # open(), os file and directory calls, scandir
     "terminal",    # sys.stdin and input()
     "exits",       # os._exit ends the trace before the process goes
+    "net",         # sockets, name resolution, TLS
+    "readiness",   # select.select/poll/epoll (selectors and event loops on top)
+    "subprocesses",  # fork_exec/posix_spawn, wait*, kill, os.system: commands not run on replay
+    "sqlite",      # sqlite3 connections, cursors, blobs as handles; sqlite3.Row of ours
+    "declared",    # boundaries the user declares in configuration (RETRACE_BOUNDARIES, pyproject.toml)
+    "signals",     # handlers run at the recorded point; alarm/setitimer/pause... are leaves
+    "frames",      # not a boundary: retrace's frames stay out of traceback.walk_stack
 )
 
 

@@ -12,7 +12,7 @@ recorded leaf; ``isinstance`` against them still accepts the real classes.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch, all_args
+from retrace.boundaries.spec import Family, OnImport, Patch, all_args
 
 
 _CLOCKS = (
@@ -38,6 +38,18 @@ def _fields(moment):
             moment.second, moment.microsecond, moment.fold)
 
 
+def _stand_in_repr(self):
+    """``datetime.date(2024, 2, 29)`` as python prints it, not ``date(2024, 2, 29)``.
+
+    C's repr names the instance's type by its C-level name, which for our
+    stand-in class lacks the module. User subclasses keep their own name.
+    """
+    text = type(self).__retrace_real__.__repr__(self)
+    if "__retrace_real__" in type(self).__dict__ and not text.startswith("datetime."):
+        text = "datetime." + text
+    return text
+
+
 def _now_leaves(engine):
     import datetime as real
 
@@ -53,13 +65,14 @@ def _make_date(engine, real_date, name):
     class date(real_date, metaclass=_StandsForReal):
         __retrace_real__ = real_date
         __slots__ = ()
+        __repr__ = _stand_in_repr
 
         @classmethod
         def today(cls):
             fields = local_now()
             return cls(fields[0], fields[1], fields[2])
 
-    date.__module__ = "datetime"
+    date.__module__, date.__qualname__ = "datetime", "date"  # pickle finds it as datetime.date
     return date
 
 
@@ -69,6 +82,7 @@ def _make_datetime(engine, real_datetime, name):
     class datetime(real_datetime, metaclass=_StandsForReal):
         __retrace_real__ = real_datetime
         __slots__ = ()
+        __repr__ = _stand_in_repr
 
         @classmethod
         def now(cls, tz=None):
@@ -87,8 +101,32 @@ def _make_datetime(engine, real_datetime, name):
         def today(cls):
             return cls.now()
 
-    datetime.__module__ = "datetime"
+    datetime.__module__, datetime.__qualname__ = "datetime", "datetime"
     return datetime
+
+
+def _pickle_real_instances(engine, module):
+    """Real date/datetime objects (``datetime.min``, ones made in C) must still pickle.
+
+    pickle looks their class up as ``datetime.datetime``, finds our stand-in, and
+    refuses; reduce them through the stand-in instead (it makes equal objects, and
+    a plain interpreter unpickles them as real ones).
+    """
+    import copyreg
+
+    added = []
+    for name in ("date", "datetime"):
+        stand_in = getattr(module, name)
+        real = stand_in.__dict__.get("__retrace_real__")
+        if real is not None and real not in copyreg.dispatch_table:
+            copyreg.dispatch_table[real] = lambda obj, stand_in=stand_in: (stand_in, obj.__reduce__()[1])
+            added.append(real)
+
+    def undo():
+        for real in added:
+            copyreg.dispatch_table.pop(real, None)
+
+    return undo
 
 
 FAMILY = Family(
@@ -101,4 +139,5 @@ FAMILY = Family(
         Patch("datetime", "datetime", why="datetime.now/utcnow/today read the clock in C",
               make=_make_datetime),
     ),
+    on_import=(OnImport("datetime", _pickle_real_instances, why="real datetimes must still pickle"),),
 )

@@ -40,7 +40,7 @@ class OnImport:
 
     def __init__(self, module: str, action, why: str):
         self.module = module
-        self.action = action      # action(engine, module) -> None
+        self.action = action      # action(engine, module) -> None, or a callable that undoes it
         self.why = why
 
 

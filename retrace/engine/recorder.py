@@ -57,6 +57,12 @@ class Recorder(Engine):
         template = "record_plain" if key is None and store is None else "record_keyed"
         return wrappers.build(template, name, call, namespace)
 
+    def note(self, name: str, value, frame) -> None:
+        """Append an event that is no call's result (a signal handler's run, from
+        boundaries/signals.py), at ``frame``'s line."""
+        code, line = (None, 0) if frame is None else (frame.f_code, frame.f_lineno)
+        self.writer.events.append((self.boundary_id(name), code, line, to_wire(value), None))
+
     def end_process(self, how: str, status: int | None = None) -> None:
         if self.ended:
             return

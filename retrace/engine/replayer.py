@@ -23,6 +23,11 @@ from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.trace.values import Deferred, Raised, resolve_deferred
 
+# The event a signal handler's run leaves in the trace (boundaries/signals.py records it).
+# It is not a call the program makes: replay runs the handler when the program gets
+# there (at its next boundary call, or earlier at the recorded spot, see `ahead`).
+SIGNAL_EVENT = "signal.deliver"
+
 
 class ReplaySource:
     """Hands out recorded events in order, chunk by chunk."""
@@ -39,8 +44,18 @@ class ReplaySource:
         self.exhausted = False
         self.recent: deque = deque(maxlen=6)
         self._stop = stop
+        # Signal deliveries (see SIGNAL_EVENT): next_event leaves its fast path at each
+        # "watch" position (the event before a delivery, and a chunk's last event) to
+        # look at the event after it, and hands a delivery to `ahead`.
+        self.signal_bid = None     # the recording's id for SIGNAL_EVENT, once declared
+        self.ahead = None          # ahead(event): a delivery is next (set by the signals family)
+        self._watch = 0            # next_event's fast path serves positions below this
+        self._watch_points: list = []
+        self._deferred_error = None  # a damaged chunk met while looking ahead: reported when reached
 
-    def _load_next_chunk(self) -> bool:
+    def _load_next_chunk(self, looking_ahead: bool = False) -> bool:
+        if self._deferred_error is not None:
+            self._stop(self._deferred_error)
         while True:
             try:
                 items = next(self._chunks)
@@ -50,12 +65,26 @@ class ReplaySource:
                 return False
             except TraceCorrupt as exc:
                 self.exhausted = True
-                self._stop(TraceCorrupt(f"{exc}; replay cannot go past event {self.index}"))
+                error = TraceCorrupt(f"{exc}; replay cannot go past event {self.index}")
+                if looking_ahead:  # the program has not asked for that event yet
+                    self._deferred_error = error
+                    return False
+                self._stop(error)
                 return False
             if events:
                 self._events = events
                 self._pos = 0
+                self._set_watch_points(events)
                 return True
+
+    def _set_watch_points(self, events: list) -> None:
+        points = []
+        bid = self.signal_bid
+        if bid is not None:
+            points = [i - 1 for i in range(1, len(events)) if events[i][0] == bid]
+        points.append(len(events) - 1)
+        self._watch_points = points
+        self._watch = points[0]
 
     def _read_items(self, items: list) -> list:
         events = []
@@ -70,6 +99,8 @@ class ReplaySource:
                 elif "b" in item:
                     bid, name = item["b"]
                     self.names[bid] = name
+                    if name == SIGNAL_EVENT:
+                        self.signal_bid = bid
                 elif "s" in item:
                     sid, file, line, function = item["s"]
                     self.sites[sid] = Site(file, line, function)
@@ -79,20 +110,42 @@ class ReplaySource:
             raise TraceCorrupt(f"{self._reader.path} is corrupt: {exc} after event {self.index + len(events)}") from None
         return events
 
-    def peek(self):
+    def peek(self, looking_ahead: bool = False):
         """The next event without taking it, or None at the end of the trace."""
         if self._pos >= len(self._events):
-            if self.exhausted or not self._load_next_chunk():
+            if self.exhausted:
+                if self._deferred_error is not None and not looking_ahead:
+                    self._stop(self._deferred_error)
+                return None
+            if not self._load_next_chunk(looking_ahead):
                 return None
         return self._events[self._pos]
 
     def next_event(self):
-        if self._pos >= len(self._events):
-            if self.exhausted or not self._load_next_chunk():
-                return None
-        event = self._events[self._pos]
-        self._pos += 1
+        pos = self._pos
+        if pos >= self._watch:  # (_watch <= len(_events)): a chunk to load, or a watch point
+            return self._next_event_slow()
+        event = self._events[pos]
+        self._pos = pos + 1
         self.index += 1
+        return event
+
+    def _next_event_slow(self):
+        if self.peek() is None:
+            return None
+        pos = self._pos
+        event = self._events[pos]
+        self._pos = pos + 1
+        self.index += 1
+        if pos >= self._watch:  # a watch point: a signal delivery may come next
+            points = self._watch_points
+            while points and points[0] <= pos:
+                points.pop(0)
+            self._watch = points[0] if points else len(self._events)
+            if self.ahead is not None:
+                following = self.peek(looking_ahead=True)  # may load the next chunk
+                if following is not None and following[0] == self.signal_bid:
+                    self.ahead(following)
         return event
 
     def site(self, sid) -> Site:
@@ -115,6 +168,7 @@ class Replayer(Engine):
         self._stop = stop
         self.source = ReplaySource(reader, stop)
         self.finished = False
+        self.signals = None  # the signals family's replay side, once installed (attach_signals)
 
     # -- the hot path ---------------------------------------------------------
     def leaf(self, name, call, *, key=None, store=None, load=None, depth=1):
@@ -134,12 +188,51 @@ class Replayer(Engine):
                 return None  # interpreter shutdown after the recorded end: unrecorded, touch nothing
             self._past_end(name, args, kwargs)
         if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest):
+            if event[0] == source.signal_bid and self.signals is not None:
+                return self._signal_then_take(event, bid, digest, args, kwargs, depth)
             self._mismatch(event, name, args, kwargs)
         source.recent.append((event, name))
         value = event[2]
         if Deferred.pending:
             value = resolve_deferred(value)
         return value
+
+    # -- signals (boundaries/signals.py) --------------------------------------
+    def attach_signals(self, signals) -> None:
+        """``signals.deliver(event)`` runs the program's handler for a recorded delivery;
+        ``signals.ahead(event)`` hears of a delivery coming next, before the program's
+        next boundary call (to run the handler at the recorded spot in between)."""
+        self.signals = signals
+        self.source.ahead = signals.ahead
+
+    def take_signal(self, event) -> None:
+        """Consume ``event``, the next one: a delivery the signals family runs now."""
+        taken = self.source.next_event()
+        assert taken is event, "take_signal: not the next event"
+        self.source.recent.append((event, SIGNAL_EVENT))
+
+    def signal_diverged(self, detail: str) -> None:
+        self._stop(Diverged(f"replay diverged at event {self.source.index - 1}: {detail}"))
+
+    def _signal_then_take(self, event, bid, digest, args, kwargs, depth):
+        """The recording ran a signal handler before this call's event (the signal came
+        while the call was under way, e.g. it interrupted a sleep): run it now, then
+        answer the call. A handler that raises made the recorded call raise that
+        exception (its event holds it): the call raises it again, the live object."""
+        self.source.recent.append((event, SIGNAL_EVENT))
+        try:
+            self.signals.deliver(event)
+        except BaseException as exc:
+            following = self.source.peek()
+            if following is None or self.source.names.get(following[0]) != self.names[bid]:
+                raise  # the interrupted call never recorded an event of its own
+            value = self._take(bid, digest, args, kwargs, depth)
+            if type(value) is not Raised:
+                return value  # the call's own code caught it while recording
+            # The wrapper raises what rebuild() returns, from the line a recorded
+            # exception comes from, so the traceback is the recording's.
+            return Raised(_Live.__module__, _Live.__qualname__, (exc.with_traceback(None),), {})
+        return self._take(bid, digest, args, kwargs, depth)
 
     # -- when things go wrong -------------------------------------------------
     def _report(self, expected, got_name, args, kwargs) -> DivergenceReport:
@@ -199,6 +292,10 @@ class Replayer(Engine):
         self.finished = True
         source = self.source
         event = source.peek()
+        while event is not None and event[0] == source.signal_bid and self.signals is not None:
+            self.take_signal(event)  # a signal handled after the last boundary call
+            self.signals.deliver(event)
+            event = source.peek()
         if event is not None:
             report = self._report(None, "the program's end (no more boundary calls)", None, None)
             report.index = source.index
@@ -211,3 +308,10 @@ class Replayer(Engine):
 
     def end_process(self, how: str, status: int | None = None) -> None:
         self.finished = True
+
+
+class _Live(BaseException):
+    """``Raised.rebuild`` of an exception that exists already (see _signal_then_take)."""
+
+    def __new__(cls, exc):
+        return exc

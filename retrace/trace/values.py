@@ -24,7 +24,9 @@ from retrace.trace import format as fmt
 SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 # Exception attributes worth keeping besides args (OSError and friends).
-_EXCEPTION_ATTRS = ("errno", "strerror", "filename", "filename2", "winerror", "characters_written")
+_EXCEPTION_ATTRS = ("errno", "strerror", "filename", "filename2", "winerror", "characters_written",
+                    "sqlite_errorcode", "sqlite_errorname",  # (sqlite3.Error, Python 3.11+)
+                    "library", "reason", "verify_code", "verify_message")  # (ssl.SSLError and subclasses)
 
 
 class Opaque:

@@ -1,0 +1,137 @@
+"""Network: sockets, name resolution and TLS.
+
+``socket.socket`` becomes a subclass of ours (``_socketobj.py``) whose system
+calls are leaves: create, connect/connect_ex (timeouts, non-blocking connects
+raising BlockingIOError), bind/listen/accept, send/sendall/sendto/sendmsg,
+recv/recv_into/recvfrom/recvfrom_into/recvmsg(_into), get/setsockopt,
+getsockname/getpeername, settimeout/setblocking, shutdown and close. In replay
+the object holds no descriptor, so nothing connects, listens or accepts: a
+recorded server replays the connections and requests it accepted, a recorded
+client the answers it got, errors included (ConnectionRefusedError,
+TimeoutError, ConnectionResetError, gaierror...).
+
+Everything ``socket.py`` writes in Python runs for real over those leaves
+(``create_connection``, ``create_server``, ``fromfd``, ``makefile``,
+``sendfile``, ``getfqdn``...), and so does everything above it: ``http.client``,
+``urllib.request``, ``urllib3``/``requests``, ``socketserver``/``http.server``,
+asyncio's transports. ``socket.socketpair`` is replaced as a whole (the C
+function makes two sockets at once).
+
+Resolver and database calls of the C ``_socket`` module are leaves
+(``getaddrinfo``, ``gethostbyname``, ``getnameinfo``, ``getservbyname``...),
+patched on ``_socket`` so that ``socket.getaddrinfo`` (Python) runs on top.
+(``gethostname`` belongs to the process family.)
+
+TLS: ``ssl.SSLSocket`` and ``ssl.SSLObject`` run for real; the C object under
+them (made by ``SSLContext._wrap_socket``/``_wrap_bio``) is replaced by one whose
+handshake, reads, writes, certificate and cipher queries are leaves, so replay
+needs neither the peer nor certificates: application data is recorded above
+TLS. Context calls that read files in C (``load_verify_locations``,
+``load_cert_chain``, ``set_default_verify_paths``, ``load_dh_params``), the
+queries of what they loaded, and setting ``keylog_filename`` (opens the
+file in C; ``create_default_context`` does it when SSLKEYLOGFILE is set) are
+leaves too. ``ssl.MemoryBIO`` (asyncio's TLS)
+is a class of ours whose reads and writes are leaves.
+
+Known limits:
+- Program callbacks that OpenSSL calls inside a leaf (an SNI callback, a
+  ``load_cert_chain`` password callback, ``_msg_callback``) run while recording
+  and not on replay. ``SSLSocket.session`` replays as a stub carrying the
+  recorded id/time/timeout/ticket facts; ``get_verified_chain`` and
+  ``get_unverified_chain`` are not available. OpenSSL's own facts
+  (``ssl.OPENSSL_VERSION``, a context's default options and ciphers) are those
+  of the replaying machine.
+- Sockets made before retrace started, or straight from ``_socket.socket``, are
+  not ours and not recorded.
+- asyncio resolves host names (not IP literals) and waits for subprocesses in
+  worker threads; boundary calls from threads replay in order only with the
+  threads work (issue #4).
+- The "unclosed socket" ResourceWarning names the descriptor, family, type and
+  protocol but not the addresses, and comes whenever the collector finalizes the
+  socket, so with such warnings enabled their place in stderr may differ.
+"""
+
+from __future__ import annotations
+
+from retrace.boundaries.spec import Family, Patch, all_args
+
+
+def _make_socket(engine, original, name):
+    from retrace.boundaries._socketobj import make_socket_class
+
+    return make_socket_class(engine, original)
+
+
+def _make_socketpair(engine, original, name):
+    from retrace.boundaries._socketobj import make_socketpair
+
+    return make_socketpair(engine, original, name)
+
+
+def _make_wrap_socket(engine, original, name):
+    from retrace.boundaries._tlsobj import make_wrap
+
+    return make_wrap(engine, original, name, bio=False)
+
+
+def _make_wrap_bio(engine, original, name):
+    from retrace.boundaries._tlsobj import make_wrap
+
+    return make_wrap(engine, original, name, bio=True)
+
+
+def _make_keylog(engine, original, name):
+    from retrace.boundaries._tlsobj import make_keylog_property
+
+    return make_keylog_property(engine, original, name)
+
+
+def _make_memory_bio(engine, original, name):
+    from retrace.boundaries._tlsobj import make_memory_bio
+
+    return make_memory_bio(engine, original, name)
+
+
+def _key_context(context, *args, **kwargs):
+    """An SSLContext method: every argument but the context itself (callables by name)."""
+    return all_args(*[a if not callable(a) else "<callable>" for a in args], **kwargs)
+
+
+# _socket functions that ask the resolver or the system's databases.
+_RESOLVER = (
+    "getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo",
+    "getservbyname", "getservbyport", "getprotobyname",
+    "if_nameindex", "if_nametoindex", "if_indextoname",
+)
+_OPTIONAL = {"if_nameindex", "if_nametoindex", "if_indextoname", "sethostname"}
+
+# SSLContext methods that read files in C, or report what was read.
+_CONTEXT_FILES = ("load_verify_locations", "load_cert_chain", "set_default_verify_paths",
+                  "load_dh_params", "get_ca_certs", "cert_store_stats", "session_stats")
+
+
+FAMILY = Family(
+    name="net",
+    doc=__doc__,
+    patches=(
+        Patch("socket", "socket", why="a socket: its system calls reach the network", make=_make_socket),
+        Patch("socket", "socketpair", why="creates two connected sockets", make=_make_socketpair),
+        *(Patch("_socket", name, why="asks the resolver or a system database", key=all_args,
+                optional=name in _OPTIONAL) for name in _RESOLVER),
+        Patch("_socket", "sethostname", why="changes the machine: done while recording, not on replay",
+              key=all_args, optional=True),
+        Patch("_socket", "dup", why="duplicates a descriptor", key=all_args),
+        Patch("_socket", "close", why="closes a descriptor", key=all_args),
+        Patch("ssl", "SSLContext._wrap_socket", why="TLS over a socket: handshake, records, certificates",
+              make=_make_wrap_socket),
+        Patch("ssl", "SSLContext._wrap_bio", why="TLS over memory buffers (asyncio)", make=_make_wrap_bio),
+        *(Patch("ssl", f"SSLContext.{name}", why="reads certificate or key files in C", key=_key_context)
+          for name in _CONTEXT_FILES),
+        Patch("ssl", "SSLContext.keylog_filename", why="opens and writes the TLS key log file",
+              make=_make_keylog),
+        Patch("ssl", "MemoryBIO", why="what flows between a TLS object and its transport",
+              make=_make_memory_bio),
+        Patch("ssl", "RAND_bytes", why="OpenSSL's random generator", key=all_args),
+        Patch("ssl", "RAND_status", why="OpenSSL's random generator state"),
+    ),
+)

@@ -1,0 +1,218 @@
+"""Subprocesses of non-Python programs: the command is not run on replay.
+
+Only the calls that start, wait for and signal a child are patched; the
+``subprocess`` module's Python code runs for real in both modes on top of them,
+and so do ``os.popen`` (a ``subprocess.Popen`` underneath) and everything built
+on ``Popen`` (``run``, ``call``, ``check_call``, ``check_output``,
+``getoutput``...):
+
+- ``_posixsubprocess.fork_exec`` forks and executes the child: a leaf returning
+  the child's pid. Replay forks nothing and returns the recorded pid.
+- ``os.posix_spawn``/``posix_spawnp`` (``Popen`` takes that path for an absolute
+  executable with ``close_fds=False``): leaves returning the pid.
+- ``os.waitpid``, ``wait``, ``wait3``, ``wait4``, ``waitid``: leaves returning
+  the recorded status, so return codes, ``poll()`` loops and ``wait(timeout)``
+  replay (their ``time.sleep`` calls are clock leaves: instant on replay).
+- ``os.kill``/``killpg`` and ``signal.pidfd_send_signal``: leaves, so
+  ``terminate()``/``kill()``/``send_signal()`` signal nothing on replay. A signal
+  a process sends *to itself* is not the outside world: it is delivered for real
+  in both modes (see ``_make_kill``), so its handler runs on replay too.
+- ``os.system``: a leaf returning the status.
+
+The pipes are the files family's: ``os.pipe``, ``os.read``, ``os.write``,
+``os.close``, ``os.dup`` and the file objects ``Popen`` opens over the pipe
+descriptors are leaves there, so what the child wrote (and the exec error a
+missing command reports through its error pipe) comes from the recording.
+``communicate()`` with two or more pipes waits on them with ``selectors``: that
+replays through the readiness family.
+
+Keys: ``fork_exec`` is fingerprinted by the argument vector, the executables
+tried, the working directory and whether an environment was given -- not by
+descriptor numbers nor by the environment's content (a debugger attached to the
+replay adds variables of its own).
+
+Known limit: a child that writes to an *inherited* descriptor (``os.system``,
+``Popen`` without ``stdout=PIPE``) writes straight to the terminal while
+recording; replay runs no child, so that output does not appear on replay.
+
+Children that are Python programs are issue #5's: ``records_python_child`` is
+the one place that decides whether a child becomes a sub-recording of its own.
+Today it always says no, and every child is an opaque command.
+"""
+
+from __future__ import annotations
+
+import posix
+
+from retrace.boundaries.spec import Family, Patch, all_args
+from retrace.engine.state import state
+
+
+# -- the seam for issue #5 ------------------------------------------------------------
+def records_python_child(argv, executables, env) -> bool:
+    """Is this child a Python program that retrace records as a sub-recording of its own?
+
+    When this says yes (issue #5), the child must not be a leaf: recording lets it
+    record itself (linked to this event), and replay launches it as a replay.
+    Today it always says no: every child is a command whose effects come from the
+    recording on replay.
+    """
+    return False
+
+
+# -- keys: the arguments that matter, cheap and never raising -------------------------
+def _fs(value):
+    kind = type(value)
+    if kind is str or kind is bytes or value is None:
+        return value
+    try:
+        return posix.fspath(value)
+    except TypeError:
+        return kind.__name__
+
+
+def _fs_list(values):
+    if values is None:
+        return None
+    try:
+        return tuple(_fs(item) for item in values)
+    except TypeError:
+        return type(values).__name__
+
+
+def _fork_exec_key(argv, executables, close_fds, pass_fds, cwd, env, *rest):
+    return (_fs_list(argv), _fs_list(executables), _fs(cwd), env is None)
+
+
+def _spawn_key(path, argv, env=None, *args, **kwargs):
+    return (_fs(path), _fs_list(argv))
+
+
+def _copy_meta(function, original):
+    function.__name__ = getattr(original, "__name__", function.__name__)
+    function.__qualname__ = getattr(original, "__qualname__", function.__qualname__)
+    function.__doc__ = getattr(original, "__doc__", None)
+    function.__wrapped__ = original
+    return function
+
+
+# -- starting a child ----------------------------------------------------------------
+def _make_fork_exec(engine, original, name):
+    leaf = engine.leaf(name, original, key=_fork_exec_key, depth=2)
+
+    def fork_exec(*args):
+        if state.busy:  # retrace's own work, or inside another boundary
+            return original(*args)
+        if len(args) > 5 and records_python_child(args[0], args[1], args[5]):
+            raise NotImplementedError("recording Python children is issue #5")
+        return leaf(*args)
+
+    return _copy_meta(fork_exec, original)
+
+
+def _make_spawn(engine, original, name):
+    leaf = engine.leaf(name, original, key=_spawn_key, depth=2)
+
+    def posix_spawn(path, argv, env, **kwargs):
+        if state.busy:
+            return original(path, argv, env, **kwargs)
+        if records_python_child(argv, (path,), env):
+            raise NotImplementedError("recording Python children is issue #5")
+        return leaf(path, argv, env, **kwargs)
+
+    return _copy_meta(posix_spawn, original)
+
+
+# -- waiting ---------------------------------------------------------------------------
+def _after_the_end(stored, args, kwargs):
+    """os.waitpid on replay; ``None`` comes back only for a call after the recorded end.
+
+    That is a ``Popen`` finalizer at interpreter shutdown (``__del__`` polls its
+    child), which replay cannot answer from the recording: say "still running" to a
+    poll and "exited" to a blocking wait, so that no loop waits for ever."""
+    if stored is not None:
+        return stored
+    pid = args[0] if args else kwargs.get("pid", 0)
+    options = args[1] if len(args) > 1 else kwargs.get("options", 0)
+    if type(options) is int and options & posix.WNOHANG or type(pid) is not int or pid <= 0:
+        return (0, 0)
+    return (pid, 0)
+
+
+def _make_waitpid(engine, original, name):
+    return engine.leaf(name, original, key=all_args, load=None if engine.recording else _after_the_end)
+
+
+# -- signalling: others through a leaf, ourselves for real ------------------------------
+_SELF = "self"  # what the leaf records when the signal reaches this process
+
+
+def _kill_reaches_self(pid) -> bool:
+    if type(pid) is not int:
+        return False
+    return pid == posix.getpid() or pid == 0 or pid == -1 or (pid < -1 and -pid == posix.getpgrp())
+
+
+def _killpg_reaches_self(pgid) -> bool:
+    return type(pgid) is int and (pgid == 0 or pgid == posix.getpgrp())
+
+
+def _make_signaller(reaches_self):
+    def make(engine, original, name):
+        """``os.kill``/``killpg``: a leaf for other processes; a signal to this process
+        is delivered for real in both modes.
+
+        The leaf decides (recording: the real pid and process group; replay: the
+        recording) and, for another process, sends the signal while recording. For
+        this process it only records ``"self"``; the signal is then sent *after* the
+        leaf's event, in both modes, so the handler runs at the same point. On replay
+        it goes to the replaying process alone (never a process group: that would
+        reach whoever started the replay)."""
+
+        def send(target, sig):
+            if reaches_self(target):
+                return _SELF
+            return original(target, sig)
+
+        send.__name__ = original.__name__
+        leaf = engine.leaf(name, send, key=all_args, depth=2)
+        replaying = not engine.recording
+        real_kill = posix.kill
+
+        def signal_process(target, sig, /):
+            if state.busy:
+                return original(target, sig)
+            if leaf(target, sig) == _SELF:
+                if replaying:
+                    real_kill(posix.getpid(), sig)
+                else:
+                    original(target, sig)
+            return None
+
+        return _copy_meta(signal_process, original)
+
+    return make
+
+
+# -- the family -------------------------------------------------------------------------
+FAMILY = Family(
+    name="subprocesses",
+    doc=__doc__,
+    patches=(
+        Patch("_posixsubprocess", "fork_exec", why="forks and executes a child (subprocess.Popen)",
+              make=_make_fork_exec),
+        Patch("os", "posix_spawn", why="starts a child", make=_make_spawn, optional=True),
+        Patch("os", "posix_spawnp", why="starts a child", make=_make_spawn, optional=True),
+        Patch("os", "system", why="runs a command in a shell", key=all_args),
+        Patch("os", "waitpid", why="a child's exit status", make=_make_waitpid),
+        Patch("os", "wait", why="a child's exit status"),
+        Patch("os", "wait3", why="a child's exit status and resource usage", key=all_args, optional=True),
+        Patch("os", "wait4", why="a child's exit status and resource usage", key=all_args, optional=True),
+        Patch("os", "waitid", why="a child's state", key=all_args, optional=True),
+        Patch("os", "kill", why="signals another process", make=_make_signaller(_kill_reaches_self)),
+        Patch("os", "killpg", why="signals a process group", make=_make_signaller(_killpg_reaches_self)),
+        Patch("os", "pidfd_open", why="a descriptor for a process", key=all_args, optional=True),
+        Patch("signal", "pidfd_send_signal", why="signals a process through its descriptor", key=all_args,
+              optional=True),
+    ),
+)
