@@ -19,6 +19,7 @@ import sys
 import types
 
 from retrace.boundaries import declared, families
+from retrace.bootstrap import tracebacks
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
@@ -69,6 +70,7 @@ class ReplaySession:
         ours = our_site_dirs()  # (before the boundaries: abspath may call os.getcwd)
         self.startup_path = [p for p in sys.path if p not in ours]
         self.finder = RunDirFinder(self.recording, self.main.get("code_root"), self.settings["cwd"])
+        tracebacks.source_opener = self._recorded_source_opener
 
     def _check_hash_seed(self) -> None:
         want = self.settings.get("hash_seed")
@@ -78,6 +80,18 @@ class ReplaySession:
                 f"this replay runs with PYTHONHASHSEED={have} but the recording used {want}; "
                 "start it with `retrace-python --replay DIR`"
             )
+
+    def configure_threads(self, stall: str | None) -> None:
+        """How long a replay that stops moving may wait before it is a divergence."""
+        threads = self.engine.threads
+        if stall:
+            try:
+                threads.stall_seconds = max(0.5, float(stall))
+            except ValueError:
+                raise RetraceError(f"RETRACE_STALL_TIMEOUT={stall!r} is not a number of seconds") from None
+        start, end = self.settings.get("start_time"), self.settings.get("end_time")
+        if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
+            threads.recorded_seconds = end - start
 
     def install(self) -> None:
         os.environ.clear()
@@ -160,6 +174,9 @@ class ReplaySession:
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
         # The interpreter's traceback printer reads source lines with io.open(filename):
         # give it the recorded code from run/, not the working tree (edited, or deleted).
+        # The interpreter's traceback printer reads source lines with io.open(filename):
+        # give it the recorded code from run/, not the working tree (edited, or deleted),
+        # whoever's hook it is.
         import io
 
         real_open = io.open
@@ -193,8 +210,10 @@ def _printed_already(kind, value, tb) -> None:
 def prepare(config: dict) -> None:
     global _session
     debug = os.environ.get("RETRACE_DEBUG")  # read before install() restores the recorded environment
+    stall = os.environ.get("RETRACE_STALL_TIMEOUT")
     try:
         _session = ReplaySession(config)
+        _session.configure_threads(stall)
         _session.install()
     except RetraceError as error:
         fail(error)

@@ -1,8 +1,11 @@
 """Uncaught tracebacks show the program's frames only, in record and in replay alike.
 
 Boundary wrappers (``<retrace ...>`` frames) and replay's runner are dropped:
-``sys.excepthook`` is wrapped in both modes so the printed traceback is the same
-one the program would print without retrace.
+``sys.excepthook`` and threading's default ``excepthook`` are wrapped in both modes
+so the printed traceback is the same one the program would print without retrace.
+Their source lines are read for real, never through the file boundaries (the C
+printer reads them through a file descriptor, which no boundary sees); on replay
+from the recorded code in ``run/`` (``source_opener``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,31 @@ import sys
 
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import untraced
+
+# Replay: io.open for the traceback printer, serving program sources from run/ (set by
+# bootstrap/replay.py); None when recording.
+source_opener = None
+
+
+class reading_sources:
+    """``with reading_sources():`` the traceback printer reads source lines for real (and
+    on replay from the recorded code)."""
+
+    def __enter__(self):
+        self._untraced = untraced().__enter__()
+        self._io = None
+        if source_opener is not None:
+            import io
+
+            self._io, self._open = io, io.open
+            io.open = source_opener(self._open)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._io is not None:
+            self._io.open = self._open
+        self._untraced.__exit__(*exc_info)
+        return False
 
 
 def program_frames(tb):
@@ -34,7 +62,31 @@ def install() -> None:
         tb = program_frames(tb)
         if value is not None:
             value.__traceback__ = tb
-        with untraced():  # reading source lines to show them is no boundary, in either mode
+        with reading_sources():  # reading source lines to show them is no boundary, in either mode
             original(kind, value, tb)
 
     sys.excepthook = excepthook
+
+
+def wrap_thread_excepthook(threading):
+    """threading's default excepthook (``_thread._excepthook``, in C) the same way; a hook
+    the program sets later is the program's own. Returns how to undo it."""
+    original = threading.excepthook
+    make_args = threading.ExceptHookArgs
+
+    def excepthook(args, /):
+        tb = program_frames(args.exc_traceback)
+        if args.exc_value is not None:
+            args.exc_value.__traceback__ = tb
+        with reading_sources():
+            original(make_args([args.exc_type, args.exc_value, tb, args.thread]))
+
+    excepthook.__doc__ = original.__doc__
+    threading.excepthook = threading.__excepthook__ = excepthook
+
+    def undo():
+        if threading.excepthook is excepthook:
+            threading.excepthook = original
+        threading.__excepthook__ = original
+
+    return undo

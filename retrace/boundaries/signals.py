@@ -166,12 +166,15 @@ def _fingerprint(frame, names) -> int:
     the hash seed is the recording's)."""
     try:
         found = frame.f_locals
-        return hash(tuple([found.get(name, _MISSING_NAME) for name in names])) & 0xFFFFFFFFFFFF
+        values = [found.get(name, _MISSING_NAME) for name in names]
+        # hash(None) is None's address in 3.11: it differs from one process to the next
+        return hash(tuple([_NONE if value is None else value for value in values])) & 0xFFFFFFFFFFFF
     except Exception:
         return -1
 
 
 _MISSING_NAME = ("<retrace: no such local>",)
+_NONE = "<retrace: None>"
 
 
 def _signame(signum) -> str:

@@ -23,6 +23,7 @@ class Engine:
     """What every engine offers to boundary families."""
 
     mode: str  # "record" or "replay"
+    threads = None  # the thread scheduler (engine/scheduler.py)
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -48,6 +49,7 @@ class Engine:
         store=None,
         load=None,
         depth: int = 1,
+        releases: bool = True,
     ):
         """Wrap ``call`` as the boundary ``name``.
 
@@ -57,6 +59,9 @@ class Engine:
         load(stored, args, kwargs)  -> what replay returns (default: the stored value);
                                   out-parameter calls copy into their buffer here.
         depth: how many frames up the user's call site is (1: the wrapper's caller).
+        releases: recording, once threads exist, the call runs without the baton (other
+                  threads may run meanwhile, engine/scheduler.py); False for a call that
+                  hands the baton over itself.
         """
         raise NotImplementedError
 

@@ -11,11 +11,21 @@ import sys
 import time as _time_module
 
 from retrace.engine import Engine, wrappers
+from retrace.engine.scheduler import RecordScheduler
 from retrace.engine.state import mark_machinery_thread, state, stop_all_boundaries
 from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
 from retrace.trace.writer import TraceWriter
 
 _real_time = _time_module.time  # captured before any patching
+
+
+class _NeverReleases:
+    """For leaves that hand the baton over themselves (``threading.wait``)."""
+
+    idle = True
+
+
+_NEVER_RELEASES = _NeverReleases()
 
 
 def _capture(exc: BaseException):
@@ -33,6 +43,7 @@ class Recorder(Engine):
         )
         self.writer.names = self.names_by_id = {}
         self.ended = False
+        self.threads = RecordScheduler(self.writer.events.append)
 
     def start(self) -> None:
         self.writer.start_flusher()
@@ -44,12 +55,14 @@ class Recorder(Engine):
 
     def _writer_failed(self, exc: BaseException) -> None:
         stop_all_boundaries()
+        self.threads.stop()
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         self._warn(f"recording stopped, the program goes on unrecorded: cannot write the trace ({reason})")
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
         namespace = {
             "state": state, "call": call, "key": key, "store": store, "depth": depth,
+            "sched": self.threads if releases else _NEVER_RELEASES,
             "bid": self.boundary_id(name), "append": self.writer.events.append,
             "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
             "capture": _capture,
@@ -71,9 +84,11 @@ class Recorder(Engine):
         # Interpreter shutdown (finalizers, module teardown) runs after this point at
         # moments replay cannot reproduce: from here on calls are real and unrecorded.
         stop_all_boundaries()
+        self.threads.stop()
 
     def after_fork_in_child(self) -> None:
         """A forked child must not write into the parent's trace (sub-recordings: #5)."""
         self.ended = True
         self.writer.abandon_after_fork()
         stop_all_boundaries()
+        self.threads.stop()

@@ -18,8 +18,10 @@ from collections import deque
 
 from retrace.engine import Engine, wrappers
 from retrace.engine.divergence import DivergenceReport, user_site
+from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
+from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.trace.values import Deferred, Raised, resolve_deferred
 
@@ -49,6 +51,7 @@ class ReplaySource:
         # look at the event after it, and hands a delivery to `ahead`.
         self.signal_bid = None     # the recording's id for SIGNAL_EVENT, once declared
         self.ahead = None          # ahead(event): a delivery is next (set by the signals family)
+        self.preempt_ahead = None  # preempt_ahead(item): the running thread is switched out next (threads)
         self._watch = 0            # next_event's fast path serves positions below this
         self._watch_points: list = []
         self._deferred_error = None  # a damaged chunk met while looking ahead: reported when reached
@@ -78,10 +81,8 @@ class ReplaySource:
                 return True
 
     def _set_watch_points(self, events: list) -> None:
-        points = []
         bid = self.signal_bid
-        if bid is not None:
-            points = [i - 1 for i in range(1, len(events)) if events[i][0] == bid]
+        points = [i - 1 for i in range(1, len(events)) if events[i][0] == bid or events[i][0] == PREEMPT_ID]
         points.append(len(events) - 1)
         self._watch_points = points
         self._watch = points[0]
@@ -94,8 +95,12 @@ class ReplaySource:
                     if len(item) < 3 or type(item[0]) is not int:
                         raise ValueError("malformed event")
                     events.append(item)
+                elif type(item) is int:  # a hand-over: kept in line with the events (see _take)
+                    events.append([SWITCH_ID, None, item])
                 elif type(item) is not dict:
                     raise ValueError("malformed item")
+                elif "p" in item:
+                    events.append([PREEMPT_ID, None, item["p"]])
                 elif "b" in item:
                     bid, name = item["b"]
                     self.names[bid] = name
@@ -142,10 +147,12 @@ class ReplaySource:
             while points and points[0] <= pos:
                 points.pop(0)
             self._watch = points[0] if points else len(self._events)
-            if self.ahead is not None:
-                following = self.peek(looking_ahead=True)  # may load the next chunk
-                if following is not None and following[0] == self.signal_bid:
+            following = self.peek(looking_ahead=True)  # may load the next chunk
+            if following is not None:
+                if following[0] == self.signal_bid and self.ahead is not None:
                     self.ahead(following)
+                elif following[0] == PREEMPT_ID and event[0] != SWITCH_ID and self.preempt_ahead is not None:
+                    self.preempt_ahead(following)  # (after a hand-over, the thread woken looks ahead)
         return event
 
     def site(self, sid) -> Site:
@@ -169,9 +176,10 @@ class Replayer(Engine):
         self.source = ReplaySource(reader, stop)
         self.finished = False
         self.signals = None  # the signals family's replay side, once installed (attach_signals)
+        self.threads = ReplayScheduler(self)
 
     # -- the hot path ---------------------------------------------------------
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
         namespace = {
             "state": state, "call": call, "key": key, "load": load, "depth": depth,
             "bid": self.boundary_id(name), "take": self._take, "Raised": Raised,
@@ -190,6 +198,13 @@ class Replayer(Engine):
         if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest):
             if event[0] == source.signal_bid and self.signals is not None:
                 return self._signal_then_take(event, bid, digest, args, kwargs, depth)
+            if event[0] == SWITCH_ID:  # the recording handed over to another thread here
+                source.index -= 1  # (hand-overs are not numbered events)
+                self.threads.switch_to(event[2])
+                return self._take(bid, digest, args, kwargs, depth)
+            if event[0] == PREEMPT_ID:
+                source.index -= 1
+                self.threads.missed_switch_out(event, f"{name} at {user_site(sys._getframe(1))}")
             self._mismatch(event, name, args, kwargs)
         source.recent.append((event, name))
         value = event[2]
@@ -210,6 +225,11 @@ class Replayer(Engine):
         taken = self.source.next_event()
         assert taken is event, "take_signal: not the next event"
         self.source.recent.append((event, SIGNAL_EVENT))
+
+    def thread_diverged(self, detail: str, stalled: bool = False) -> None:
+        if stalled:
+            self._stop(Diverged(detail))
+        self._stop(Diverged(f"replay diverged at event {self.source.index}: {detail}"))
 
     def signal_diverged(self, detail: str) -> None:
         self._stop(Diverged(f"replay diverged at event {self.source.index - 1}: {detail}"))

@@ -16,6 +16,7 @@ import _thread
 
 class ThreadState(_thread._local):
     busy = False
+    slot = None  # this thread's place in the thread scheduler (engine/scheduler.py), if recorded
 
 
 state = ThreadState()

@@ -21,7 +21,7 @@ _RECORD_PLAIN = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
     state.busy = True
-    try: result = call(*args, **kwargs)
+    try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs)
     except BaseException as exc:
         del state.busy
         try: frame = getframe(depth)
@@ -40,7 +40,7 @@ _RECORD_KEYED = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
     digest = None if key is None else call_digest(key, args, kwargs); state.busy = True
-    try: result = call(*args, **kwargs); kept = result if store is None else store(result, args, kwargs)
+    try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs); kept = result if store is None else store(result, args, kwargs)
     except BaseException as exc:
         del state.busy
         try: frame = getframe(depth)

@@ -9,6 +9,10 @@ items. An item is either an event (a CBOR array) or a definition (a CBOR map):
 - ``{"b": [boundary_id, name]}``    names a boundary id (first use)
 - ``{"s": [site_id, filename, line]}`` names a call site (first use)
 - ``{"end": {...}}``                 the process ended cleanly (how, and when)
+- ``N`` (a bare integer)             thread N runs from here on (a hand-over, see
+                                     docs/threads.md); before the first one, thread 0
+- ``{"p": spot}``                    the running thread was switched out at ``spot``
+                                     between boundary calls; a hand-over follows
 
 A torn tail (short frame or CRC mismatch in the last chunk) means the process
 stopped while writing: readers keep every complete chunk before it.
@@ -18,13 +22,21 @@ MAGIC = b"RETRACE\x00"
 
 # History:
 #   1 - first format (retrace-python 0.1).
+#   2 - thread hand-overs (bare integers) and switch-out spots ({"p": ...}).
+#       A version 1 trace is a version 2 trace of one thread.
 # Changing how anything is encoded (tags, item shapes, the header, the key
 # digest in trace/digest.py) needs a new version, a reader for the old one or its
 # removal from READABLE_VERSIONS, and a new golden recording in tests/fixtures/.
-FORMAT_VERSION = 1
-READABLE_VERSIONS = frozenset({1})
+FORMAT_VERSION = 2
+READABLE_VERSIONS = frozenset({1, 2})
 
 FRAME_HEADER_SIZE = 8
+
+# Boundary ids below 0 mark items that are no call's result, on the hot path
+# (writer) and in the replayer's event lists: a hand-over to another thread, and a
+# switch-out spot. Real boundary ids count up from 0.
+SWITCH_ID = -1
+PREEMPT_ID = -2
 
 # CBOR tags for values that CBOR has no type for (private range).
 TAG_LIST = 40100

@@ -21,7 +21,10 @@ class Site(namedtuple("Site", "file line function")):
 UNKNOWN_SITE = Site("", 0, "")
 
 
-class Event(namedtuple("Event", "index boundary site value digest", defaults=(None,))):
+class Event(namedtuple("Event", "index boundary site value digest thread", defaults=(None, 0))):
+    """One boundary call's recorded result; ``thread`` is the logical thread that made it
+    (0 is the main thread, then threads in creation order)."""
+
     __slots__ = ()
 
 
@@ -36,12 +39,16 @@ def iter_events(reader):
     names: dict[int, str] = {}
     sites: dict[int, Site] = {}
     index = 0
+    thread = 0
     for items in reader.chunks():
         for item in items:
             if type(item) is list:
                 digest = item[3] if len(item) > 3 else None
-                yield Event(index, names.get(item[0], f"#{item[0]}"), sites.get(item[1], UNKNOWN_SITE), item[2], digest)
+                yield Event(index, names.get(item[0], f"#{item[0]}"), sites.get(item[1], UNKNOWN_SITE), item[2],
+                            digest, thread)
                 index += 1
+            elif type(item) is int:  # a hand-over: the events that follow are this thread's
+                thread = item
             elif "b" in item:
                 bid, name = item["b"]
                 names[bid] = name

@@ -16,8 +16,11 @@ import posix
 from retrace.trace.cbor import dumps
 
 from retrace.trace import format as fmt
+from retrace.trace.format import SWITCH_ID
 from retrace.trace.framing import frame
 from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
+
+_start_new_thread = _thread.start_new_thread  # the real one: the threads family patches _thread
 
 FLUSH_INTERVAL = 0.05
 MAX_CHUNK_ITEMS = 2048  # items per chunk; a flush writes as many chunks as it needs
@@ -63,7 +66,7 @@ class TraceWriter:
 
     # -- flushing -------------------------------------------------------------
     def start_flusher(self) -> None:
-        _thread.start_new_thread(self._flush_loop, ())
+        _start_new_thread(self._flush_loop, ())
 
     def _flush_loop(self) -> None:
         if self._thread_setup is not None:
@@ -111,6 +114,7 @@ class TraceWriter:
 
         Consecutive events usually come from the same boundary and call site (a
         loop), so the last ones are remembered to skip the set and dict lookups.
+        Hand-overs between threads are rare and take the slow branch.
         """
         items = []
         add = items.append
@@ -119,6 +123,10 @@ class TraceWriter:
         last_bid = last_code = last_line = last_sid = None
         for bid, code, line, value, digest in batch:
             if bid is not last_bid:
+                if bid < 0:  # a thread hand-over or switch-out (fmt.SWITCH_ID, PREEMPT_ID)
+                    add(value if bid == SWITCH_ID else {"p": value})
+                    last_bid = None
+                    continue
                 if bid not in named:
                     named.add(bid)
                     add({"b": [bid, self.names[bid]]})

@@ -1,0 +1,237 @@
+"""Threads: started threads take turns (engine/scheduler.py); locks wait through the scheduler.
+
+- ``_thread.start_new_thread`` (under ``threading.Thread.start``, ``Timer``, thread
+  pools, asyncio's executors): the new thread gets the next logical id and runs only
+  when it holds the baton.
+- ``_thread.allocate_lock`` (``threading.Lock``) makes a ``Lock`` of ours around a real
+  lock. Taking a free lock is the real non-blocking acquire, under the baton, so its
+  answer is the same in both runs. Waiting for a taken lock is a boundary,
+  ``threading.wait``: recording parks the thread until another releases the lock (or
+  the timeout passes), handing the baton on; replay answers from the trace, after
+  the same hand-overs. Every primitive of ``threading`` and ``queue`` is built on these
+  locks once ``threading`` uses the Python ``RLock`` and ``queue`` its Python
+  ``SimpleQueue``: so Condition, Event, Semaphore, Barrier, Queue and join wait here.
+- ``_thread._set_sentinel`` (threading's "this thread is over" lock, released by the
+  interpreter *after* the thread's last line, at a moment of its own): the thread's end
+  is the scheduler's ``thread_ends`` instead, so ``join`` and ``is_alive`` answer
+  the same in both runs.
+
+Threads started from C by extension modules are not scheduled: their boundary calls
+are recorded in whatever order they come (docs/limitations.md).
+"""
+
+from __future__ import annotations
+
+import _thread
+
+from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.engine.state import ThreadState, state
+
+_real_allocate_lock = _thread.allocate_lock
+_scheduler = None  # the engine's scheduler, once the family is installed
+_wait_leaf = None  # the threading.wait boundary
+
+
+class Lock:
+    """``threading.Lock`` while recording or replaying: a real lock whose blocking waits
+    go through the scheduler."""
+
+    __slots__ = ("_real", "_waiters", "__weakref__")
+
+    def __init__(self) -> None:
+        self._real = _real_allocate_lock()
+        self._waiters = None  # recording: the scheduled threads waiting for a release
+
+    def acquire(self, blocking=True, timeout=-1):
+        if self._real.acquire(False):
+            return True
+        if not blocking:
+            if timeout != -1:
+                raise ValueError("can't specify a timeout for a non-blocking call")
+            return False
+        if timeout < 0 and timeout != -1:
+            raise ValueError("timeout value must be a non-negative number")
+        scheduler = _scheduler
+        if scheduler is None or scheduler.idle or ThreadState.busy or scheduler.current() is None:
+            return self._real.acquire(True, timeout)
+        return _wait_turns(self, timeout)
+
+    def _try(self) -> bool:
+        return self._real.acquire(False)
+
+    def release(self) -> None:
+        self._real.release()
+        if self._waiters:
+            _scheduler.notify(self)
+
+    def locked(self) -> bool:
+        return self._real.locked()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    acquire_lock = acquire  # _thread's old names
+    release_lock = release
+    locked_lock = locked
+
+    def _at_fork_reinit(self) -> None:
+        self._real._at_fork_reinit()
+        self._waiters = None
+
+    def __repr__(self) -> str:
+        state = "locked" if self._real.locked() else "unlocked"
+        return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
+
+
+class Sentinel(Lock):
+    """threading's per-thread "over" lock: the interpreter releases the real one after the
+    thread's last line, so the thread counts as over when the scheduler says it ended."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, real, slot) -> None:
+        self._real = real
+        self._waiters = None
+        self._slot = slot
+
+    def acquire(self, blocking=True, timeout=-1):
+        if self._slot.finished:
+            return self._real.acquire(True, -1)  # released for real a moment after the end, if not yet
+        if self._real.acquire(False):
+            return True  # the main thread's (threading._shutdown releases it by hand)
+        if not blocking:
+            return False
+        if _scheduler.idle or ThreadState.busy or _scheduler.current() is None:
+            return self._real.acquire(True, timeout)
+        return _wait_turns(self, timeout)
+
+    def _try(self) -> bool:
+        return self._slot.finished and self._real.acquire(True, -1)
+
+
+def _wait_turns(lock: Lock, timeout) -> bool:
+    """Wait for ``lock`` through the scheduler: each wake-up is one ``threading.wait`` event
+    (True: the lock was released, False: the timeout passed), then the lock is tried again."""
+    remaining = -1 if timeout == -1 else float(timeout)
+    end = None
+    while True:
+        if remaining >= 0 and end is None:
+            end = _scheduler_clock() + remaining
+        if not _wait_leaf(lock, remaining):
+            return lock._try()
+        if lock._try():
+            return True
+        if end is not None:
+            remaining = max(0.0, end - _scheduler_clock())
+
+
+def _scheduler_clock() -> float:
+    from retrace.engine.scheduler import _monotonic
+
+    return _monotonic()
+
+
+def _make_wait(engine):
+    scheduler = engine.threads
+
+    def wait(lock, timeout):
+        return scheduler.wait_for_release(lock, timeout)
+
+    # The call hands the baton over itself (releases=False); no digest: the remaining
+    # time is a fact of the recording's clock.
+    return engine.leaf("threading.wait", wait, depth=3, releases=False)
+
+
+def _use_scheduler(engine, module):
+    global _scheduler, _wait_leaf
+    _scheduler = engine.threads
+    _wait_leaf = _make_wait(engine)
+
+    def undo():
+        global _scheduler, _wait_leaf
+        _scheduler = _wait_leaf = None
+
+    return undo
+
+
+def _make_start_new_thread(engine, original, name):
+    scheduler = engine.threads
+
+    def start_new_thread(function, args, kwargs=None, /):
+        if kwargs is None:
+            kwargs = {}
+        return scheduler.start_new_thread(original, function, args, kwargs)
+
+    start_new_thread.__wrapped__ = original
+    start_new_thread.__doc__ = original.__doc__
+    return start_new_thread
+
+
+def _make_allocate_lock(engine, original, name):
+    return Lock
+
+
+def _make_set_sentinel(engine, original, name):
+    def _set_sentinel():
+        real = original()
+        slot = state.slot
+        if slot is None or state.busy:
+            return real
+        sentinel = slot.sentinel = Sentinel(real, slot)
+        return sentinel
+
+    _set_sentinel.__wrapped__ = original
+    return _set_sentinel
+
+
+def _prepare_threading(engine, threading):
+    """threading's RLock in Python, built on our Lock (its C one would wait for real); its
+    default excepthook prints the program's frames and reads no source through the file
+    boundaries (bootstrap/tracebacks.py)."""
+    from retrace.bootstrap import tracebacks
+
+    previous = threading._CRLock
+    threading._CRLock = None
+    undo_hook = tracebacks.wrap_thread_excepthook(threading)
+
+    def undo():
+        threading._CRLock = previous
+        undo_hook()
+
+    return undo
+
+
+def _python_simple_queue(engine, queue):
+    """queue's SimpleQueue in Python, built on threading (the C one waits for real)."""
+    previous = queue.SimpleQueue
+    queue.SimpleQueue = queue._PySimpleQueue
+
+    def undo():
+        queue.SimpleQueue = previous
+
+    return undo
+
+
+FAMILY = Family(
+    name="threads",
+    doc=__doc__,
+    patches=(
+        Patch("_thread", "start_new_thread", why="a new thread: it takes turns with the others",
+              make=_make_start_new_thread),
+        Patch("_thread", "start_new", why="(old name of start_new_thread)", make=_make_start_new_thread,
+              optional=True),
+        Patch("_thread", "allocate_lock", why="waiting for a lock hands the baton over", make=_make_allocate_lock),
+        Patch("_thread", "allocate", why="(old name of allocate_lock)", make=_make_allocate_lock, optional=True),
+        Patch("_thread", "LockType", why="isinstance of our locks", make=_make_allocate_lock),
+        Patch("_thread", "_set_sentinel", why="a thread is over when its last line has run, not later",
+              make=_make_set_sentinel),
+    ),
+    on_import=(
+        OnImport("_thread", _use_scheduler, why="locks wait through the engine's scheduler"),
+        OnImport("threading", _prepare_threading, why="RLock waits through our Lock; tracebacks of threads"),
+        OnImport("queue", _python_simple_queue, why="SimpleQueue waits through our Lock"),
+    ),
+)

@@ -1,0 +1,302 @@
+"""Switch-outs: a thread that keeps the baton for a whole time slice while others wait.
+
+A thread spinning on a flag (``while not done: pass``) or computing without boundary
+calls never reaches a hand-over point of its own; the others would starve. So:
+
+Recording (``Preempter``): a thread of ours looks at the scheduler every time slice.
+When the same thread has held the baton for a whole slice while another waits, it
+asks that thread to stop at its next line: CPython 3.11 lets a trace function be set
+on *another* thread (``_PyEval_SetTrace`` on its thread state, what debuggers do to
+attach). The trace function runs in the running thread, at the start of its next
+line outside retrace, switches tracing off again, and hands the baton over there.
+Nothing is traced before that moment: programs pay nothing until a thread has to be
+switched out. The spot goes into the trace: the code (file, function, first line),
+the instruction, and a digest of the stack (each frame's code and instruction, the
+values of plain locals, the lengths of containers) that tells one pass of a loop from
+the next.
+
+Replay (``SpotWatcher``): when the next item of the trace is a switch-out of the
+running thread, that thread traces itself (``sys.settrace``, line events only in
+frames of the recorded code) until it reaches the instruction with the same stack
+digest, and hands over there. If it reaches a boundary call, a lock wait or its end
+first, the replay has diverged and says so.
+
+Known limit: passes of a loop that leave every plain local and container length
+unchanged look alike; the switch-out then happens at the first of them. A thread
+that is already traced (a debugger, coverage) is not switched out by time.
+"""
+
+from __future__ import annotations
+
+import _thread
+import ctypes
+import sys
+
+from retrace.engine.divergence import is_ours
+from retrace.engine.scheduler import _allocate_lock, _monotonic, _start_new_thread  # real (imported early)
+from retrace.engine.state import mark_machinery_thread, state
+from retrace.trace.format import PREEMPT_ID, SWITCH_ID
+
+SLICE_SECONDS = 0.01
+_PYTRACE_LINE = 2
+
+# PyThreadState of CPython 3.11: where c_tracefunc and thread_id live (checked at start).
+_TSTATE_TRACEFUNC = 72
+_TSTATE_THREAD_ID = 152
+
+_PLAIN = frozenset({int, float, str, bytes, bool})
+_NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
+_SIZED = frozenset({list, dict, set, frozenset, tuple, bytearray})
+
+
+# -- where a thread is: the same in both runs -------------------------------------------------
+def _plain_parts(values, parts: list) -> None:
+    for value in values:
+        kind = type(value)
+        if kind in _PLAIN:
+            parts.append(value)
+        elif value is None:
+            parts.append(_NONE)
+        elif kind in _SIZED:
+            parts.append(len(value))
+
+
+def _digest(parts: list) -> int:
+    try:
+        return hash(tuple(parts)) & 0xFFFFFFFFFFFF  # (str hashes: the hash seed is the recording's)
+    except TypeError:
+        return -1
+
+
+def globals_digest(frame) -> int:
+    """The plain values (and container lengths) of the globals the frame's code names:
+    ``counter += 1`` on a global changes it. Cheap: a few dict lookups."""
+    found = frame.f_globals
+    parts: list = []
+    _plain_parts([found.get(name) for name in frame.f_code.co_names], parts)
+    return _digest(parts)
+
+
+def locals_digest(frame) -> int:
+    """The plain values (and container lengths) of the frame's locals (none for a module)."""
+    found = frame.f_locals  # (each read copies the fast locals into a dict: read once)
+    parts: list = []
+    if found is not frame.f_globals:
+        _plain_parts(found.values(), parts)
+    return _digest(parts)
+
+
+def stack_digest(frame) -> int:
+    """Each frame outside retrace, from ``frame`` outwards: function, instruction, the
+    plain values of its locals and of the globals its code names."""
+    parts: list = []
+    while frame is not None:
+        if not is_ours(frame.f_code.co_filename):
+            parts += (frame.f_code.co_name, frame.f_lasti, globals_digest(frame), locals_digest(frame))
+        frame = frame.f_back
+    return _digest(parts)
+
+
+def spot_of(frame, held: float) -> list:
+    """[file, function, first line, line, instruction, digests of the frame's globals, of
+    its locals and of the frames outside it, seconds the thread had run in its turn].
+    Replay checks the cheap digests first: they tell most passes of a loop apart."""
+    code = frame.f_code
+    return [code.co_filename, code.co_name, code.co_firstlineno, frame.f_lineno, frame.f_lasti,
+            globals_digest(frame), locals_digest(frame), stack_digest(frame.f_back), round(held, 4)]
+
+
+def _describe(spot) -> str:
+    return f"{spot[0]}:{spot[3]} in {spot[1]}"
+
+
+# -- recording ------------------------------------------------------------------------------
+_TRACEFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.py_object, ctypes.c_int, ctypes.c_void_p)
+
+
+def _c_api():
+    """The CPython calls the preempter needs, or None when this interpreter's layout is
+    not the one we know (then threads are not switched out by time)."""
+    try:
+        api = ctypes.pythonapi
+        api.PyInterpreterState_Get.restype = ctypes.c_void_p
+        api.PyInterpreterState_ThreadHead.restype = ctypes.c_void_p
+        api.PyInterpreterState_ThreadHead.argtypes = [ctypes.c_void_p]
+        api.PyThreadState_Next.restype = ctypes.c_void_p
+        api.PyThreadState_Next.argtypes = [ctypes.c_void_p]
+        api.PyThreadState_Get.restype = ctypes.c_void_p
+        api._PyEval_SetTrace.argtypes = [ctypes.c_void_p, _TRACEFUNC, ctypes.c_void_p]
+        api._PyEval_SetTrace.restype = ctypes.c_int
+        here = api.PyThreadState_Get()
+        if ctypes.c_ulong.from_address(here + _TSTATE_THREAD_ID).value != _thread.get_ident():
+            return None
+        previous = sys.gettrace()
+        if previous is None:
+            probe = _probe_trace
+            sys.settrace(probe)
+            try:
+                traced = ctypes.c_void_p.from_address(here + _TSTATE_TRACEFUNC).value
+            finally:
+                sys.settrace(None)
+            if not traced or ctypes.c_void_p.from_address(here + _TSTATE_TRACEFUNC).value:
+                return None
+        return api
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _probe_trace(frame, event, arg):
+    return None
+
+
+class Preempter:
+    """Recording: switches out a thread that held the baton for a whole slice."""
+
+    def __init__(self, scheduler, api) -> None:
+        self.scheduler = scheduler
+        self.api = api
+        self._on_event = _TRACEFUNC(self._event)  # kept alive: C holds its address
+        self._asked = None   # (slot, turns) of the pending request
+        self._sleep = _allocate_lock()
+        self._sleep.acquire()
+
+    @classmethod
+    def start(cls, scheduler):
+        api = _c_api()
+        if api is None:
+            return False  # (not None: the scheduler does not ask again)
+        preempter = cls(scheduler, api)
+        _start_new_thread(preempter._watch, ())
+        return preempter
+
+    def _watch(self) -> None:
+        mark_machinery_thread()
+        scheduler = self.scheduler
+        seen = None
+        while not scheduler.off:
+            self._sleep.acquire(True, SLICE_SECONDS)
+            holder, turns = scheduler.holder, scheduler.turns
+            if holder is not None and scheduler.runnable and (holder, turns) == seen and self._asked is None:
+                self._ask(holder, turns)
+            seen = (holder, turns)
+
+    def _ask(self, slot, turns) -> None:
+        """Set our trace function on ``slot``'s thread state (unless something traces it)."""
+        api = self.api
+        with self.scheduler.mutex:  # the thread cannot end (and free its state) meanwhile
+            if slot.finished or self.scheduler.holder is not slot:
+                return
+            tstate = api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
+            while tstate:
+                if ctypes.c_ulong.from_address(tstate + _TSTATE_THREAD_ID).value == slot.ident:
+                    if ctypes.c_void_p.from_address(tstate + _TSTATE_TRACEFUNC).value:
+                        return  # a debugger or coverage traces it: leave it alone
+                    self._asked = (slot, turns)
+                    api._PyEval_SetTrace(tstate, self._on_event, None)
+                    return
+                tstate = api.PyThreadState_Next(tstate)
+
+    def _event(self, obj, frame, what, arg) -> int:
+        """In the running thread, on every trace event until it is switched out."""
+        try:
+            if what != _PYTRACE_LINE or state.busy:
+                return 0
+            filename = frame.f_code.co_filename
+            if is_ours(filename) or filename.startswith("<frozen importlib"):
+                return 0  # (importlib may hold the import lock here)
+            sys.settrace(None)
+            asked, self._asked = self._asked, None
+            scheduler = self.scheduler
+            if asked is not None and asked[1] == scheduler.turns and asked[0] is state.slot:
+                scheduler.preempt(asked[0], spot_of(frame, _monotonic() - scheduler.turn_began))
+        except BaseException:  # never into the program; at worst this switch-out is lost
+            sys.settrace(None)
+            self._asked = None
+        return 0
+
+
+# -- replay ------------------------------------------------------------------------------------
+class SpotWatcher:
+    """Replay: the running thread traces itself to the spot where it was switched out."""
+
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self.engine = scheduler.engine
+
+    def arm(self, slot, item) -> None:
+        if slot is None or slot.preempt is not None:
+            return
+        spot = item[2]
+        if type(spot) is not list or len(spot) < 9:
+            self.engine.thread_diverged(f"damaged switch-out item {spot!r}")
+        file, function, firstlineno, _, lasti, in_globals, in_locals, outside = spot[:8]
+        previous = sys.gettrace()
+        touched: list = []
+        pending = slot.preempt = (item, spot, previous, touched)
+        switch_out_here = self._switch_out_here
+
+        def is_spot_code(code) -> bool:
+            return code.co_firstlineno == firstlineno and code.co_name == function and code.co_filename == file
+
+        # Line events only in frames of the spot's code; the cheap digests first.
+        def local(frame, event, arg):
+            if (frame.f_lasti != lasti or event != "line" or locals_digest(frame) != in_locals
+                    or globals_digest(frame) != in_globals or stack_digest(frame.f_back) != outside):
+                return local
+            switch_out_here(slot, pending)
+            return None
+
+        def on_call(frame, event, arg):
+            chained = previous(frame, event, arg) if previous is not None else None
+            if event == "call" and is_spot_code(frame.f_code):
+                return local
+            return chained
+
+        frame = sys._getframe(1)
+        while frame is not None:
+            if is_spot_code(frame.f_code):
+                touched.append((frame, frame.f_trace))
+                frame.f_trace = local
+            frame = frame.f_back
+        sys.settrace(on_call)
+
+    def _disarm(self, slot) -> None:
+        item, spot, previous, touched = slot.preempt
+        slot.preempt = None
+        sys.settrace(previous)
+        for frame, trace in touched:
+            frame.f_trace = trace
+
+    def _switch_out_here(self, slot, pending) -> None:
+        self._disarm(slot)
+        source = self.engine.source
+        taken = source.next_event()
+        if taken is not pending[0]:
+            self.engine.thread_diverged("the switch-out is not the next item of the recording")
+        source.index -= 1
+        following = source.next_event()
+        if following is None or following[0] != SWITCH_ID:
+            self.engine.thread_diverged("a switch-out in the recording is not followed by a hand-over")
+        source.index -= 1
+        self.scheduler.switch_to(following[2])
+
+    def missed(self, slot, what: str) -> None:
+        """``slot`` reached ``what`` while its switch-out spot was still ahead."""
+        if slot is None or slot.preempt is None:
+            return
+        spot = slot.preempt[1]
+        self._disarm(slot)
+        self.engine.thread_diverged(
+            f"{slot.name()} was switched out at {_describe(spot)} in the recording, but the replay "
+            f"reached {what} without passing there")
+
+
+def missed_item(engine, item, what: str) -> None:
+    """A switch-out item met by a boundary call (the watcher was not armed)."""
+    spot = item[2] if type(item[2]) is list and len(item[2]) >= 9 else None
+    where = _describe(spot) if spot else "an unknown spot"
+    engine.thread_diverged(f"the running thread was switched out at {where} in the recording, but the "
+                           f"replay reached {what} without passing there")
+
+
+__all__ = ["Preempter", "SpotWatcher", "PREEMPT_ID", "spot_of", "globals_digest", "locals_digest", "stack_digest"]
