@@ -26,13 +26,13 @@ from retrace.trace.reader import TraceReader
 class Running:
     """A recording in progress, its output going to files (read them any time)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, *args: str) -> None:
         self.app = app
         self.out_path = app.root / "record.out"
         self.err_path = app.root / "record.err"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                [LAUNCHER, "--recording", str(app.recording), str(app.script)], cwd=app.dir,
+                [LAUNCHER, "--recording", str(app.recording), str(app.script), *args], cwd=app.dir,
                 env=_clean_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
 
     def output(self) -> str:
@@ -525,3 +525,60 @@ def test_positions_name_the_call_instruction():
     assert by_offset[lasti] == "CALL" and after is True
     assert names == ["label", "x"]
     assert _fingerprint(frame, names) == _fingerprint(frame, ["label", "x"]) != _fingerprint(frame, ["x"])
+
+
+# -- signals in threaded programs ------------------------------------------------------------
+THREADED_SIGNALS = """
+import signal, sys, threading, time
+log = []
+stop = threading.Event()
+
+def on_usr1(signum, frame):
+    print("USR1 with", len(log), "entries", flush=True)
+
+signal.signal(signal.SIGUSR1, on_usr1)
+
+def worker(k):
+    while not stop.is_set():
+        log.append((k, time.time()))
+        time.sleep(0.002)
+
+workers = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+for t in workers:
+    t.start()
+print("ready", flush=True)
+try:
+    if sys.argv[1] == "sleep":
+        while True:
+            time.sleep(0.01)
+    else:
+        workers[0].join()  # waits for a thread that only stops when told to
+except KeyboardInterrupt:
+    print("Ctrl-C with", len(log), "entries", flush=True)
+stop.set()
+for t in workers:
+    t.join()
+print("done", len(log), "entries")
+"""
+
+
+@pytest.mark.parametrize("main_waits_in", ["sleep", "join"])
+def test_handlers_in_a_threaded_program_run_in_order_with_the_other_threads(program, main_waits_in):
+    """The main thread runs handlers while the workers run: while it sleeps (a boundary
+    call, without the baton) or waits in join (parked by the scheduler)."""
+    app = program(THREADED_SIGNALS)
+    running = Running(app, main_waits_in)
+    try:
+        running.wait_for("ready")
+        for pause in (0.05, 0.03):
+            time.sleep(random.uniform(pause, 2 * pause))
+            running.send(signal.SIGUSR1)
+        running.wait_for("entries\nUSR1")
+        time.sleep(random.uniform(0.02, 0.05))
+        running.send(signal.SIGINT)
+        recorded = running.finish()
+    finally:
+        running.stop()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.count("USR1 with") == 2 and "Ctrl-C with" in recorded.stdout
+    replay_twice(app, recorded)

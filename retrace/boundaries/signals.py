@@ -91,8 +91,8 @@ def signal_handler(*args):
     todo = None if len(args) == 3 and args[1] == "opcode" and args[0].f_lasti != watch[0] and args[0] is not watch[1] else before(*args)
     if type(todo) is not tuple: return todo
     try: todo[0](todo[1], todo[2])
-    finally: result = after(todo)
-    return result
+    except BaseException: after(todo, True); raise
+    return after(todo, False)
 """
 _CODE = compile(_TEMPLATE, "<retrace signal>", "exec")
 
@@ -103,7 +103,7 @@ def _build(before, after, watch=(None, None)):
     return scope["signal_handler"]
 
 
-def _no_after(todo):
+def _no_after(todo, raised):
     return None
 
 
@@ -277,11 +277,14 @@ class _Signals:
             lasti, after = _position(user)
             names = _plain_names(user)
             value = [signum, lasti, _fingerprint(user, names), user.f_code.co_firstlineno, after, names]
+        # In a threaded program the main thread may be waiting for its turn, or running a
+        # boundary call without the baton: it takes the baton for the handler's run.
+        resume = engine.threads.hold_for_signal(state.slot)
         engine.note(SIGNAL_EVENT, value, user)
         state.busy = False  # the handler's own boundary calls are recorded, even inside a leaf
-        return (handler, signum, user if user is not None else frame, had)
+        return (handler, signum, user if user is not None else frame, had, resume)
 
-    def _record_after(self, todo):
+    def _record_after(self, todo, raised):
         had = todo[3]
         if had is _UNTOUCHED:
             return None
@@ -289,6 +292,8 @@ class _Signals:
             state.__dict__.pop("busy", None)
         else:
             state.busy = had
+        if todo[4] is not None:
+            self.engine.threads.release_after_signal(state.slot, todo[4], raised)
         return None
 
     # -- replay: the replayer's side (engine.attach_signals) -----------------------------

@@ -244,6 +244,11 @@ class Replayer(Engine):
             self.signals.deliver(event)
         except BaseException as exc:
             following = self.source.peek()
+            while following is not None and following[0] == SWITCH_ID:  # others ran meanwhile
+                self.source.next_event()
+                self.source.index -= 1
+                self.threads.switch_to(following[2])
+                following = self.source.peek()
             if following is None or self.source.names.get(following[0]) != self.names[bid]:
                 raise  # the interrupted call never recorded an event of its own
             value = self._take(bid, digest, args, kwargs, depth)

@@ -35,6 +35,7 @@ from retrace.engine.state import state
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
 _allocate_lock = _thread.allocate_lock  # the real ones: the threads family patches _thread
+_RLock = _thread.RLock
 _start_new_thread = _thread.start_new_thread
 _get_ident = _thread.get_ident
 _monotonic = _time_module.monotonic
@@ -72,7 +73,9 @@ class Scheduler:
     """What both modes share: slots, thread start and end."""
 
     def __init__(self) -> None:
-        self.mutex = _allocate_lock()
+        # Reentrant only so that a signal handler can tell it interrupted the main
+        # thread inside a critical section (hold_for_signal); never taken twice.
+        self.mutex = _RLock()
         main = Slot(0)
         main.ident = _get_ident()
         main.doing = "running"
@@ -125,6 +128,10 @@ def _report_thread_exception(function, exc: BaseException) -> None:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     except Exception:
         pass
+
+
+_OUTSIDE = "outside"  # (hold_for_signal: where the handler interrupted the thread)
+_PARKED = "parked"
 
 
 class RecordScheduler(Scheduler):
@@ -274,6 +281,37 @@ class RecordScheduler(Scheduler):
             self.runnable.append(slot)
         lock._waiters.clear()
 
+    # -- signal handlers (boundaries/signals.py) ----------------------------------------------
+    def hold_for_signal(self, slot):
+        """A signal handler is about to run in ``slot``'s thread (the main thread), which
+        may be waiting for the baton or running a boundary call without it: it takes the
+        baton first (ahead of the queue), so the handler's run is ordered with the other
+        threads. Returns what ``release_after_signal`` needs to put things back."""
+        if slot is None or self.off or self.holder is slot or self.mutex._is_owned():
+            return None  # (interrupted inside the scheduler itself: runs unordered)
+        with self.mutex:
+            if slot.waiting_on is not None:  # parked in wait_for_release
+                slot.waiting_on._waiters.remove(slot)
+                slot.waiting_on = None
+                resume = _PARKED
+            elif slot in self.runnable:      # parked in take
+                self.runnable.remove(slot)
+                resume = _PARKED
+            else:                            # inside a boundary call (outside)
+                resume = _OUTSIDE
+            if self.holder is None:
+                self._hold(slot)
+                return resume
+            self.runnable.appendleft(slot)
+        slot.park.acquire()
+        return resume
+
+    def release_after_signal(self, slot, resume, raised: bool) -> None:
+        if resume is _OUTSIDE:
+            self.give(slot)  # back to the boundary call, which runs without the baton
+        elif resume is _PARKED and not raised:
+            slot.park.release()  # the interrupted wait returns at once: the thread holds the baton
+
     # -- switch-outs (engine/preempt.py) -------------------------------------------------------
     def preempt(self, slot: Slot, spot) -> None:
         """``slot`` held the baton for a whole time slice while others waited: switch it out
@@ -362,6 +400,12 @@ class ReplayScheduler(Scheduler):
         raise AssertionError("replay waits through the threading.wait leaf")
 
     def notify(self, lock) -> None:
+        pass
+
+    def hold_for_signal(self, slot):  # (replay delivers handlers from the trace)
+        return None
+
+    def release_after_signal(self, slot, resume, raised: bool) -> None:
         pass
 
     def missed_switch_out(self, item, what: str) -> None:
