@@ -34,8 +34,8 @@ from retrace.errors import EXIT_DIVERGED
 # The read of ``counter`` and the write back are on two lines, with a call between
 # them: a thread switched out between the two (by CPython in a plain run, at the
 # call; by a scheduler that switches threads at line starts) loses the others'
-# increments. Each thread computes for over 10 ms (a plain run loses a third to
-# a half of the increments), so a time-sliced recording switches threads mid-loop.
+# increments. Each thread computes for several time slices after a barrier, so a
+# recording switches threads mid-loop (and often loses increments too).
 COUNTER = """
     import sys, threading
     sys.setswitchinterval(1e-6)
@@ -45,19 +45,22 @@ COUNTER = """
     def one():
         return 1
 
+    barrier = threading.Barrier(4)  # all four compete from the start
+
     def work(n):
         global counter
+        barrier.wait()
         for _ in range(n):
             value = counter
             counter = value + one()
         finished.append(threading.current_thread().name)
 
-    threads = [threading.Thread(target=work, args=(50_000,)) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(200_000,)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    print("counter", counter, "of", 4 * 50_000)
+    print("counter", counter, "of", 4 * 200_000)
     print("finished", finished)
 """
 
@@ -65,8 +68,8 @@ COUNTER = """
 def test_unsynchronised_counter_replays_the_same_total(program):
     app = program(COUNTER)
     recorded, _ = record_and_replay(app)
-    total = int(re.search(r"counter (\d+) of 200000", recorded.stdout).group(1))
-    assert 50_000 <= total <= 200_000
+    total = int(re.search(r"counter (\d+) of 800000", recorded.stdout).group(1))
+    assert 200_000 <= total <= 800_000
     # default thread names follow creation order and are the program's own
     assert "finished [" in recorded.stdout
     for n in range(1, 5):

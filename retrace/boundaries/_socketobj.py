@@ -293,10 +293,11 @@ def make_socket_class(engine, base):
             finally:
                 self._fd = -1
 
-        def __del__(self):
+        def __del__(self, untraced=untraced, _c_fileno=_c_fileno, _c_close=_c_close):
             # Replaces the C finalizer, which would warn with repr() (events, at a moment
             # the garbage collector chooses) and only knows the real descriptor. The warning
             # (its source line lookup reads files) and the real close are never events.
+            # (Defaults: at interpreter shutdown this module's globals may be gone.)
             try:
                 fd = self._fd
             except AttributeError:  # its creation failed

@@ -37,7 +37,7 @@ from retrace.engine.scheduler import _allocate_lock, _monotonic, _start_new_thre
 from retrace.engine.state import mark_machinery_thread, state
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
-SLICE_SECONDS = 0.01
+SLICE_SECONDS = 0.005  # as CPython's own switch interval
 _PYTRACE_LINE = 2
 
 # PyThreadState of CPython 3.11: where c_tracefunc and thread_id live (checked at start).
@@ -68,42 +68,47 @@ def _digest(parts: list) -> int:
         return -1
 
 
-def globals_digest(frame) -> int:
-    """The plain values (and container lengths) of the globals the frame's code names:
-    ``counter += 1`` on a global changes it. Cheap: a few dict lookups."""
-    found = frame.f_globals
-    parts: list = []
-    _plain_parts([found.get(name) for name in frame.f_code.co_names], parts)
-    return _digest(parts)
-
-
-def locals_digest(frame) -> int:
-    """The plain values (and container lengths) of the frame's locals (none for a module)."""
+def frame_digest(frame) -> int:
+    """A frame's function and instruction, the plain values (and container lengths) of
+    its locals and of the globals its code names (``counter += 1`` on a global)."""
     found = frame.f_locals  # (each read copies the fast locals into a dict: read once)
-    parts: list = []
-    if found is not frame.f_globals:
+    in_globals = frame.f_globals
+    parts: list = [frame.f_code.co_name, frame.f_lasti]
+    if found is not in_globals:
         _plain_parts(found.values(), parts)
+    _plain_parts([in_globals.get(name) for name in frame.f_code.co_names], parts)
     return _digest(parts)
 
 
-def stack_digest(frame) -> int:
-    """Each frame outside retrace, from ``frame`` outwards: function, instruction, the
-    plain values of its locals and of the globals its code names."""
-    parts: list = []
+def stack_digests(frame) -> list:
+    """``frame_digest`` of each frame outside retrace, from ``frame`` outwards."""
+    digests = []
     while frame is not None:
         if not is_ours(frame.f_code.co_filename):
-            parts += (frame.f_code.co_name, frame.f_lasti, globals_digest(frame), locals_digest(frame))
+            digests.append(frame_digest(frame))
         frame = frame.f_back
-    return _digest(parts)
+    return digests
+
+
+def matches(frame, digests: list) -> bool:
+    """``stack_digests(frame) == digests``, frame by frame from the inside: the first
+    frames usually tell one pass of a loop from another, so most checks stop there."""
+    i = 0
+    while frame is not None:
+        if not is_ours(frame.f_code.co_filename):
+            if i >= len(digests) or frame_digest(frame) != digests[i]:
+                return False
+            i += 1
+        frame = frame.f_back
+    return i == len(digests)
 
 
 def spot_of(frame, held: float) -> list:
-    """[file, function, first line, line, instruction, digests of the frame's globals, of
-    its locals and of the frames outside it, seconds the thread had run in its turn].
-    Replay checks the cheap digests first: they tell most passes of a loop apart."""
+    """[file, function, first line, line, instruction, the frames' digests (innermost
+    first), seconds the thread had run in its turn]."""
     code = frame.f_code
     return [code.co_filename, code.co_name, code.co_firstlineno, frame.f_lineno, frame.f_lasti,
-            globals_digest(frame), locals_digest(frame), stack_digest(frame.f_back), round(held, 4)]
+            stack_digests(frame), round(held, 4)]
 
 
 def _describe(spot) -> str:
@@ -227,9 +232,9 @@ class SpotWatcher:
         if slot is None or slot.preempt is not None:
             return
         spot = item[2]
-        if type(spot) is not list or len(spot) < 9:
+        if type(spot) is not list or len(spot) < 7:
             self.engine.thread_diverged(f"damaged switch-out item {spot!r}")
-        file, function, firstlineno, _, lasti, in_globals, in_locals, outside = spot[:8]
+        file, function, firstlineno, _, lasti, digests = spot[:6]
         previous = sys.gettrace()
         touched: list = []
         pending = slot.preempt = (item, spot, previous, touched)
@@ -240,8 +245,7 @@ class SpotWatcher:
 
         # Line events only in frames of the spot's code; the cheap digests first.
         def local(frame, event, arg):
-            if (frame.f_lasti != lasti or event != "line" or locals_digest(frame) != in_locals
-                    or globals_digest(frame) != in_globals or stack_digest(frame.f_back) != outside):
+            if frame.f_lasti != lasti or event != "line" or not matches(frame, digests):
                 return local
             switch_out_here(slot, pending)
             return None
@@ -293,10 +297,10 @@ class SpotWatcher:
 
 def missed_item(engine, item, what: str) -> None:
     """A switch-out item met by a boundary call (the watcher was not armed)."""
-    spot = item[2] if type(item[2]) is list and len(item[2]) >= 9 else None
+    spot = item[2] if type(item[2]) is list and len(item[2]) >= 7 else None
     where = _describe(spot) if spot else "an unknown spot"
     engine.thread_diverged(f"the running thread was switched out at {where} in the recording, but the "
                            f"replay reached {what} without passing there")
 
 
-__all__ = ["Preempter", "SpotWatcher", "PREEMPT_ID", "spot_of", "globals_digest", "locals_digest", "stack_digest"]
+__all__ = ["Preempter", "SpotWatcher", "PREEMPT_ID", "spot_of", "frame_digest", "stack_digests", "matches"]
