@@ -150,7 +150,7 @@ class Installer:
             if patch.make is not None:
                 replacement = patch.make(engine, original, patch.name)
             else:
-                replacement = engine.leaf(patch.name, original, key=patch.key)
+                replacement = engine.leaf(patch.name, original, key=patch.key, releases=not patch.quick)
             if type(original) is types.BuiltinFunctionType and type(replacement) is types.FunctionType:
                 replacement = self._not_a_method(replacement)
             setattr(owner, attr, replacement)

@@ -19,8 +19,8 @@ _CLOCKS = (
     "time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
     "process_time", "process_time_ns", "thread_time", "thread_time_ns",
 )
-_WITH_ARGS = ("clock_gettime", "clock_gettime_ns", "sleep", "localtime", "gmtime", "ctime",
-              "asctime", "strftime", "mktime")
+_WITH_ARGS = ("clock_gettime", "clock_gettime_ns", "localtime", "gmtime", "ctime", "asctime",
+              "strftime", "mktime")
 
 
 class _StandsForReal(type):
@@ -133,8 +133,10 @@ FAMILY = Family(
     name="clock",
     doc=__doc__,
     patches=(
-        *(Patch("time", clock, why="reads a clock") for clock in _CLOCKS),
-        *(Patch("time", fn, why="reads a clock, time zone or locale", key=all_args) for fn in _WITH_ARGS),
+        *(Patch("time", clock, why="reads a clock", quick=True) for clock in _CLOCKS),
+        *(Patch("time", fn, why="reads a clock, time zone or locale", key=all_args, quick=True)
+          for fn in _WITH_ARGS),
+        Patch("time", "sleep", why="waits for the clock (replay does not)", key=all_args),
         Patch("datetime", "date", why="date.today() reads the clock in C", make=_make_date),
         Patch("datetime", "datetime", why="datetime.now/utcnow/today read the clock in C",
               make=_make_datetime),

@@ -81,14 +81,15 @@ FAMILY = Family(
     name="process",
     doc=__doc__,
     patches=(
-        *(Patch("os", name, why="a fact about this process or machine", optional=True)
+        *(Patch("os", name, why="a fact about this process or machine", optional=True, quick=True)
           for name in _OS_FACTS),
-        *(Patch("os", name, why="a fact about a process, user or the system", key=all_args, optional=True)
+        *(Patch("os", name, why="a fact about a process, user or the system", key=all_args, optional=True,
+                quick=True)
           for name in _OS_LOOKUPS),
         *(Patch("os", name, why="changes the process: done while recording, not on replay", key=all_args,
-                optional=True)
+                optional=True, quick=True)
           for name in _OS_CHANGES),
-        Patch("socket", "gethostname", why="the machine's name"),
+        Patch("socket", "gethostname", why="the machine's name", quick=True),
         _struct("pwd", "getpwuid", "pwd.struct_passwd", why="reads the user database", key=all_args),
         _struct("pwd", "getpwnam", "pwd.struct_passwd", why="reads the user database", key=all_args),
         _struct("pwd", "getpwall", "pwd.struct_passwd", why="reads the user database"),

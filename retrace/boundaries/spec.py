@@ -17,15 +17,19 @@ from __future__ import annotations
 
 
 class Patch:
-    __slots__ = ("module", "attr", "why", "key", "make", "optional")
+    __slots__ = ("module", "attr", "why", "key", "make", "optional", "quick")
 
-    def __init__(self, module: str, attr: str, why: str, key=None, make=None, optional: bool = False):
+    def __init__(self, module: str, attr: str, why: str, key=None, make=None, optional: bool = False,
+                 quick: bool = False):
         self.module = module
         self.attr = attr          # may be dotted to reach a class attribute: "Random.seed"
         self.why = why
         self.key = key            # key(*args, **kwargs) -> the arguments that matter
         self.make = make          # make(engine, original, name) -> replacement
         self.optional = optional  # absent on some builds/platforms: skip quietly
+        # Answers at once, never blocks (a clock read): in a threaded program the caller
+        # keeps its turn instead of handing it around (engine/scheduler.py).
+        self.quick = quick
 
     @property
     def name(self) -> str:

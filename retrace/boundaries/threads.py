@@ -67,11 +67,12 @@ class Lock:
     def locked(self) -> bool:
         return self._real.locked()
 
-    def __enter__(self):
-        return self.acquire()
+    __enter__ = acquire  # (one Python call per `with`, not two: locks are hot)
 
     def __exit__(self, *exc_info) -> None:
-        self.release()
+        self._real.release()
+        if self._waiters:
+            _scheduler.notify(self)
 
     acquire_lock = acquire  # _thread's old names
     release_lock = release
@@ -110,6 +111,8 @@ class Sentinel(Lock):
 
     def _try(self) -> bool:
         return self._slot.finished and self._real.acquire(True, -1)
+
+    __enter__ = acquire
 
 
 def _wait_turns(lock: Lock, timeout) -> bool:
