@@ -43,6 +43,7 @@ import gc
 import struct
 import sys
 
+from retrace.boundaries._buffers import gather, scatter
 from retrace.engine.state import untraced
 
 _CSocket = _socket.socket
@@ -138,32 +139,14 @@ def _load_from_into(stored, args, kwargs):
     return len(data), address
 
 
-def _scatter(data, buffers) -> None:
-    view = memoryview(data)
-    for buffer in buffers:
-        if not view:
-            break
-        target = memoryview(buffer).cast("B")
-        part = view[:len(target)]
-        target[:len(part)] = part
-        view = view[len(part):]
-
-
 def _store_msg_into(result, args, kwargs):
     count, ancdata, msg_flags, address = result
-    left, parts = count, []
-    for buffer in args[1]:
-        if left <= 0:
-            break
-        part = memoryview(buffer).cast("B")[:left].tobytes()
-        parts.append(part)
-        left -= len(part)
-    return b"".join(parts), ancdata, msg_flags, address
+    return gather(args[1], count), ancdata, msg_flags, address
 
 
 def _load_msg_into(stored, args, kwargs):
     data, ancdata, msg_flags, address = stored
-    _scatter(data, args[1])
+    scatter(data, args[1])
     return len(data), ancdata, msg_flags, address
 
 

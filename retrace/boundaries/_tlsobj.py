@@ -58,13 +58,18 @@ def _tls_key_data(tls, data):
     return _size(data)
 
 
-def _tls_call(method):
-    def call(tls, *args):
-        return getattr(tls._real, method)(*args)
+def _forward(owner: str, method: str):
+    """The real object's ``method``, called on a wrapper's ``_real`` (a leaf's call)."""
+    def call(wrapper, *args):
+        return getattr(wrapper._real, method)(*args)
 
     call.__name__ = method
-    call.__qualname__ = f"_SSLSocket.{method}"
+    call.__qualname__ = f"{owner}.{method}"
     return call
+
+
+def _tls_call(method):
+    return _forward("_SSLSocket", method)
 
 
 def _tls_get(attr):
@@ -230,12 +235,7 @@ def make_keylog_property(engine, original, name):
 
 # -- ssl.MemoryBIO: the buffers between a TLS object and asyncio's transport ---------------
 def _bio_call(method):
-    def call(bio, *args):
-        return getattr(bio._real, method)(*args)
-
-    call.__name__ = method
-    call.__qualname__ = f"MemoryBIO.{method}"
-    return call
+    return _forward("MemoryBIO", method)
 
 
 class MemoryBIO:

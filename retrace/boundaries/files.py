@@ -27,6 +27,7 @@ import sys
 from functools import partial
 from types import GenericAlias
 
+from retrace.boundaries._buffers import gather, scatter
 from retrace.boundaries._fileobj import echo, make_open
 from retrace.boundaries.spec import Family, OnImport, Patch
 from retrace.engine.state import state
@@ -140,26 +141,11 @@ def _make_fstat(engine, original, name):
 
 # -- out-parameter reads ----------------------------------------------------------
 def _store_into_buffers(count, args, kwargs):
-    out = []
-    left = count
-    for buffer in args[1]:
-        if left <= 0:
-            break
-        view = memoryview(buffer).cast("B")[:left]
-        out.append(view.tobytes())
-        left -= len(view)
-    return b"".join(out)
+    return gather(args[1], count)
 
 
 def _load_into_buffers(data, args, kwargs):
-    view = memoryview(data)
-    for buffer in args[1]:
-        if not view:
-            break
-        target = memoryview(buffer).cast("B")
-        part = view[:len(target)]
-        target[:len(part)] = part
-        view = view[len(part):]
+    scatter(data, args[1])
     return len(data)
 
 
