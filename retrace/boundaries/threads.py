@@ -52,7 +52,7 @@ class Lock:
         if timeout < 0 and timeout != -1:
             raise ValueError("timeout value must be a non-negative number")
         scheduler = _scheduler
-        if scheduler is None or scheduler.idle or ThreadState.busy or scheduler.current() is None:
+        if scheduler is None or ThreadState.busy or not scheduler.waits_in_turns():
             return self._real.acquire(True, timeout)
         return _wait_turns(self, timeout)
 
@@ -105,7 +105,7 @@ class Sentinel(Lock):
             return True  # the main thread's (threading._shutdown releases it by hand)
         if not blocking:
             return False
-        if _scheduler.idle or ThreadState.busy or _scheduler.current() is None:
+        if ThreadState.busy or not _scheduler.waits_in_turns():
             return self._real.acquire(True, timeout)
         return _wait_turns(self, timeout)
 
@@ -113,6 +113,21 @@ class Sentinel(Lock):
         return self._slot.finished and self._real.acquire(True, -1)
 
     __enter__ = acquire
+
+
+class RegistryLock(Lock):
+    """threading's ``_active_limbo_lock``: a new thread releases it right after
+    registering itself, just before ``run()``; that is where its first turn comes."""
+
+    __slots__ = ()
+
+    def release(self) -> None:
+        Lock.release(self)
+        if _scheduler is not None:
+            _scheduler.registered()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
 
 
 def _wait_turns(lock: Lock, timeout) -> bool:
@@ -196,12 +211,29 @@ def _prepare_threading(engine, threading):
     boundaries (bootstrap/tracebacks.py)."""
     from retrace.bootstrap import tracebacks
 
-    previous = threading._CRLock
+    previous = threading._CRLock, threading._active_limbo_lock, threading.Thread.start
     threading._CRLock = None
+    threading._active_limbo_lock = RegistryLock()
+    original_start = threading.Thread.start
+
+    def start(self):
+        """Thread start-up is no hand-over: the starter keeps its turn while it waits for
+        the new thread's own start-up, which needs none (engine/scheduler.py)."""
+        slot = _scheduler.current() if _scheduler is not None else None
+        if slot is None:
+            return original_start(self)
+        slot.starting += 1
+        try:
+            return original_start(self)
+        finally:
+            slot.starting -= 1
+
+    start.__doc__ = original_start.__doc__
+    threading.Thread.start = start
     undo_hook = tracebacks.wrap_thread_excepthook(threading)
 
     def undo():
-        threading._CRLock = previous
+        threading._CRLock, threading._active_limbo_lock, threading.Thread.start = previous
         undo_hook()
 
     return undo

@@ -81,11 +81,12 @@ def frame_digest(frame) -> int:
 
 
 def stack_digests(frame) -> list:
-    """``frame_digest`` of each frame outside retrace, from ``frame`` outwards."""
+    """``frame_digest`` of each frame from ``frame`` outwards, up to the first of
+    retrace's own (a thread's start, replay's runner of the main script, a boundary
+    that called back into the program): what lies below differs between the modes."""
     digests = []
-    while frame is not None:
-        if not is_ours(frame.f_code.co_filename):
-            digests.append(frame_digest(frame))
+    while frame is not None and not is_ours(frame.f_code.co_filename):
+        digests.append(frame_digest(frame))
         frame = frame.f_back
     return digests
 
@@ -94,11 +95,10 @@ def matches(frame, digests: list) -> bool:
     """``stack_digests(frame) == digests``, frame by frame from the inside: the first
     frames usually tell one pass of a loop from another, so most checks stop there."""
     i = 0
-    while frame is not None:
-        if not is_ours(frame.f_code.co_filename):
-            if i >= len(digests) or frame_digest(frame) != digests[i]:
-                return False
-            i += 1
+    while frame is not None and not is_ours(frame.f_code.co_filename):
+        if i >= len(digests) or frame_digest(frame) != digests[i]:
+            return False
+        i += 1
         frame = frame.f_back
     return i == len(digests)
 

@@ -49,7 +49,8 @@ RUNNING_FACTOR = 20.0
 class Slot:
     """One scheduled thread: its logical id and the lock it parks on while others run."""
 
-    __slots__ = ("tid", "ident", "park", "finished", "waiting_on", "sentinel", "doing", "preempt")
+    __slots__ = ("tid", "ident", "park", "finished", "waiting_on", "sentinel", "doing", "preempt",
+                 "first_turn_due", "starting")
 
     def __init__(self, tid: int) -> None:
         self.tid = tid
@@ -61,6 +62,8 @@ class Slot:
         self.sentinel = None         # threading's "thread is over" lock for this thread
         self.doing = "starting"      # what it is at, for reports
         self.preempt = None          # replay: the switch-out spot it is looking for
+        self.first_turn_due = False  # a threading.Thread: its first turn comes just before run()
+        self.starting = 0            # inside threading.Thread.start(): waits there are real
 
     def name(self) -> str:
         threading = sys.modules.get("threading")
@@ -93,12 +96,22 @@ class Scheduler:
         self.slots.append(slot)
         self.active = True
         self.idle = False
+        self.threads_started()
         return real_start(self._bootstrap, (slot, function, args, kwargs))
+
+    def threads_started(self) -> None:
+        """A second thread exists (recording: the preempter starts watching)."""
 
     def _bootstrap(self, slot: Slot, function, args, kwargs) -> None:
         state.slot = slot
         slot.ident = _get_ident()
-        self.first_turn(slot)
+        if _is_thread_bootstrap(function):
+            # threading's own start-up (ident, "over" lock, "started" event, registry)
+            # runs first, while its starter waits for it with the baton: thread start is
+            # no hand-over. The thread's first turn comes as it registers (threads.py).
+            slot.first_turn_due = True
+        else:
+            self.first_turn(slot)
         try:
             function(*args, **kwargs)
         except SystemExit:
@@ -112,6 +125,24 @@ class Scheduler:
         """The calling thread's slot, when it is the one holding the baton."""
         slot = state.slot
         return slot if slot is not None and slot is self.holder else None
+
+    def waits_in_turns(self) -> bool:
+        """Whether the calling thread's lock waits go through the scheduler (else: real)."""
+        slot = state.slot
+        return not self.idle and slot is not None and slot is self.holder and not slot.starting
+
+    def registered(self) -> None:
+        """threading registered a new thread (threads.py): its first turn, before run()."""
+        slot = state.slot
+        if slot is not None and slot.first_turn_due:
+            slot.first_turn_due = False
+            self.first_turn(slot)
+
+
+def _is_thread_bootstrap(function) -> bool:
+    threading = sys.modules.get("threading")
+    owner = getattr(function, "__self__", None)
+    return threading is not None and isinstance(owner, threading.Thread) and function.__name__ == "_bootstrap"
 
 
 def _unscheduled(function, args, kwargs) -> None:
@@ -143,7 +174,7 @@ class RecordScheduler(Scheduler):
         self.runnable: deque[Slot] = deque()
         self.last = 0                  # the thread the trace's next items belong to
         self.turns = 0                 # hand-overs so far (the preempter watches it move)
-        self.turn_began = 0.0          # when the holder got the baton
+        self.turn_began = _monotonic()  # when the holder got the baton
         self.preempter = None          # engine/preempt.py, once a second thread exists
         self.off = False               # recording has stopped: threads run freely again
 
@@ -214,6 +245,8 @@ class RecordScheduler(Scheduler):
     def first_turn(self, slot: Slot) -> None:
         slot.doing = "running"
         self.take(slot)
+
+    def threads_started(self) -> None:
         if self.preempter is None:
             from retrace.engine.preempt import Preempter
 
