@@ -91,4 +91,4 @@ class Recorder(Engine):
         self.ended = True
         self.writer.abandon_after_fork()
         stop_all_boundaries()
-        self.threads.stop()
+        self.threads.after_fork_in_child()

@@ -178,6 +178,15 @@ class RecordScheduler(Scheduler):
         self.preempter = None          # engine/preempt.py, once a second thread exists
         self.off = False               # recording has stopped: threads run freely again
 
+    def after_fork_in_child(self) -> None:
+        """A forked child has one thread (the one that forked): no turns any more. The
+        mutex may have been held by a thread that the child does not have: a new one."""
+        self.mutex = _RLock()
+        self.off = True
+        self.idle = True
+        self.holder = None
+        self.runnable.clear()
+
     def stop(self) -> None:
         """Recording stopped (the program's end, a full disk): no more turns; every
         waiting thread goes on at once, as without retrace."""
@@ -303,6 +312,9 @@ class RecordScheduler(Scheduler):
 
     def notify(self, lock) -> None:
         """``lock`` was released: the threads waiting for it become runnable."""
+        if self.off:
+            lock._waiters.clear()
+            return
         with self.mutex:
             self._notify_locked(lock)
             if self.holder is None and self.runnable:
