@@ -171,9 +171,14 @@ def _record_usr1(app, window: tuple[float, float]) -> Result:
     try:
         running.wait_for("ready")
         started = time.monotonic()
-        for moment in sorted(random.uniform(*window) for _ in range(4)):
+        for sent, moment in enumerate(sorted(random.uniform(*window) for _ in range(4)), 1):
             time.sleep(max(0.0, started + moment - time.monotonic()))
             running.send(signal.SIGUSR1)
+            # Two signals pending at once are one delivery (as without retrace): wait
+            # until this one was handled before sending the next.
+            deadline = time.monotonic() + 10
+            while running.output().count("USR1") < sent and time.monotonic() < deadline:
+                time.sleep(0.001)
         return running.finish()
     finally:
         running.stop()
