@@ -25,6 +25,9 @@ def _json():
 
     return json
 EXTERNAL_DIR = "_ext"  # run/_ext/<absolute path>: code imported from outside the main tree
+# Process ids: the root is "0"; a process's n-th forked child is "<its id>.<n>", so
+# record and replay name every process of the tree the same way.
+ROOT_PROCESS = "0"
 
 
 class Recording:
@@ -46,6 +49,12 @@ class Recording:
     @property
     def workspace_path(self) -> str:
         return os.path.join(self.path, fmt.WORKSPACE_FILE)
+
+    def process_dir(self, process_id: str) -> str:
+        """Where a child process's recording lives (the root process: the recording itself)."""
+        if process_id == ROOT_PROCESS:
+            return self.path
+        return os.path.join(self.path, fmt.PROCESSES_DIR, process_id)
 
     def run_path_for(self, original: str, code_root: str | None) -> str:
         """Where the snapshot keeps the file that was at ``original`` when recording."""

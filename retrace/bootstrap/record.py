@@ -24,7 +24,7 @@ from retrace.bootstrap.snapshot import Snapshot
 from retrace.boundaries import signals as signals_family
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
-from retrace.recording import SETTINGS_VERSION, Recording, make_private_dirs, write_json
+from retrace.recording import ROOT_PROCESS, SETTINGS_VERSION, Recording, make_private_dirs, write_json
 from retrace.trace import format as fmt
 
 
@@ -128,10 +128,27 @@ def _imported_distributions() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+class RecordedTree:
+    """This process's place in the process tree, and its forks' names (boundaries/forks.py)."""
+
+    def __init__(self) -> None:
+        self.process_id = ROOT_PROCESS
+        self.forks = 0
+        self.forking = None  # the child being forked right now (os.fork under way)
+
+    def next_child(self) -> str:
+        self.forks += 1
+        return f"{self.process_id}.{self.forks}"
+
+
 class RecordSession:
     def __init__(self, config: dict) -> None:
         self.config = config
         self.recording = Recording(config["recording"])
+        self.tree = RecordedTree()
+        self.settings_path = self.recording.settings_path
+        self.process_facts: dict | None = None  # a forked child's process.json (the root's: settings)
+        self._finishing = False
         self.engine: Recorder | None = None
         self.installer: Installer | None = None
         self.snapshot: Snapshot | None = None
@@ -171,6 +188,7 @@ class RecordSession:
                       "python": list(sys.version_info[:3]), "pid": posix.getpid(),
                       "created": self.settings["start_time"]}
             self.engine = Recorder(self.recording.trace_path, header, warn=warn)
+            self.engine.processes = self.tree
         except OSError as exc:
             warn(f"cannot record into {self.recording.path} ({exc.strerror or exc}); running unrecorded")
             return False
@@ -181,10 +199,12 @@ class RecordSession:
         self._engine_end_process = self.engine.end_process
         self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
         declared.configure_record(self.recording.path, main, self.settings["cwd"])  # before families()
+        # Before the families' own fork hooks (randomness reseeds in the child): a child's
+        # first events must already go to its own trace.
+        os.register_at_fork(before=self.engine.writer.flush, after_in_child=self._after_fork_in_child)
         self.installer = Installer(self.engine, families())
         self.installer.install()
         atexit.register(self._at_exit)
-        os.register_at_fork(before=self.engine.writer.flush, after_in_child=self._after_fork_in_child)
         self._flush_on_fatal_signals()
         self.engine.start()
         return True
@@ -241,6 +261,8 @@ class RecordSession:
             self._snapshot_step()
 
     def _snapshot_step(self) -> None:
+        if self.process_facts is not None:
+            return  # a forked child: the root process keeps the code snapshot
         try:
             if self.snapshot.code_root and not getattr(self, "_tree_done", False):
                 self._tree_done = True
@@ -277,12 +299,17 @@ class RecordSession:
     def _finish(self, how: str, status: int | None) -> None:
         if self.engine.ended:
             return
+        if self._finishing:  # a fatal signal in the middle of finishing: just end the trace
+            self._engine_end_process(how, status)
+            return
+        self._finishing = True
         with untraced():
             self._tick()
-            self.settings["distributions"] = _imported_distributions()
-            self.settings["end_time"] = time.time()
+            facts = self.settings if self.process_facts is None else self.process_facts
+            facts["distributions"] = _imported_distributions()
+            facts["end_time"] = time.time()
             try:
-                write_json(self.recording.settings_path, self.settings)
+                write_json(self.settings_path, facts)
             except OSError:
                 pass
         self._engine_end_process(how, status)
@@ -293,7 +320,35 @@ class RecordSession:
                 pass
 
     def _after_fork_in_child(self) -> None:
-        self.engine.after_fork_in_child()
+        child = self.tree.forking
+        if child is None:  # forked by C code (not os.fork): not recorded
+            self.engine.after_fork_in_child()
+            return
+        try:
+            with untraced():
+                self._start_child(child)
+        except OSError as exc:
+            self.engine.after_fork_in_child()
+            warn(f"cannot record child process {child} ({exc.strerror or exc}); it runs unrecorded")
+            return
+
+    def _start_child(self, child: str) -> None:
+        """The forked child records on into processes/<child>/, linked to its parent."""
+        parent, parent_events = self.tree.process_id, self.engine.writer.count + len(self.engine.writer.events)
+        directory = self.recording.process_dir(child)
+        make_private_dirs(directory)
+        self.tree.process_id, self.tree.forks = child, 0
+        self.config = dict(self.config, announce=False)  # the root says where the recording is
+        now = time.time()
+        header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
+                  "python": list(sys.version_info[:3]), "pid": posix.getpid(), "created": now,
+                  "process": child, "parent": parent}
+        self.engine.start_child(os.path.join(directory, fmt.TRACE_FILE), header)
+        self.process_facts = {"settings_version": SETTINGS_VERSION, "process": child, "parent": parent,
+                              "parent_event": parent_events, "how": "fork", "pid": posix.getpid(),
+                              "ppid": posix.getppid(), "start_time": now}
+        self.settings_path = os.path.join(directory, fmt.PROCESS_FILE)
+        write_json(self.settings_path, self.process_facts)
 
     def _flush_on_fatal_signals(self) -> None:
         """Signals that kill by default: write what we have, then die of the signal as before.

@@ -27,7 +27,8 @@ from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries
 from retrace.errors import RecordingError, RetraceError
-from retrace.recording import Recording
+from retrace.recording import ROOT_PROCESS, Recording
+from retrace.trace.format import TRACE_FILE
 from retrace.trace.reader import TraceReader
 
 _session: "ReplaySession | None" = None
@@ -57,6 +58,33 @@ def fail(error: RetraceError) -> None:
     posix._exit(error.exit_code)
 
 
+class ReplayedTree:
+    """This replay's place in the process tree: forks follow the children's recordings."""
+
+    def __init__(self, session: "ReplaySession") -> None:
+        self.session = session
+        self.process_id = ROOT_PROCESS
+        self.forks = 0
+        self.forking = None  # the child being forked right now (os.fork under way)
+        self.replayed_children: dict = {}  # recorded pid -> pid of the real replayed child
+
+    def next_child(self) -> str:
+        self.forks += 1
+        return f"{self.process_id}.{self.forks}"
+
+    def become_child(self, child: str) -> None:
+        """In the real child of a replayed fork: replay the child's own recording."""
+        session = self.session
+        path = os.path.join(session.recording.process_dir(child), TRACE_FILE)
+        try:
+            reader = TraceReader(path)
+        except RetraceError as error:
+            fail(RecordingError(f"child process {child} has no usable recording: {error}"))
+        session.engine.become_child(reader)
+        session._pid = posix.getpid()
+        self.process_id, self.forks, self.replayed_children = child, 0, {}
+
+
 class ReplaySession:
     def __init__(self, config: dict) -> None:
         self.recording = Recording(config["recording"])
@@ -64,6 +92,7 @@ class ReplaySession:
         self.reader = TraceReader(self.recording.trace_path)
         self._check_hash_seed()
         self.engine = Replayer(self.reader, stop=fail)
+        self.engine.processes = ReplayedTree(self)
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
         self._pid = posix.getpid()
         self.main = self.settings["main"]
@@ -97,11 +126,20 @@ class ReplaySession:
         os.environ.clear()
         os.environ.update(self.settings["env"])
         declared.configure_replay(self.recording.path)  # the recording's copy, before families()
+        # Before the families' own fork hooks, as when recording (boundaries/forks.py).
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
         self.installer = Installer(self.engine, families())
         self.installer.install()
         # Registered where recording registers its own exit handler, so both run after
         # the program's atexit handlers: the recording must end where the program does.
         atexit.register(self._at_exit)
+
+    def _after_fork_in_child(self) -> None:
+        tree = self.engine.processes
+        if tree.forking is not None:
+            tree.become_child(tree.forking)
+        else:  # forked by C code: the child has no recording to follow
+            stop_all_boundaries()
 
     def _at_exit(self) -> None:
         if not self.interrupted and posix.getpid() == self._pid:  # not in a forked child

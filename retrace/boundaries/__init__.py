@@ -24,6 +24,7 @@ FAMILY_MODULES = (
     "declared",    # boundaries the user declares in configuration (RETRACE_BOUNDARIES, pyproject.toml)
     "signals",     # handlers run at the recorded point; alarm/setitimer/pause... are leaves
     "threads",     # threads take turns (engine/scheduler.py); lock waits are boundaries
+    "forks",       # os.fork: the child records into processes/<id>/; replay forks there too
     "frames",      # not a boundary: retrace's frames stay out of traceback.walk_stack
 )
 

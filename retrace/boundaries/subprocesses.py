@@ -140,7 +140,25 @@ def _after_the_end(stored, args, kwargs):
 
 
 def _make_waitpid(engine, original, name):
-    return engine.leaf(name, original, key=all_args, load=None if engine.recording else _after_the_end)
+    if engine.recording:
+        return engine.leaf(name, original, key=all_args)
+    real_waitpid = posix.waitpid
+
+    def load(stored, args, kwargs):
+        """A replayed child (forks.py) runs for real: wait for it as the recording did."""
+        tree = engine.processes
+        pid = args[0] if args else kwargs.get("pid")
+        options = args[1] if len(args) > 1 else kwargs.get("options", 0)
+        real = None if tree is None else tree.replayed_children.get(pid)
+        if real is not None and type(options) is int and not options & posix.WNOHANG:
+            try:
+                real_waitpid(real, 0)
+            except ChildProcessError:
+                pass
+            tree.replayed_children.pop(pid, None)
+        return _after_the_end(stored, args, kwargs)
+
+    return engine.leaf(name, original, key=all_args, load=load)
 
 
 # -- signalling: others through a leaf, ourselves for real ------------------------------

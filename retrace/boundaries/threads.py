@@ -239,6 +239,36 @@ def _prepare_threading(engine, threading):
     return undo
 
 
+def _semlocks_hand_over(engine, synchronize):
+    """multiprocessing's locks and semaphores wait in C, across processes: a thread
+    waiting there must not keep the baton (the thread that would let it go on could be
+    one of ours). Their waits run without it, like a boundary call."""
+    SemLock = synchronize.SemLock
+    original_make, original_enter = SemLock._make_methods, SemLock.__enter__
+    scheduler = engine.threads
+
+    def _make_methods(self):
+        original_make(self)
+        real_acquire = self._semlock.acquire
+
+        def acquire(block=True, timeout=None):
+            if scheduler.idle or not block:
+                return real_acquire(block, timeout)
+            return scheduler.outside(real_acquire, (block, timeout), {})
+
+        self.acquire = acquire
+
+    def __enter__(self):
+        return self.acquire()
+
+    SemLock._make_methods, SemLock.__enter__ = _make_methods, __enter__
+
+    def undo():
+        SemLock._make_methods, SemLock.__enter__ = original_make, original_enter
+
+    return undo
+
+
 def _python_simple_queue(engine, queue):
     """queue's SimpleQueue in Python, built on threading (the C one waits for real)."""
     previous = queue.SimpleQueue
@@ -268,5 +298,7 @@ FAMILY = Family(
         OnImport("_thread", _use_scheduler, why="locks wait through the engine's scheduler"),
         OnImport("threading", _prepare_threading, why="RLock waits through our Lock; tracebacks of threads"),
         OnImport("queue", _python_simple_queue, why="SimpleQueue waits through our Lock"),
+        OnImport("multiprocessing.synchronize", _semlocks_hand_over,
+                 why="a wait for a lock shared with other processes hands the baton over"),
     ),
 )

@@ -24,6 +24,7 @@ class Engine:
 
     mode: str  # "record" or "replay"
     threads = None  # the thread scheduler (engine/scheduler.py)
+    processes = None  # the session's process tree (bootstrap/record.py, replay.py): child recordings
 
     def __init__(self) -> None:
         self.names: list[str] = []

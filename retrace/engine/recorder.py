@@ -86,8 +86,15 @@ class Recorder(Engine):
         stop_all_boundaries()
         self.threads.stop()
 
+    def start_child(self, trace_path: str, header: dict) -> None:
+        """In a forked child: record on, into the child's own trace."""
+        self.threads.reset_for_child()
+        self.writer.restart_in_child(trace_path, header)
+        self.ended = False
+
     def after_fork_in_child(self) -> None:
-        """A forked child must not write into the parent's trace (sub-recordings: #5)."""
+        """A child forked by code other than os.fork (a C extension): it must not write into
+        the parent's trace, and has no recording of its own."""
         self.ended = True
         self.writer.abandon_after_fork()
         stop_all_boundaries()

@@ -212,6 +212,15 @@ class Replayer(Engine):
             value = resolve_deferred(value)
         return value
 
+    def become_child(self, reader) -> None:
+        """In a forked child of the replay: follow the child's own recording from here."""
+        self.reader = reader
+        self.source = ReplaySource(reader, self._stop)
+        self.finished = False
+        if self.signals is not None:
+            self.source.ahead = self.signals.ahead
+        self.threads.reset_for_child()
+
     # -- signals (boundaries/signals.py) --------------------------------------
     def attach_signals(self, signals) -> None:
         """``signals.deliver(event)`` runs the program's handler for a recorded delivery;

@@ -88,6 +88,19 @@ class Scheduler:
         self.idle = True     # (not active), read by the boundary wrappers' hot path
         state.slot = main
 
+    def reset_for_child(self) -> None:
+        """A forked child: its only thread (the one that forked) is thread 0 of its own."""
+        slot = state.slot if state.slot is not None else Slot(0)
+        slot.tid = 0
+        slot.ident = _get_ident()
+        slot.doing = "running"
+        self.mutex = _RLock()
+        self.slots = [slot]
+        self.holder = slot
+        self.active = False
+        self.idle = True
+        state.slot = slot
+
     def start_new_thread(self, real_start, function, args, kwargs):
         """``_thread.start_new_thread`` by a scheduled thread: the new thread gets the next id."""
         if state.slot is None or state.busy:
@@ -177,6 +190,15 @@ class RecordScheduler(Scheduler):
         self.turn_began = _monotonic()  # when the holder got the baton
         self.preempter = None          # engine/preempt.py, once a second thread exists
         self.off = False               # recording has stopped: threads run freely again
+
+    def reset_for_child(self) -> None:
+        super().reset_for_child()
+        self.runnable.clear()
+        self.last = 0
+        self.turns = 0
+        self.turn_began = _monotonic()
+        self.preempter = None  # (its thread did not survive the fork)
+        self.off = False
 
     def after_fork_in_child(self) -> None:
         """A forked child has one thread (the one that forked): no turns any more. The
@@ -381,8 +403,26 @@ class ReplayScheduler(Scheduler):
         self.watcher = None         # engine/preempt.py's spot watcher, once needed
         engine.source.preempt_ahead = self._preempt_ahead
 
-    def outside(self, call, args, kwargs):  # (replay wrappers never call it)
+    def outside(self, call, args, kwargs):
+        """A wait that is no boundary but handed the baton over when recorded (a lock shared
+        with other processes): follow the recorded hand-overs here, then wait for real.
+        (Boundary wrappers never call this: their hand-overs come through ``_take``.)"""
+        slot = self.current()
+        if slot is not None:
+            source = self.engine.source
+            following = source.peek()
+            while following is not None and following[0] == SWITCH_ID:
+                source.next_event()
+                source.index -= 1
+                self.switch_to(following[2])
+                following = source.peek()
         return call(*args, **kwargs)
+
+    def reset_for_child(self) -> None:
+        super().reset_for_child()
+        self.progress = 0
+        self.watcher = None
+        self.engine.source.preempt_ahead = self._preempt_ahead
 
     def switch_to(self, tid, park: bool = True) -> None:
         """The holder met a hand-over item: thread ``tid`` runs now; the holder waits its turn."""

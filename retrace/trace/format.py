@@ -55,3 +55,5 @@ TRACE_FILE = "trace.bin"
 SETTINGS_FILE = "settings.json"
 RUN_DIR = "run"
 WORKSPACE_FILE = "replay.code-workspace"
+PROCESSES_DIR = "processes"     # processes/<id>/: a child process's own recording
+PROCESS_FILE = "process.json"   # processes/<id>/process.json: how that child started and ended

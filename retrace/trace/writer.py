@@ -177,6 +177,26 @@ class TraceWriter:
                 posix.close(self._fd)
                 self._fd = -1
 
+    def restart_in_child(self, path: str, header: dict) -> None:
+        """In a forked child: write to the child's own trace from now on. The events list
+        stays the same object (boundary wrappers append to it); what the parent had not
+        flushed belongs to the parent. The locks may have been held by the parent's
+        flusher at the fork: new ones. Names and sites are declared again in the new file."""
+        self.events.clear()
+        self._lock = _thread.allocate_lock()
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()
+        self._named = set()
+        self._sites = {}
+        self.count = 0
+        self.failed = None
+        self._closed = False
+        self.path = path
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
+        self._fd = posix.open(path, flags, 0o600)
+        self._write(fmt.MAGIC + frame(dumps(header)))
+        self.start_flusher()
+
     def abandon_after_fork(self) -> None:
         """In a forked child: forget the parent's file and pending events."""
         self._closed = True

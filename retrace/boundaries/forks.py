@@ -1,0 +1,68 @@
+"""Forks: a forked child records into a recording of its own; replay forks at the same event.
+
+Recording: ``os.fork`` is a leaf whose value is the child's pid (in the parent) or 0
+(in the child). Before forking, the session names the child (``processes/<id>/``,
+ids in fork order: ``0.1`` is the root's first child, ``0.1.2`` that child's second);
+the child, right after the fork, opens its own trace there and goes on recording, so
+its first event is its own ``os.fork`` returning 0.
+
+Replay: at a recorded fork the replaying parent takes its event (the recorded pid),
+then forks for real; the child follows its own recording from its first event on.
+Waiting for a child (``os.waitpid`` without ``WNOHANG``) waits for the real replayed
+child first, so the parent goes on where it did when recorded, after the child's
+output (subprocesses.py).
+
+Known limits: children forked by C code (a ``preexec_fn`` of subprocess, an
+extension) are not recorded; the output of a parent and a child that run at the same
+time interleaves as it happens.
+"""
+
+from __future__ import annotations
+
+from retrace.boundaries.spec import Family, Patch
+from retrace.engine.state import state
+
+
+def _outcome(value):
+    """The leaf's call: the fork already happened (outside the leaf, so that the child's
+    fork hooks, randomness reseeding it, are recorded as the child's first events)."""
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
+def _make_fork(engine, original, name):
+    # The baton stays with the forking thread (the only one the child will have).
+    leaf = engine.leaf("os.fork", _outcome, depth=2, releases=False)
+    recording = engine.recording
+
+    def fork():
+        tree = engine.processes
+        if state.busy or tree is None:
+            return original()
+        child = tree.next_child()
+        if not recording:
+            pid = leaf(None)  # the parent's recorded answer (or the error fork raised)
+        # The child's fork hook opens its trace / switches to its recording (bootstrap/).
+        tree.forking = child
+        try:
+            real = original()
+        except OSError as exc:
+            return leaf(exc)
+        finally:
+            tree.forking = None
+        if recording or real == 0:
+            return leaf(real)  # parent: the pid; child: its own first fork event, 0
+        tree.replayed_children[pid] = real
+        return pid
+
+    fork.__wrapped__ = original
+    fork.__doc__ = original.__doc__
+    return fork
+
+
+FAMILY = Family(
+    name="forks",
+    doc=__doc__,
+    patches=(Patch("os", "fork", why="a child process: it records into a recording of its own", make=_make_fork),),
+)
