@@ -149,6 +149,7 @@ class RecordSession:
         self.settings_path = self.recording.settings_path
         self.process_facts: dict | None = None  # a forked child's process.json (the root's: settings)
         self._finishing = False
+        self._closing = False
         self.engine: Recorder | None = None
         self.installer: Installer | None = None
         self.snapshot: Snapshot | None = None
@@ -312,7 +313,11 @@ class RecordSession:
                 write_json(self.settings_path, facts)
             except OSError:
                 pass
-        self._engine_end_process(how, status)
+        self._closing = True  # a fatal signal now must not cut the trace's last chunk short
+        try:
+            self._engine_end_process(how, status)
+        finally:
+            self._closing = False
         if self.config.get("announce"):
             try:
                 posix.write(2, f"retrace: recording saved to {self.recording.path}\n".encode())
@@ -360,6 +365,8 @@ class RecordSession:
         """
 
         def flush_and_die(signum, frame):
+            if self._closing:  # the trace is being closed (the process is ending): let it finish
+                return
             self.engine.end_process("signal", -signum)
             _real_signal(signum, _signal.SIG_DFL)
             posix.kill(posix.getpid(), signum)

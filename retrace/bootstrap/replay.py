@@ -43,11 +43,15 @@ def fail(error: RetraceError) -> None:
         except Exception:
             pass
     message = str(error)
+    signum = getattr(error, "signum", None)
+    # A child process killed by a signal (a pool's worker, terminated) died silently when
+    # recorded: its replay dies the same way, without a word in the tree's output.
+    silent = signum is not None and _session is not None and _session.engine.processes.process_id != ROOT_PROCESS
     try:
-        posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
+        if not silent:
+            posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
     except OSError:
         pass
-    signum = getattr(error, "signum", None)
     if signum is not None:  # the recorded process died of this signal: so does the replay
         try:
             signal.signal(signum, signal.SIG_DFL)
