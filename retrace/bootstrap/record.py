@@ -12,6 +12,7 @@ import _thread
 import atexit
 import os
 import posix
+import resource
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from retrace import pycmdline
 from retrace.boundaries import declared, families
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.snapshot import Snapshot
+from retrace.boundaries import exits
 from retrace.boundaries import signals as signals_family
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
@@ -126,6 +128,24 @@ def _imported_distributions() -> dict[str, str]:
         elif isinstance(getattr(module, "__version__", None), str):
             found[name] = module.__version__
     return dict(sorted(found.items()))
+
+
+def _normal_exit_status() -> int:
+    """The exit status of a process ending through atexit: an uncaught exception's 1 (or
+    death by SIGINT for KeyboardInterrupt), else the last sys.exit code, else 0."""
+    uncaught = getattr(sys, "last_value", None)
+    if isinstance(uncaught, KeyboardInterrupt):
+        return -signal.SIGINT
+    if uncaught is not None and not isinstance(uncaught, SystemExit):
+        return 1
+    return exits.exit_status(exits.ExitRequest.code) if exits.ExitRequest.requested else 0
+
+
+def _resource_usage() -> dict:
+    """CPU seconds and peak memory of this process so far, for ``inspect``."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"user_seconds": round(usage.ru_utime, 3), "system_seconds": round(usage.ru_stime, 3),
+            "max_rss_kib": usage.ru_maxrss}
 
 
 class RecordedTree:
@@ -291,7 +311,7 @@ class RecordSession:
 
     # -- endings --------------------------------------------------------------
     def _at_exit(self) -> None:
-        self._finish("exit", None)
+        self._finish("exit", _normal_exit_status())
 
     def _end_process(self, how: str, status: int | None = None) -> None:
         """Endings that skip atexit (os._exit, a fatal signal) still complete the recording."""
@@ -309,6 +329,7 @@ class RecordSession:
             facts = self.settings if self.process_facts is None else self.process_facts
             facts["distributions"] = _imported_distributions()
             facts["end_time"] = time.time()
+            facts["resources"] = _resource_usage()
             try:
                 write_json(self.settings_path, facts)
             except OSError:
@@ -343,6 +364,7 @@ class RecordSession:
         directory = self.recording.process_dir(child)
         make_private_dirs(directory)
         self.tree.process_id, self.tree.forks = child, 0
+        exits.ExitRequest.requested = False  # the parent's caught sys.exit is not the child's
         self.config = dict(self.config, announce=False)  # the root says where the recording is
         now = time.time()
         header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
