@@ -1,7 +1,7 @@
 """``retrace-python``: record a program like ``python`` runs it, or replay a recording.
 
     retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
-    retrace-python --replay DIR
+    retrace-python --replay DIR [--process ID]
     retrace-python --version | --help
 
 Our own options come first; everything from the first python option or the
@@ -17,7 +17,7 @@ import sys
 
 USAGE = """\
 usage: retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
-       retrace-python --replay DIR
+       retrace-python --replay DIR [--process ID]
        retrace-python --version | --help
 
 Record: runs the program exactly as `python` would, recording every call that
@@ -25,6 +25,7 @@ reads or changes the outside world into DIR (default: a fresh directory under
 ./retrace-recordings, printed at exit).
 Replay: runs the recorded code from DIR/run/ again; every boundary call returns
 what it returned when recorded. Same output, same exit code, no outside world.
+The whole process tree replays; --process ID replays one process of it alone.
 
 Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher.
 Exit codes of retrace itself: 2 usage, 65 unusable recording, 86 replay diverged,
@@ -45,7 +46,7 @@ def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
     if index + 1 >= len(argv):
         from retrace.errors import UsageError
 
-        raise UsageError(f"{name} needs a directory")
+        raise UsageError(f"{name} needs a value")
     return argv[index + 1], index + 2
 
 
@@ -63,6 +64,7 @@ def run(argv: list[str]) -> int:
 
     recording = None
     replay = None
+    process = None
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -78,14 +80,19 @@ def run(argv: list[str]) -> int:
         if arg == "--replay" or arg.startswith("--replay="):
             replay, index = _take_value(argv, index, "--replay")
             continue
+        if arg == "--process" or arg.startswith("--process="):
+            process, index = _take_value(argv, index, "--process")
+            continue
         break
     rest = argv[index:]
 
     if replay is not None:
         if rest or recording is not None:
             raise UsageError("--replay DIR takes no program or --recording")
-        exec_python(*replay_command(replay))
+        exec_python(*replay_command(replay, process))
         return 0  # not reached
+    if process is not None:
+        raise UsageError("--process ID goes with --replay DIR")
 
     if not rest:
         sys.stderr.write(USAGE)

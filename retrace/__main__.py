@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m retrace --recording DIR"
+USAGE = "usage: python -m retrace --recording DIR [--process ID]"
 
 
-def _recording_arg(argv: list[str]) -> str | None:
+def _option(argv: list[str], name: str) -> str | None:
     for index, arg in enumerate(argv):
-        if arg == "--recording" and index + 1 < len(argv):
+        if arg == name and index + 1 < len(argv):
             return argv[index + 1]
-        if arg.startswith("--recording="):
+        if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
     return None
 
 
 def main(argv: list[str]) -> int:
-    path = _recording_arg(argv)
+    path = _option(argv, "--recording")
     if path is None:
         sys.stderr.write(USAGE + "\n")
         return 2
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     from retrace.launch import exec_python, replay_command
 
     try:
-        exec_python(*replay_command(path))
+        exec_python(*replay_command(path, _option(argv, "--process")))
     except RetraceError as error:
         sys.stderr.write(f"retrace: {error}\n")
         return error.exit_code

@@ -12,7 +12,7 @@ import sys
 import time
 
 from retrace.errors import RecordingError, UsageError
-from retrace.recording import Recording
+from retrace.recording import ROOT_PROCESS, Recording
 
 CONFIG_VAR = "RETRACE_CONFIG"
 SITE_DIR_NAME = "retrace_site"
@@ -138,12 +138,22 @@ def _is_site_dir(path: str) -> bool:
         os.path.join(path, "retrace-hook.pth"))
 
 
-def replay_command(recording_path: str) -> tuple[list[str], dict]:
-    """argv and environment that replay ``recording_path`` (validated first)."""
+def replay_command(recording_path: str, process: str | None = None, *, alone: bool = True) -> tuple[list[str], dict]:
+    """argv and environment that replay ``recording_path`` (validated first): the whole
+    process tree, or ``process`` alone (with its subtree: ``alone=False``, as a replaying
+    parent starts a Python child)."""
     recording = Recording(recording_path)
-    settings = recording.load_settings()
+    if not os.path.isdir(recording.path):
+        raise RecordingError(f"no recording at {recording.path} (directory not found)")
+    start = recording.replay_start(process or ROOT_PROCESS)  # a forked child: from its parent's start
+    settings = recording.load_settings(start)
     env = _startup_env(dict(os.environ), settings.get("env") or {})
-    env[CONFIG_VAR] = config_json({"mode": "replay", "recording": recording.path})
+    config = {"mode": "replay", "recording": recording.path}
+    if start != ROOT_PROCESS:
+        config["process"] = start
+    if process is not None and alone:
+        config["target"] = process
+    env[CONFIG_VAR] = config_json(config)
     seed = settings.get("hash_seed")
     if seed is None:
         env.pop("PYTHONHASHSEED", None)
@@ -152,6 +162,8 @@ def replay_command(recording_path: str) -> tuple[list[str], dict]:
     _with_site_dir(env)
     options = list(settings.get("main", {}).get("options", []))
     argv = [sys.executable, *options, "-m", "retrace", "--recording", recording.path]
+    if process is not None:
+        argv += ["--process", process]
     return argv, env
 
 

@@ -64,20 +64,82 @@ class Recording:
             return os.path.normpath(os.path.join(self.run_dir, rel))
         return os.path.join(self.run_dir, EXTERNAL_DIR, original.lstrip(os.sep))
 
+    def facts_path(self, process_id: str) -> str:
+        """How a process started (to replay it alone): settings.json, the root's or that of
+        a child started by exec. A forked child has none: it starts as its parent was."""
+        return os.path.join(self.process_dir(process_id), fmt.SETTINGS_FILE)
+
+    def link_path(self, process_id: str) -> str:
+        """processes/<id>/process.json: a child's place in the tree (parent, pid, how)."""
+        return os.path.join(self.process_dir(process_id), fmt.PROCESS_FILE)
+
+    def process_trace_path(self, process_id: str) -> str:
+        return os.path.join(self.process_dir(process_id), fmt.TRACE_FILE)
+
+    def replay_start(self, process_id: str) -> str:
+        """The process whose replay leads to ``process_id``: itself if it started by exec
+        (or is the root), else the nearest such ancestor (a forked child starts as a copy
+        of its parent, so its replay starts with its parent's)."""
+        current = process_id
+        while current != ROOT_PROCESS and not os.path.exists(self.facts_path(current)):
+            try:
+                link = self.load_facts_file(self.link_path(current))
+            except FileNotFoundError:
+                if current == process_id:
+                    raise RecordingError(f"{self.path} has no process {process_id} "
+                                         f"(processes: {', '.join(self.process_ids())})") from None
+                raise RecordingError(f"process {current}, an ancestor of {process_id}, is missing "
+                                     f"from {self.path}") from None
+            if link.get("how") != "fork":
+                raise RecordingError(f"process {current} has no recording (it ended or failed before its recording started)")
+            parent = link.get("parent")
+            if type(parent) is not str or not current.startswith(parent + "."):
+                raise RecordingError(f"{self.link_path(current)} is damaged: its parent is {parent!r}")
+            current = parent
+        return current
+
+    def process_ids(self) -> list[str]:
+        """Every process of the tree: the root, then processes/* in tree order."""
+        try:
+            names = [n for n in os.listdir(os.path.join(self.path, fmt.PROCESSES_DIR))
+                     if os.path.isdir(os.path.join(self.path, fmt.PROCESSES_DIR, n))]
+        except OSError:
+            names = []
+        return [ROOT_PROCESS, *sorted(names, key=lambda n: [int(p) if p.isdigit() else 0 for p in n.split(".")])]
+
     # -- settings ---------------------------------------------------------------
-    def load_settings(self) -> dict:
-        """Read and validate settings.json; RecordingError with one clear line if unusable."""
+    def load_facts_file(self, path: str) -> dict:
+        """One of the recording's JSON files, as a dict (FileNotFoundError if absent)."""
+        try:
+            with open(path, "rb") as handle:
+                facts = _json().loads(handle.read())
+        except (FileNotFoundError, IsADirectoryError):
+            raise FileNotFoundError(path) from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise RecordingError(f"cannot read {path}: {exc}") from None
+        if not isinstance(facts, dict) or type(facts.get("settings_version")) is not int:
+            raise RecordingError(f"{path} is not a retrace settings file")
+        return facts
+
+    def load_facts(self, process_id: str = ROOT_PROCESS) -> dict:
+        """A process's settings file as a dict (not validated: see load_settings)."""
         if not os.path.isdir(self.path):
             raise RecordingError(f"no recording at {self.path} (directory not found)")
         try:
-            with open(self.settings_path, "rb") as handle:
-                settings = _json().loads(handle.read())
+            return self.load_facts_file(self.facts_path(process_id))
         except FileNotFoundError:
+            if process_id != ROOT_PROCESS and os.path.exists(self.link_path(process_id)):
+                raise RecordingError(f"process {process_id} was forked by its parent: replay it with "
+                                     f"--replay {self.path} --process {process_id}") from None
+            if process_id != ROOT_PROCESS:
+                raise RecordingError(f"{self.path} has no process {process_id}") from None
             raise RecordingError(f"{self.path} is not a retrace recording (no {fmt.SETTINGS_FILE})") from None
-        except (OSError, ValueError, RecursionError) as exc:
-            raise RecordingError(f"cannot read {self.settings_path}: {exc}") from None
-        if not isinstance(settings, dict) or type(settings.get("settings_version")) is not int:
-            raise RecordingError(f"{self.settings_path} is not a retrace settings file")
+
+    def load_settings(self, process_id: str = ROOT_PROCESS) -> dict:
+        """Read and validate the settings a replay of this process starts from (the root,
+        or a child started by exec); RecordingError with one clear line if unusable."""
+        settings = self.load_facts(process_id)
+        settings_path = self.facts_path(process_id)
         if settings["settings_version"] > SETTINGS_VERSION:
             raise RecordingError(
                 f"{self.path} was made by a newer retrace-python ({settings.get('tool')}); upgrade to replay it"
@@ -85,7 +147,7 @@ class Recording:
         python = settings.get("python")
         version = python.get("version_info") if isinstance(python, dict) else None
         if not (isinstance(version, list) and len(version) >= 2 and all(type(v) is int for v in version)):
-            raise RecordingError(f"{self.settings_path} does not say which Python made the recording")
+            raise RecordingError(f"{settings_path} does not say which Python made the recording")
         recorded = tuple(version[:2])
         if recorded != tuple(sys.version_info[:2]):
             want = ".".join(map(str, recorded))
@@ -95,10 +157,18 @@ class Recording:
             )
         problem = _settings_problem(settings)
         if problem:
-            raise RecordingError(f"{self.settings_path} is damaged: {problem}")
-        if not os.path.isfile(self.trace_path):
-            raise RecordingError(f"{self.path} has no {fmt.TRACE_FILE}")
+            raise RecordingError(f"{settings_path} is damaged: {problem}")
+        if not os.path.isfile(self.process_trace_path(process_id)):
+            raise RecordingError(f"{self.process_dir(process_id)} has no {fmt.TRACE_FILE}")
         return settings
+
+
+def snapshot_root(settings: dict) -> str | None:
+    """The directory run/ mirrors: the root process's code root, for every process of the
+    tree (a child started by exec says so in its settings; its own main may be elsewhere)."""
+    if "snapshot_root" in settings:
+        return settings["snapshot_root"] or None
+    return settings["main"].get("code_root")
 
 
 def _is_str_list(value) -> bool:

@@ -566,10 +566,26 @@ def test_fork_exec_key_ignores_descriptors_and_environment_content():
         assert call_digest(key, other, {}) != base
 
 
-def test_no_child_is_a_recorded_python_child_yet():
-    """The seam for issue #5: one function decides; today every child is a command."""
-    assert subprocesses.records_python_child([sys.executable, "-c", "pass"], (os.fsencode(sys.executable),),
-                                             None) is False
+def test_which_children_are_recorded_python_programs(tmp_path):
+    """One function decides (bootstrap/children.py): this interpreter, directly or through a
+    script's #! line, with options that keep the start-up hook; everything else is a command."""
+    from retrace.bootstrap.children import python_argv
+
+    env = dict(os.environ)
+    python = (os.fsencode(sys.executable),)
+    assert python_argv([sys.executable, "-c", "pass"], python, env) == [sys.executable, "-c", "pass"]
+    assert python_argv([sys.executable, "-S", "-c", "pass"], python, env) is None  # no site: no hook
+    assert python_argv([sys.executable, "-I", "app.py"], python, env) is None
+    assert python_argv([sys.executable], python, env) is None  # a program read from stdin
+    assert python_argv(["sh", "-c", "true"], (b"/bin/sh",), env) is None
+    script = tmp_path / "tool"
+    script.write_text(f"#!{sys.executable} -u\nprint(1)\n")
+    script.chmod(0o755)
+    assert python_argv([str(script), "x"], (str(script),), env) == [sys.executable, "-u", str(script), "x"]
+    other = tmp_path / "other"
+    other.write_text("#!/bin/sh\necho 1\n")
+    other.chmod(0o755)
+    assert python_argv([str(other)], (str(other),), env) is None
 
 
 def test_wait_results_round_trip():

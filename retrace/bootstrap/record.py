@@ -20,12 +20,14 @@ import time
 import retrace
 from retrace import pycmdline
 from retrace.boundaries import declared, families
+from retrace.bootstrap import children
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.snapshot import Snapshot
 from retrace.boundaries import exits
 from retrace.boundaries import signals as signals_family
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
+from retrace.launch import CONFIG_VAR, config_json
 from retrace.recording import ROOT_PROCESS, SETTINGS_VERSION, Recording, make_private_dirs, write_json
 from retrace.trace import format as fmt
 
@@ -149,9 +151,11 @@ def _resource_usage() -> dict:
 
 
 class RecordedTree:
-    """This process's place in the process tree, and its forks' names (boundaries/forks.py)."""
+    """This process's place in the process tree, and the names of its children: forks
+    (boundaries/forks.py) and Python programs it starts (bootstrap/children.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: "RecordSession") -> None:
+        self.session = session
         self.process_id = ROOT_PROCESS
         self.forks = 0
         self.forking = None  # the child being forked right now (os.fork under way)
@@ -160,13 +164,63 @@ class RecordedTree:
         self.forks += 1
         return f"{self.process_id}.{self.forks}"
 
+    def python_child(self, argv, executables, env) -> "PythonChild | None":
+        """A command about to start: if it is a Python program that can record, its name."""
+        try:
+            with untraced():
+                command = children.python_argv(argv, executables, children.env_dict(env))
+        except Exception as exc:  # a bug of ours must not fail the program's command
+            warn(f"cannot tell whether a command is a Python program ({type(exc).__name__}: {exc}); "
+                 "it runs unrecorded")
+            return None
+        if command is None:
+            return None
+        how = "spawn" if any("multiprocessing" in arg for arg in command) else "subprocess"
+        return PythonChild(self.session, self.next_child(), command, how)
+
+    def child_started(self, child: "PythonChild | None", pid, stdio) -> None:
+        """The parent's half of the link: processes/<id>/process.json, after the event
+        that started the child (its index is known only then)."""
+        if child is None or type(pid) is not int:
+            return
+        writer = self.session.engine.writer
+        with untraced():
+            link = {"settings_version": SETTINGS_VERSION, "process": child.process_id, "parent": self.process_id,
+                    "parent_event": writer.count + len(writer.events) - 1, "how": child.how, "pid": pid,
+                    "argv": child.command, "start_time": time.time()}
+            try:
+                make_private_dirs(self.session.recording.process_dir(child.process_id))
+                write_json(self.session.recording.link_path(child.process_id), link)
+            except OSError as exc:
+                warn(f"cannot link child process {child.process_id} into the recording ({exc.strerror or exc})")
+
+
+class PythonChild:
+    """A Python program being started by exec; it records as ``process_id``."""
+
+    def __init__(self, session: "RecordSession", process_id: str, command: list[str], how: str) -> None:
+        self.session = session
+        self.process_id = process_id
+        self.command = command
+        self.how = how
+
+    def environment(self, env):
+        """The child's environment (a fork_exec list, a posix_spawn mapping, or None for
+        this process's), with what makes it record as this child."""
+        config = {"mode": "record", "recording": self.session.recording.path, "process": self.process_id,
+                  "parent": self.session.tree.process_id, "how": self.how,
+                  "snapshot_root": self.session.snapshot_root or ""}
+        recording_env = children.recording_env(children.env_dict(env), config)
+        return recording_env if isinstance(env, dict) else children.as_env_list(recording_env)
+
 
 class RecordSession:
     def __init__(self, config: dict) -> None:
         self.config = config
         self.recording = Recording(config["recording"])
-        self.tree = RecordedTree()
-        self.settings_path = self.recording.settings_path
+        self.tree = RecordedTree(self)
+        self.process_id = config.get("process") or ROOT_PROCESS  # a Python child started by exec: its name
+        self.settings_path = self.recording.facts_path(self.process_id)
         self.process_facts: dict | None = None  # a forked child's process.json (the root's: settings)
         self._finishing = False
         self._closing = False
@@ -196,24 +250,35 @@ class RecordSession:
                 if zipfile.is_zipfile(target):
                     warn("a zip application cannot be replayed yet; running unrecorded")
                     return False
+        root = self.process_id == ROOT_PROCESS
+        self.snapshot_root = main.get("code_root") if root else (self.config.get("snapshot_root") or None)
         try:
-            make_private_dirs(self.recording.path)
-            if os.path.exists(self.recording.trace_path):
+            make_private_dirs(self.recording.process_dir(self.process_id))
+            trace_path = self.recording.process_trace_path(self.process_id)
+            if os.path.exists(trace_path):
                 warn(f"{self.recording.path} already holds a recording; running unrecorded")
                 return False
-            make_private_dirs(self.recording.run_dir)
+            if root:
+                make_private_dirs(self.recording.run_dir)
+            else:
+                self._become_exec_child()
             self.settings = self._initial_settings(main)
-            write_json(self.recording.settings_path, self.settings)
-            self._write_workspace()
             header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
                       "python": list(sys.version_info[:3]), "pid": posix.getpid(),
                       "created": self.settings["start_time"]}
-            self.engine = Recorder(self.recording.trace_path, header, warn=warn)
+            if not root:
+                self.settings.update(process=self.process_id, parent=self.config.get("parent"),
+                                     how=self.config.get("how"), snapshot_root=self.snapshot_root or "")
+                header.update(process=self.process_id, parent=self.config.get("parent"))
+            write_json(self.settings_path, self.settings)
+            if root:
+                self._write_workspace()
+            self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.processes = self.tree
         except OSError as exc:
             warn(f"cannot record into {self.recording.path} ({exc.strerror or exc}); running unrecorded")
             return False
-        self.snapshot = Snapshot(self.recording, main.get("code_root"), warn=warn)
+        self.snapshot = Snapshot(self.recording, self.snapshot_root, warn=warn)
         if main.get("file"):  # before any event: a recording killed early still has its script
             self.snapshot.copy_main(main["file"])
         self.engine.writer.on_tick = self._tick
@@ -229,6 +294,15 @@ class RecordSession:
         self._flush_on_fatal_signals()
         self.engine.start()
         return True
+
+    def _become_exec_child(self) -> None:
+        """A Python child started by exec: named by its parent. Its own Python children are
+        named by it; programs further down that inherit this environment (through a
+        shell, say) are not this process and do not record (startup.py)."""
+        self.tree.process_id = self.process_id
+        self.config = dict(self.config, announce=False)
+        os.environ[CONFIG_VAR] = config_json({"mode": "record", "recording": self.recording.path,
+                                              "announce": False, "pid": str(posix.getpid())})
 
     def _initial_settings(self, main: dict) -> dict:
         return {
@@ -285,7 +359,7 @@ class RecordSession:
         if self.process_facts is not None:
             return  # a forked child: the root process keeps the code snapshot
         try:
-            if self.snapshot.code_root and not getattr(self, "_tree_done", False):
+            if self.process_id == ROOT_PROCESS and self.snapshot.code_root and not getattr(self, "_tree_done", False):
                 self._tree_done = True
                 self.snapshot.copy_tree()
                 main_file = self.settings["main"].get("file")
@@ -364,6 +438,7 @@ class RecordSession:
         directory = self.recording.process_dir(child)
         make_private_dirs(directory)
         self.tree.process_id, self.tree.forks = child, 0
+        self.process_id = child
         exits.ExitRequest.requested = False  # the parent's caught sys.exit is not the child's
         self.config = dict(self.config, announce=False)  # the root says where the recording is
         now = time.time()

@@ -25,10 +25,11 @@ from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
-from retrace.engine.state import stop_all_boundaries
+from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import RecordingError, RetraceError
-from retrace.recording import ROOT_PROCESS, Recording
-from retrace.trace.format import TRACE_FILE
+from retrace.bootstrap import children
+from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
+from retrace.trace.format import PROCESSES_DIR, TRACE_FILE
 from retrace.trace.reader import TraceReader
 
 _session: "ReplaySession | None" = None
@@ -71,10 +72,89 @@ class ReplayedTree:
         self.forks = 0
         self.forking = None  # the child being forked right now (os.fork under way)
         self.replayed_children: dict = {}  # recorded pid -> pid of the real replayed child
+        self._exec_children: dict | None = None  # recorded pid -> names of Python children started by exec
+        # --process ID: the one process to replay, alone. Until the replay reaches it, its
+        # ancestors replay silently (stdout and stderr to /dev/null), forking only on the
+        # way to it; once there, its own children are not run (their effects come from
+        # its recording, as for any command).
+        self.target: str | None = None
+        self.reached = False
+        self._muted: tuple[int, int] | None = None
+
+    def set_target(self, target: str | None) -> None:
+        self.target = target
+        if target is not None and target != self.process_id:
+            self.mute()
+        self.reached = target == self.process_id
+
+    @property
+    def on_the_way(self) -> bool:
+        return self.target is not None and not self.reached
+
+    def follows(self, child: str) -> bool:
+        """Does the replay go into this child (always, unless --process names a process)?"""
+        if self.target is None:
+            return True
+        return not self.reached and (self.target == child or self.target.startswith(child + "."))
+
+    def mute(self) -> None:
+        null = posix.open("/dev/null", posix.O_WRONLY | posix.O_CLOEXEC)
+        self._muted = (posix.dup(1), posix.dup(2))
+        posix.dup2(null, 1)
+        posix.dup2(null, 2)
+        posix.close(null)
+
+    def _unmute(self) -> None:
+        if self._muted is not None:
+            for target, saved in zip((1, 2), self._muted):
+                posix.dup2(saved, target)
+                posix.close(saved)
+            self._muted = None
+
+    def hand_over_to(self, real_pid: int) -> None:
+        """--process: an ancestor of the replayed process, now forked on the way to it,
+        has nothing more to do; it ends as that child ends."""
+        try:
+            _, status = posix.waitpid(real_pid, 0)
+        except ChildProcessError:
+            posix._exit(0)
+        code = posix.waitstatus_to_exitcode(status)
+        if code < 0:  # killed by a signal: so is this process
+            signal.signal(-code, signal.SIG_DFL)
+            posix.kill(posix.getpid(), -code)
+            code = 128 - code
+        posix._exit(code)
 
     def next_child(self) -> str:
         self.forks += 1
         return f"{self.process_id}.{self.forks}"
+
+    def child_started(self, child, pid, stdio) -> None:
+        """A recorded command started (subprocesses.py): if it was a Python child that
+        recorded, start its replay; the recorded pid stands for it from now on."""
+        with untraced():
+            process_id = self._exec_child_named(pid)
+            if process_id is None or not self.follows(process_id):
+                return
+            self.forks = max(self.forks, int(process_id.rpartition(".")[2]))  # later forks keep their names
+            recording = self.session.recording
+            if not children.has_recording(recording, process_id):
+                return  # it did not record (it failed to start, say): the recording has its effects
+            try:
+                self.replayed_children[pid] = children.start_replay(recording, process_id, stdio)
+            except (OSError, RetraceError) as error:
+                fail(RecordingError(f"cannot replay child process {process_id}: {error}"))
+
+    def _exec_child_named(self, pid) -> str | None:
+        """Which of this process's Python children was started with ``pid`` (in the order
+        they started: a pid may come round again)."""
+        if self._exec_children is None:
+            self._exec_children = {}
+            for link in self.session.child_links(self.process_id):
+                if link.get("how") != "fork" and type(link.get("pid")) is int:
+                    self._exec_children.setdefault(link["pid"], []).append(link["process"])
+        named = self._exec_children.get(pid)
+        return named.pop(0) if named else None
 
     def become_child(self, child: str) -> None:
         """In the real child of a replayed fork: replay the child's own recording."""
@@ -86,24 +166,45 @@ class ReplayedTree:
             fail(RecordingError(f"child process {child} has no usable recording: {error}"))
         session.engine.become_child(reader)
         session._pid = posix.getpid()
-        self.process_id, self.forks, self.replayed_children = child, 0, {}
+        self.process_id, self.forks, self.replayed_children, self._exec_children = child, 0, {}, None
+        if self.target == child:
+            self.reached = True
+            self._unmute()
 
 
 class ReplaySession:
     def __init__(self, config: dict) -> None:
         self.recording = Recording(config["recording"])
-        self.settings = self.recording.load_settings()
-        self.reader = TraceReader(self.recording.trace_path)
+        process_id = config.get("process") or ROOT_PROCESS  # a Python child started by exec
+        self.settings = self.recording.load_settings(process_id)
+        self.reader = TraceReader(self.recording.process_trace_path(process_id))
         self._check_hash_seed()
         self.engine = Replayer(self.reader, stop=fail)
-        self.engine.processes = ReplayedTree(self)
+        self.engine.processes = tree = ReplayedTree(self)
+        tree.process_id = process_id
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
         self._pid = posix.getpid()
         self.main = self.settings["main"]
         ours = our_site_dirs()  # (before the boundaries: abspath may call os.getcwd)
         self.startup_path = [p for p in sys.path if p not in ours]
-        self.finder = RunDirFinder(self.recording, self.main.get("code_root"), self.settings["cwd"])
+        self.finder = RunDirFinder(self.recording, snapshot_root(self.settings), self.settings["cwd"])
         tracebacks.source_opener = self._recorded_source_opener
+
+    def child_links(self, parent: str) -> list[dict]:
+        """processes/*/process.json of ``parent``'s children, in the order they started."""
+        base = os.path.join(self.recording.path, PROCESSES_DIR)
+        prefix = parent + "."
+        try:
+            names = [n for n in posix.listdir(base) if n.startswith(prefix) and "." not in n[len(prefix):]]
+        except OSError:
+            return []
+        links = []
+        for name in sorted(names, key=lambda n: int(n[len(prefix):]) if n[len(prefix):].isdigit() else 0):
+            try:
+                links.append(self.recording.load_facts_file(self.recording.link_path(name)))
+            except (FileNotFoundError, RetraceError):
+                continue
+        return links
 
     def _check_hash_seed(self) -> None:
         want = self.settings.get("hash_seed")
@@ -180,7 +281,7 @@ class ReplaySession:
                 module.__cached__ = None
                 # Its loader serves the recorded source (traceback.print_exc, inspect)
                 # even when the original file has changed or is gone.
-                mirrored = self.recording.run_path_for(main["file"], main.get("code_root"))
+                mirrored = self.recording.run_path_for(main["file"], snapshot_root(self.settings))
                 module.__loader__ = RunDirLoader("__main__", main["file"], mirrored, False)
                 exec(code, module.__dict__)
             elif main["kind"] == "module":
@@ -231,7 +332,7 @@ class ReplaySession:
     def _recorded_source_opener(self, real_open):
         import _io
 
-        recording, code_root = self.recording, self.main.get("code_root")
+        recording, code_root = self.recording, snapshot_root(self.settings)
 
         def open_recorded_source(file, mode="r", *args, **kwargs):
             if isinstance(file, str) and file.startswith("/") and mode == "rb":
@@ -256,6 +357,7 @@ def prepare(config: dict) -> None:
     try:
         _session = ReplaySession(config)
         _session.configure_threads(stall)
+        _session.engine.processes.set_target(config.get("target"))
         _session.install()
     except RetraceError as error:
         fail(error)

@@ -23,6 +23,7 @@ FAMILY_MODULES = (
     "sqlite",      # sqlite3 connections, cursors, blobs as handles; sqlite3.Row of ours
     "declared",    # boundaries the user declares in configuration (RETRACE_BOUNDARIES, pyproject.toml)
     "signals",     # handlers run at the recorded point; alarm/setitimer/pause... are leaves
+    "interprocess",  # multiprocessing's semaphores (handles) and shared-memory reads
     "threads",     # threads take turns (engine/scheduler.py); lock waits are boundaries
     "forks",       # os.fork: the child records into processes/<id>/; replay forks there too
     "frames",      # not a boundary: retrace's frames stay out of traceback.walk_stack

@@ -43,6 +43,8 @@ def _make_fork(engine, original, name):
         child = tree.next_child()
         if not recording:
             pid = leaf(None)  # the parent's recorded answer (or the error fork raised)
+            if not tree.follows(child):
+                return pid  # --process names a process elsewhere in the tree: this child is not run
         # The child's fork hook opens its trace / switches to its recording (bootstrap/).
         tree.forking = child
         try:
@@ -53,6 +55,8 @@ def _make_fork(engine, original, name):
             tree.forking = None
         if recording or real == 0:
             return leaf(real)  # parent: the pid; child: its own first fork event, 0
+        if tree.on_the_way:
+            tree.hand_over_to(real)  # --process: on the way to the replayed process
         tree.replayed_children[pid] = real
         return pid
 

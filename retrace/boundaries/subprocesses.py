@@ -35,9 +35,12 @@ Known limit: a child that writes to an *inherited* descriptor (``os.system``,
 ``Popen`` without ``stdout=PIPE``) writes straight to the terminal while
 recording; replay runs no child, so that output does not appear on replay.
 
-Children that are Python programs are issue #5's: ``records_python_child`` is
-the one place that decides whether a child becomes a sub-recording of its own.
-Today it always says no, and every child is an opaque command.
+Children that are Python programs (``sys.executable``, a script whose ``#!`` names
+it, multiprocessing's spawn workers) record too, into a recording of their own
+(bootstrap/children.py): the parent names the child and passes the name in its
+environment; on replay it takes the recorded pid and starts the child as a replay
+of that recording. The decision is made once, while recording: replay follows what
+the recording says (``processes/<id>/process.json``), wherever it runs.
 """
 
 from __future__ import annotations
@@ -46,18 +49,6 @@ import posix
 
 from retrace.boundaries.spec import Family, Patch, all_args
 from retrace.engine.state import state
-
-
-# -- the seam for issue #5 ------------------------------------------------------------
-def records_python_child(argv, executables, env) -> bool:
-    """Is this child a Python program that retrace records as a sub-recording of its own?
-
-    When this says yes (issue #5), the child must not be a leaf: recording lets it
-    record itself (linked to this event), and replay launches it as a replay.
-    Today it always says no: every child is a command whose effects come from the
-    recording on replay.
-    """
-    return False
 
 
 # -- keys: the arguments that matter, cheap and never raising -------------------------
@@ -97,28 +88,60 @@ def _copy_meta(function, original):
 
 
 # -- starting a child ----------------------------------------------------------------
+# The child's name (a Python child that records, else None) rides along as the last
+# argument of the leaf: the key ignores it, the real call takes it off.
 def _make_fork_exec(engine, original, name):
-    leaf = engine.leaf(name, original, key=_fork_exec_key, depth=2)
+    def start(*args):
+        *args, child = args
+        if child is not None:
+            args[5] = child.environment(args[5])
+        return original(*args)
+
+    leaf = engine.leaf(name, _copy_meta(start, original), key=_fork_exec_key, depth=2)
 
     def fork_exec(*args):
         if state.busy:  # retrace's own work, or inside another boundary
             return original(*args)
-        if len(args) > 5 and records_python_child(args[0], args[1], args[5]):
-            raise NotImplementedError("recording Python children is issue #5")
-        return leaf(*args)
+        tree = engine.processes
+        if tree is None or len(args) < 12:
+            return leaf(*args, None)
+        child = tree.python_child(args[0], args[1], args[5]) if engine.recording else None
+        pid = leaf(*args, child)
+        tree.child_started(child, pid, stdio=(args[6], args[9], args[11]))
+        return pid
 
     return _copy_meta(fork_exec, original)
 
 
+def _spawn_stdio(file_actions) -> tuple:
+    """Which standard streams a posix_spawn child gets from elsewhere (-1: inherited)."""
+    stdio = [-1, -1, -1]
+    for action in file_actions or ():
+        target = action[1] if action[0] != posix.POSIX_SPAWN_DUP2 else action[2]
+        if type(target) is int and 0 <= target <= 2:
+            stdio[target] = 3  # not one of the parent's standard streams
+    return tuple(stdio)
+
+
 def _make_spawn(engine, original, name):
-    leaf = engine.leaf(name, original, key=_spawn_key, depth=2)
+    def start(path, argv, env, *rest, **kwargs):
+        *rest, child = rest
+        if child is not None:
+            env = child.environment(env)
+        return original(path, argv, env, *rest, **kwargs)
+
+    leaf = engine.leaf(name, _copy_meta(start, original), key=_spawn_key, depth=2)
 
     def posix_spawn(path, argv, env, **kwargs):
         if state.busy:
             return original(path, argv, env, **kwargs)
-        if records_python_child(argv, (path,), env):
-            raise NotImplementedError("recording Python children is issue #5")
-        return leaf(path, argv, env, **kwargs)
+        tree = engine.processes
+        if tree is None:
+            return leaf(path, argv, env, None, **kwargs)
+        child = tree.python_child(argv, (path,), env) if engine.recording else None
+        pid = leaf(path, argv, env, child, **kwargs)
+        tree.child_started(child, pid, stdio=_spawn_stdio(kwargs.get("file_actions")))
+        return pid
 
     return _copy_meta(posix_spawn, original)
 

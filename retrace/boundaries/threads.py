@@ -23,6 +23,7 @@ are recorded in whatever order they come (docs/limitations.md).
 from __future__ import annotations
 
 import _thread
+import os
 
 from retrace.boundaries.spec import Family, OnImport, Patch
 from retrace.engine.state import ThreadState, state
@@ -231,40 +232,20 @@ def _prepare_threading(engine, threading):
     start.__doc__ = original_start.__doc__
     threading.Thread.start = start
     undo_hook = tracebacks.wrap_thread_excepthook(threading)
+    installed = [True]
+
+    def registry_lock_again():
+        """threading makes a new registry lock in a forked child (after this hook was
+        registered, its own runs first): the child's threads need ours too."""
+        if installed[0]:
+            threading._active_limbo_lock = RegistryLock()
+
+    os.register_at_fork(after_in_child=registry_lock_again)
 
     def undo():
+        installed[0] = False
         threading._CRLock, threading._active_limbo_lock, threading.Thread.start = previous
         undo_hook()
-
-    return undo
-
-
-def _semlocks_hand_over(engine, synchronize):
-    """multiprocessing's locks and semaphores wait in C, across processes: a thread
-    waiting there must not keep the baton (the thread that would let it go on could be
-    one of ours). Their waits run without it, like a boundary call."""
-    SemLock = synchronize.SemLock
-    original_make, original_enter = SemLock._make_methods, SemLock.__enter__
-    scheduler = engine.threads
-
-    def _make_methods(self):
-        original_make(self)
-        real_acquire = self._semlock.acquire
-
-        def acquire(block=True, timeout=None):
-            if scheduler.idle or not block:
-                return real_acquire(block, timeout)
-            return scheduler.outside(real_acquire, (block, timeout), {})
-
-        self.acquire = acquire
-
-    def __enter__(self):
-        return self.acquire()
-
-    SemLock._make_methods, SemLock.__enter__ = _make_methods, __enter__
-
-    def undo():
-        SemLock._make_methods, SemLock.__enter__ = original_make, original_enter
 
     return undo
 
@@ -298,7 +279,5 @@ FAMILY = Family(
         OnImport("_thread", _use_scheduler, why="locks wait through the engine's scheduler"),
         OnImport("threading", _prepare_threading, why="RLock waits through our Lock; tracebacks of threads"),
         OnImport("queue", _python_simple_queue, why="SimpleQueue waits through our Lock"),
-        OnImport("multiprocessing.synchronize", _semlocks_hand_over,
-                 why="a wait for a lock shared with other processes hands the baton over"),
     ),
 )

@@ -1,0 +1,115 @@
+"""What processes share: multiprocessing's semaphores and shared memory.
+
+Semaphores.
+
+``_multiprocessing.SemLock`` is under every multiprocessing ``Lock``, ``RLock``,
+``Semaphore``, ``Condition``, ``Event``, ``Queue`` and ``Pool``. It becomes a
+handle (engine/handles.py): creating one (or rebuilding it in a spawned child from
+its handle and name) is a leaf, and so is every use -- ``acquire`` (a wait: the
+thread hands the baton over while it waits), ``release``, the counters
+``Condition`` reads (``_count``, ``_is_mine``, ``_get_value``, ``_is_zero``), the
+attributes pickled for a spawned child (``handle``, ``name``).
+
+Replay creates no semaphore: every acquire returns what it returned when recorded,
+at once. Each process of the tree replays from its own recording, so a replayed
+worker that dies holding a queue's lock (a pool's worker, terminated) cannot block
+its parent's replay, and a named semaphore left behind by a killed run cannot make
+the next replay choose another name.
+
+Managers name the objects they share by their address (``id()``): those names are
+recorded, since the manager's clients send them back.
+
+Shared memory (``Value``, ``Array``, with their lock). Another process may change
+it at any moment, so reading it is a boundary: ``.value``/``.raw`` and indexing are
+leaves. Writing is real in both modes, in memory that replay makes anonymous (the
+recording's memory-mapped file does not exist then). Known limit: ``RawValue``,
+``RawArray``, ``get_obj()`` and ``multiprocessing.shared_memory`` are read
+directly, not recorded: written by another process, they replay as this one left
+them.
+"""
+
+from __future__ import annotations
+
+from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.engine.handles import handles_for
+
+
+def _make_semlock(engine, original, name):
+    system = handles_for(engine)
+    stand_in = system.stand_in(original, construct="_multiprocessing.SemLock")
+    # A spawned child rebuilds its parent's semaphores from (handle, kind, maxvalue, name).
+    stand_in._rebuild = staticmethod(system.function(
+        "_multiprocessing.SemLock._rebuild", original._rebuild, owner="_multiprocessing", depth=2))
+    return stand_in
+
+
+def _record_shared_reads(engine, sharedctypes):
+    """Reading a synchronized Value/Array is a leaf (the lock is taken inside, for real,
+    while recording)."""
+    classes = (sharedctypes.Synchronized, sharedctypes.SynchronizedString, sharedctypes.SynchronizedArray)
+    previous = [(cls, name, cls.__dict__[name]) for cls in classes
+                for name in ("value", "raw", "__getitem__") if name in cls.__dict__]
+    for cls, name, original in previous:
+        boundary = f"multiprocessing.{cls.__name__}.{name}"
+        if isinstance(original, property):
+            read = engine.leaf(boundary, original.fget)
+            setattr(cls, name, property(read, original.fset, original.fdel, original.__doc__))
+        else:
+            setattr(cls, name, engine.leaf(boundary, original))
+
+    def undo():
+        for cls, name, original in previous:
+            setattr(cls, name, original)
+
+    return undo
+
+
+def _anonymous_arenas(engine, heap):
+    """Replay: the arenas under Value/Array map anonymous shared memory (the recorded
+    descriptor of their file is no descriptor here)."""
+    if engine.recording:
+        return None
+    import mmap as real_mmap
+    import types
+
+    def anonymous(fileno, length, *args, **kwargs):
+        return real_mmap.mmap(-1, length)
+
+    shim = types.ModuleType("mmap")
+    shim.__dict__.update(real_mmap.__dict__)
+    shim.mmap = anonymous
+    previous = heap.mmap
+    heap.mmap = shim
+
+    def undo():
+        heap.mmap = previous
+
+    return undo
+
+
+def _recorded_object_ids(engine, managers):
+    """A manager's server names the objects it shares by ``id()``, a memory address that
+    differs from run to run, and its clients send those names back: the names replay."""
+    managers.id = engine.leaf("multiprocessing.managers.id", id, releases=False)
+
+    def undo():
+        managers.__dict__.pop("id", None)
+
+    return undo
+
+
+FAMILY = Family(
+    name="interprocess",
+    doc=__doc__,
+    patches=(
+        Patch("_multiprocessing", "SemLock", why="a semaphore shared with other processes", make=_make_semlock),
+        Patch("_multiprocessing", "sem_unlink", why="removes a named semaphore of the system", key=all_args),
+    ),
+    on_import=(
+        OnImport("multiprocessing.sharedctypes", _record_shared_reads,
+                 why="another process may have changed shared memory since"),
+        OnImport("multiprocessing.heap", _anonymous_arenas, why="replay: no file under shared memory"),
+        OnImport("multiprocessing.managers", _recorded_object_ids,
+                 why="a manager's object names are addresses, sent to other processes"),
+    ),
+)
