@@ -87,8 +87,11 @@ class Program:
             cwd=self.dir, env=env, stdin=stdin, timeout=timeout,
         )
 
-    def replay(self, *, cwd=None, env=None, timeout=60, stdin: str | None = None) -> Result:
-        return run([LAUNCHER, "--replay", str(self.recording)], cwd=cwd or self.root, env=env,
+    def replay(self, *, cwd=None, env=None, timeout=60, stdin: str | None = None,
+               process: str | None = None) -> Result:
+        """The whole recorded process tree, or one ``process`` of it alone."""
+        alone = [] if process is None else ["--process", process]
+        return run([LAUNCHER, "--replay", str(self.recording), *alone], cwd=cwd or self.root, env=env,
                    stdin=stdin, timeout=timeout, no_network=True)
 
 

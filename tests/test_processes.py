@@ -1,5 +1,6 @@
-"""Process trees: forked children record into recordings of their own and replay with
-their parent (issue #5, first part: os.fork and multiprocessing's fork start method).
+"""Process trees: children record into recordings of their own and the whole tree replays
+(issue #5): os.fork, Python programs started by subprocess, multiprocessing under the fork,
+spawn and forkserver start methods; ``--replay DIR --process ID`` replays one alone.
 
 Each program prints values the children and the parent read from the world (random,
 clocks, pids); the replay must print the same, children included, with the same exit
@@ -10,7 +11,11 @@ from __future__ import annotations
 
 import json
 
-from conftest import assert_same_run
+import pytest
+
+from conftest import LAUNCHER, assert_same_run, run
+from retrace.trace.model import Ending, iter_events
+from retrace.trace.reader import TraceReader
 
 FORKS = """
     import os, random, time
@@ -64,3 +69,162 @@ def test_a_three_level_tree(program):
     assert recorded.returncode == 0, recorded.stderr
     assert (app.recording / "processes" / "0.1.1.1" / "trace.bin").is_file()
     assert_same_run(recorded, app.replay())
+
+
+# -- helpers -------------------------------------------------------------------------------
+def recorded_processes(recording) -> list[str]:
+    """The processes of the tree that have a recording of their own (root first)."""
+    children = sorted((p.name for p in (recording / "processes").iterdir() if (p / "trace.bin").is_file()),
+                      key=lambda name: [int(part) for part in name.split(".")])
+    return ["0", *children]
+
+
+def recorded_exit(recording, process: str):
+    """How the recorded process ended, as subprocess reports it (-N: killed by signal N)."""
+    path = recording / "trace.bin" if process == "0" else recording / "processes" / process / "trace.bin"
+    ending = [item for item in iter_events(TraceReader(str(path))) if isinstance(item, Ending)]
+    assert ending, f"process {process}'s recording has no end"
+    return ending[0].status
+
+
+def assert_each_replays_alone(app, exits=None) -> dict:
+    """Every process of the tree replays on its own, ending as it ended when recorded
+    (``exits``: codes the recording cannot know, of ``raise SystemExit(n)``), without a word
+    from retrace. Returns each one's replay."""
+    results = {}
+    for process in recorded_processes(app.recording):
+        alone = app.replay(process=process)
+        expected = (exits or {}).get(process, recorded_exit(app.recording, process))
+        assert alone.returncode == expected, (process, alone.stderr)
+        assert "retrace:" not in alone.stderr, (process, alone.stderr)
+        results[process] = alone
+    return results
+
+
+def test_a_forked_child_replays_alone(program):
+    app = program(FORKS)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    alone = assert_each_replays_alone(app, exits={"0.2": 1})  # raise SystemExit(1)
+    child_lines = [line for line in recorded.stdout.splitlines() if line.startswith("child 1 ")]
+    assert alone["0.2"].stdout.splitlines() == child_lines  # its own output only, not its parent's
+    assert alone["0.3"].returncode == 7
+    root = alone["0"].stdout
+    assert "child " not in root and root.count("parent saw") == 3  # the root alone: no children run
+
+
+PYTHON_CHILD = """
+    import os, random, subprocess, sys
+    print("parent", random.random(), flush=True)
+    out = subprocess.run([sys.executable, "child.py", "piped"], capture_output=True, text=True)
+    print("child said:", out.stdout.strip(), "| rc", out.returncode, flush=True)
+    inherited = subprocess.run([sys.executable, "child.py", "inherited"])
+    print("second rc", inherited.returncode, random.random(), flush=True)
+    sys.exit(4)
+"""
+
+CHILD = """
+    import os, random, sys, time
+    with open("data.txt") as handle:
+        data = handle.read().strip()
+    pid = os.fork()
+    if pid == 0:
+        print(sys.argv[1], "grandchild", random.random(), flush=True)
+        os._exit(9)
+    _, status = os.waitpid(pid, 0)
+    print(sys.argv[1], data, random.random(), time.time() > 0, os.waitstatus_to_exitcode(status), flush=True)
+    sys.exit(3)
+"""
+
+
+def test_subprocess_of_sys_executable_records_and_replays_as_a_child(program):
+    app = program(PYTHON_CHILD)
+    app.write("child.py", CHILD)
+    data = app.write("data.txt", "from the file\n")
+    recorded = app.record()
+    assert recorded.returncode == 4, recorded.stderr
+    assert "child said: piped grandchild" in recorded.stdout and "from the file" in recorded.stdout
+    assert recorded_processes(app.recording) == ["0", "0.1", "0.1.1", "0.2", "0.2.1"]
+    link = json.loads((app.recording / "processes" / "0.1" / "process.json").read_text())
+    assert link["how"] == "subprocess" and link["parent"] == "0" and link["argv"][1:] == ["child.py", "piped"]
+    assert type(link["parent_event"]) is int
+    data.unlink()  # the world changes: the children read it from their recordings
+    assert_same_run(recorded, app.replay())
+    alone = assert_each_replays_alone(app)
+    assert alone["0.2"].stdout.splitlines() == [
+        line for line in recorded.stdout.splitlines() if line.startswith("inherited ") and "grandchild" not in line]
+    assert alone["0.1.1"].stdout.startswith("piped grandchild")
+
+
+MULTIPROCESSING = """
+    import multiprocessing as mp, os, random, sys, time
+    from concurrent.futures import ProcessPoolExecutor
+
+    def work(x):
+        return x, random.randint(0, 10**6), os.getpid() > 0
+
+    def producer(q, conn, counter, shared):
+        q.put(("queued", random.randint(0, 10**6)))
+        conn.send(("piped", random.random()))
+        with counter.get_lock():
+            counter.value += 1
+        shared[0] = 42
+
+    if __name__ == "__main__":
+        ctx = mp.get_context(sys.argv[1])
+        print("start", random.random(), flush=True)
+        with ctx.Pool(2) as pool:
+            print("map", pool.map(work, range(4)), flush=True)
+            print("imap", list(pool.imap(work, range(2))), flush=True)
+            print("apply_async", pool.apply_async(work, (9,)).get(timeout=30), flush=True)
+        q, (ours, theirs) = ctx.Queue(), ctx.Pipe()
+        counter, shared = ctx.Value("i", 0), ctx.Array("i", 3)
+        p = ctx.Process(target=producer, args=(q, theirs, counter, shared))
+        p.start()
+        print("got", q.get(), ours.recv(), flush=True)
+        p.join()
+        print("process", p.exitcode, counter.value, shared[:], flush=True)
+        with ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            print("executor", list(executor.map(work, range(3))), flush=True)
+        with ctx.Manager() as manager:
+            shared_dict = manager.dict()
+            shared_dict["k"] = random.randint(0, 100)
+            print("manager", dict(shared_dict), flush=True)
+        print("done", time.time() > 0)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_trees_replay(program, method):
+    """Pool (map, imap, apply_async), Process with Queue, Pipe, Value and Array,
+    ProcessPoolExecutor and a Manager, under each start method."""
+    app = program(MULTIPROCESSING)
+    recorded = app.record(method, timeout=120)
+    assert recorded.returncode == 0, recorded.stderr
+    assert "process 0 1 [42, 0, 0]" in recorded.stdout and "manager {'k':" in recorded.stdout
+    processes = recorded_processes(app.recording)
+    assert len(processes) >= 6  # pool workers, the Process, the executor's workers, the manager
+    links = [json.loads((app.recording / "processes" / p / "process.json").read_text()) for p in processes[1:]]
+    assert {link["how"] for link in links} == ({"fork"} if method == "fork" else {"spawn"}) or method == "forkserver"
+    assert_same_run(recorded, app.replay(timeout=120))
+    assert_same_run(recorded, app.replay(timeout=120))
+
+
+def test_each_process_of_a_spawn_pool_replays_alone(program):
+    app = program(MULTIPROCESSING)
+    recorded = app.record("spawn", timeout=120)
+    assert recorded.returncode == 0, recorded.stderr
+    alone = assert_each_replays_alone(app)
+    assert alone["0"].stdout == recorded.stdout  # the root alone prints what it printed: its
+    # children's results come from its recording
+
+
+def test_process_option_errors(program):
+    app = program(FORKS)
+    assert app.record().returncode == 0
+    unknown = app.replay(process="0.9")
+    assert unknown.returncode == 65
+    assert unknown.stderr.startswith("retrace: ") and "processes: 0, 0.1, 0.2, 0.3" in unknown.stderr
+    assert len(unknown.stderr.splitlines()) == 1
+    misplaced = run([LAUNCHER, "--process", "0.1", str(app.script)])
+    assert misplaced.returncode == 2 and "--process ID goes with --replay DIR" in misplaced.stderr

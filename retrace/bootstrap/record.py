@@ -35,6 +35,8 @@ from retrace.trace import format as fmt
 # Before the signals family patches _signal (retrace's own handlers are no program's).
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
+_real_sigmask = _signal.pthread_sigmask
+_allocate_lock = _thread.allocate_lock  # the real one (the threads family patches _thread)
 # Default action "terminate": flushed and marked as the recording's end (crash safety).
 _FLUSHED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -228,9 +230,18 @@ class RecordSession:
         self.installer: Installer | None = None
         self.snapshot: Snapshot | None = None
         self.settings: dict = {}
-        self._snapshot_lock = _thread.allocate_lock()
+        self._snapshot_lock = _allocate_lock()
 
     def start(self) -> bool:
+        # A signal that kills while the recording is being set up (a pool terminating a
+        # worker that is still starting) waits until the recording can end properly.
+        blocked = _real_sigmask(signal.SIG_BLOCK, _FLUSHED_SIGNALS)
+        try:
+            return self._start()
+        finally:
+            _real_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _start(self) -> bool:
         main = describe_main(list(sys.orig_argv))
         for entry in our_site_dirs():
             sys.path.remove(entry)
@@ -420,6 +431,9 @@ class RecordSession:
                 pass
 
     def _after_fork_in_child(self) -> None:
+        # The flusher thread may have been snapshotting as the fork happened: its lock
+        # stays held in the child, where that thread does not exist.
+        self._snapshot_lock = _allocate_lock()
         child = self.tree.forking
         if child is None:  # forked by C code (not os.fork): not recorded
             self.engine.after_fork_in_child()

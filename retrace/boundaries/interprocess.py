@@ -30,16 +30,51 @@ them.
 
 from __future__ import annotations
 
+from time import monotonic as _monotonic
+
 from retrace.boundaries.spec import Family, OnImport, Patch, all_args
 from retrace.engine.handles import handles_for
 
 
+_WAIT_SLICE = 0.05  # seconds of one uninterrupted wait in C
+
+
+def _waits_in_slices(real_type):
+    """The real semaphore type, its blocking waits cut into short ones.
+
+    A signal that arrives just before a thread starts waiting in C is handled only when
+    the wait ends; with retrace's extra Python code around each wait that happens often
+    enough to matter: a pool's worker, terminated while it heads for its queue's lock,
+    would wait there for ever. Between slices, pending signal handlers run."""
+
+    class SemLock(real_type):
+        __slots__ = ()
+
+        def acquire(self, block=True, timeout=None):
+            if not block or (timeout is not None and timeout <= _WAIT_SLICE):
+                return real_type.acquire(self, block, timeout)
+            deadline = None if timeout is None else _monotonic() + timeout
+            while True:
+                left = _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - _monotonic())
+                if real_type.acquire(self, True, max(0.0, left)):
+                    return True
+                if deadline is not None and _monotonic() >= deadline:
+                    return False
+
+        def __enter__(self):
+            return self.acquire()
+
+    SemLock.__module__, SemLock.__qualname__ = real_type.__module__, real_type.__qualname__
+    return SemLock
+
+
 def _make_semlock(engine, original, name):
     system = handles_for(engine)
-    stand_in = system.stand_in(original, construct="_multiprocessing.SemLock")
+    real_type = _waits_in_slices(original)
+    stand_in = system.stand_in(real_type, construct="_multiprocessing.SemLock")
     # A spawned child rebuilds its parent's semaphores from (handle, kind, maxvalue, name).
     stand_in._rebuild = staticmethod(system.function(
-        "_multiprocessing.SemLock._rebuild", original._rebuild, owner="_multiprocessing", depth=2))
+        "_multiprocessing.SemLock._rebuild", real_type._rebuild, owner="_multiprocessing", depth=2))
     return stand_in
 
 

@@ -33,8 +33,8 @@ import ctypes
 import sys
 
 from retrace.engine.divergence import is_ours
-from retrace.engine.scheduler import _allocate_lock, _monotonic, _start_new_thread  # real (imported early)
-from retrace.engine.state import mark_machinery_thread, state
+from retrace.engine.scheduler import _allocate_lock, _monotonic  # real (imported early)
+from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
 SLICE_SECONDS = 0.005  # as CPython's own switch interval
@@ -171,7 +171,7 @@ class Preempter:
         if api is None:
             return False  # (not None: the scheduler does not ask again)
         preempter = cls(scheduler, api)
-        _start_new_thread(preempter._watch, ())
+        start_machinery_thread(preempter._watch)
         return preempter
 
     def _watch(self) -> None:
@@ -209,6 +209,9 @@ class Preempter:
             filename = frame.f_code.co_filename
             if is_ours(filename) or filename.startswith("<frozen importlib"):
                 return 0  # (importlib may hold the import lock here)
+            slot = state.slot
+            if slot is not None and slot.starting:
+                return 0  # inside Thread.start, which is no hand-over (its waits are real): later
             sys.settrace(None)
             asked, self._asked = self._asked, None
             scheduler = self.scheduler

@@ -12,7 +12,7 @@ import time as _time_module
 
 from retrace.engine import Engine, wrappers
 from retrace.engine.scheduler import RecordScheduler
-from retrace.engine.state import mark_machinery_thread, state, stop_all_boundaries
+from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries
 from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
 from retrace.trace.writer import TraceWriter
 
@@ -39,7 +39,8 @@ class Recorder(Engine):
         super().__init__()
         self._warn = warn
         self.writer = TraceWriter(
-            trace_path, header, on_failure=self._writer_failed, thread_setup=mark_machinery_thread
+            trace_path, header, on_failure=self._writer_failed, thread_setup=mark_machinery_thread,
+            start_thread=start_machinery_thread,
         )
         self.writer.names = self.names_by_id = {}
         self.ended = False

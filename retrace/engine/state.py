@@ -11,7 +11,11 @@ plain pass-through (used when recording has to stop, e.g. on a full disk).
 
 from __future__ import annotations
 
+import _signal
 import _thread
+
+_start_new_thread = _thread.start_new_thread  # the real ones (captured before any patching)
+_sigmask = _signal.pthread_sigmask
 
 
 class ThreadState(_thread._local):
@@ -47,6 +51,17 @@ class untraced:
 def mark_machinery_thread() -> None:
     """Call first thing in a thread of our own: nothing it does is ever recorded."""
     state.busy = True
+
+
+def start_machinery_thread(function, args=()) -> int:
+    """Start a thread of our own that takes no signals (it inherits a mask blocking them
+    all): a signal sent to the process must reach a thread of the program, as without
+    retrace; a main thread blocked in C (a semaphore wait) wakes only for one it gets."""
+    blocked = _sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+    try:
+        return _start_new_thread(function, args)
+    finally:
+        _sigmask(_signal.SIG_SETMASK, blocked)
 
 
 def stop_all_boundaries() -> None:

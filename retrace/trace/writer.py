@@ -20,7 +20,8 @@ from retrace.trace.format import SWITCH_ID
 from retrace.trace.framing import frame
 from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
 
-_start_new_thread = _thread.start_new_thread  # the real one: the threads family patches _thread
+_start_new_thread = _thread.start_new_thread  # the real ones: the threads family patches _thread
+_allocate_lock = _thread.allocate_lock
 
 FLUSH_INTERVAL = 0.05
 MAX_CHUNK_ITEMS = 2048  # items per chunk; a flush writes as many chunks as it needs
@@ -45,18 +46,20 @@ def _salvage(item):
 
 
 class TraceWriter:
-    def __init__(self, path: str, header: dict, *, on_failure=None, thread_setup=None) -> None:
+    def __init__(self, path: str, header: dict, *, on_failure=None, thread_setup=None,
+                 start_thread=_start_new_thread) -> None:
         self.path = path
         self.events: list = []
         self.names: dict[int, str] = {}
         self._named: set[int] = set()
         self._sites: dict = {}
-        self._lock = _thread.allocate_lock()
-        self._wake = _thread.allocate_lock()
+        self._lock = _allocate_lock()
+        self._wake = _allocate_lock()
         self._wake.acquire()
         self._closed = False
         self._on_failure = on_failure
         self._thread_setup = thread_setup
+        self._start_thread = start_thread  # start_thread(function, args): the flusher's
         self.failed: BaseException | None = None
         self.on_tick = None  # called in the flusher thread after each flush
         self.count = 0
@@ -66,7 +69,7 @@ class TraceWriter:
 
     # -- flushing -------------------------------------------------------------
     def start_flusher(self) -> None:
-        _start_new_thread(self._flush_loop, ())
+        self._start_thread(self._flush_loop, ())
 
     def _flush_loop(self) -> None:
         if self._thread_setup is not None:
@@ -183,8 +186,8 @@ class TraceWriter:
         flushed belongs to the parent. The locks may have been held by the parent's
         flusher at the fork: new ones. Names and sites are declared again in the new file."""
         self.events.clear()
-        self._lock = _thread.allocate_lock()
-        self._wake = _thread.allocate_lock()
+        self._lock = _allocate_lock()
+        self._wake = _allocate_lock()
         self._wake.acquire()
         self._named = set()
         self._sites = {}
