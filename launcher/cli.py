@@ -2,7 +2,13 @@
 
     retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
     retrace-python --replay DIR [--process ID]
+    retrace-python inspect DIR [--json] [--follow]
+    retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
     retrace-python --version | --help
+
+``inspect`` and ``events`` (only as the first argument) hand over to a typer app
+(retrace/inspection/app.py), imported only then: recording never pays for it. A
+script named ``inspect`` or ``events`` is recorded as ``./inspect``.
 
 Our own options come first; everything from the first python option or the
 script on is python's command line, passed through untouched. Recording and
@@ -18,6 +24,8 @@ import sys
 USAGE = """\
 usage: retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
        retrace-python --replay DIR [--process ID]
+       retrace-python inspect DIR [--json] [--follow]
+       retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
        retrace-python --version | --help
 
 Record: runs the program exactly as `python` would, recording every call that
@@ -26,6 +34,9 @@ reads or changes the outside world into DIR (default: a fresh directory under
 Replay: runs the recorded code from DIR/run/ again; every boundary call returns
 what it returned when recorded. Same output, same exit code, no outside world.
 The whole process tree replays; --process ID replays one process of it alone.
+Inspect: the recording's processes (command line, exit status, events, CPU,
+memory), or its events one per line; `--help` after either says more. (A script
+named `inspect` or `events` is recorded as `./inspect`.)
 
 Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher.
 Exit codes of retrace itself: 2 usage, 65 unusable recording, 86 replay diverged,
@@ -51,6 +62,10 @@ def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
 
 
 def run(argv: list[str]) -> int:
+    if argv and argv[0] in ("inspect", "events"):
+        from retrace.inspection.app import main as inspection_main
+
+        return inspection_main(argv)
     from retrace import pycmdline
     from retrace.errors import UsageError
     from retrace.launch import (
