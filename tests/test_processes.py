@@ -87,6 +87,13 @@ def recorded_exit(recording, process: str):
     return ending[0].status
 
 
+def parent_event_boundary(recording, link) -> str:
+    """The boundary of the parent's event that a child's process.json says created it."""
+    path = recording / "trace.bin" if link["parent"] == "0" else recording / "processes" / link["parent"] / "trace.bin"
+    events = [item for item in iter_events(TraceReader(str(path))) if not isinstance(item, Ending)]
+    return events[link["parent_event"]].boundary
+
+
 def assert_each_replays_alone(app, exits=None) -> dict:
     """Every process of the tree replays on its own, ending as it ended when recorded
     (``exits``: codes the recording cannot know, of ``raise SystemExit(n)``), without a word
@@ -147,7 +154,7 @@ def test_subprocess_of_sys_executable_records_and_replays_as_a_child(program):
     assert recorded_processes(app.recording) == ["0", "0.1", "0.1.1", "0.2", "0.2.1"]
     link = json.loads((app.recording / "processes" / "0.1" / "process.json").read_text())
     assert link["how"] == "subprocess" and link["parent"] == "0" and link["argv"][1:] == ["child.py", "piped"]
-    assert type(link["parent_event"]) is int
+    assert parent_event_boundary(app.recording, link) == "_posixsubprocess.fork_exec"
     data.unlink()  # the world changes: the children read it from their recordings
     assert_same_run(recorded, app.replay())
     alone = assert_each_replays_alone(app)
@@ -228,3 +235,31 @@ def test_process_option_errors(program):
     assert len(unknown.stderr.splitlines()) == 1
     misplaced = run([LAUNCHER, "--process", "0.1", str(app.script)])
     assert misplaced.returncode == 2 and "--process ID goes with --replay DIR" in misplaced.stderr
+
+
+THREADED_FORK = """
+    import os, random, threading, time
+    def spin(n):
+        for _ in range(n):
+            time.time()
+    threads = [threading.Thread(target=spin, args=(300,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    pid = os.fork()
+    if pid == 0:
+        print("child", random.random(), flush=True)
+        os._exit(0)
+    for thread in threads:
+        thread.join()
+    print("parent saw", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_child_links_to_the_event_that_made_it_in_a_threaded_parent(program):
+    """parent_event counts events, not the hand-overs between threads around them."""
+    app = program(THREADED_FORK)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    link = json.loads((app.recording / "processes" / "0.1" / "process.json").read_text())
+    assert parent_event_boundary(app.recording, link) == "os.fork"
+    assert_same_run(recorded, app.replay())

@@ -188,7 +188,7 @@ class RecordedTree:
         writer = self.session.engine.writer
         with untraced():
             link = {"settings_version": SETTINGS_VERSION, "process": child.process_id, "parent": self.process_id,
-                    "parent_event": writer.count + len(writer.events) - 1, "how": child.how, "pid": pid,
+                    "parent_event": writer.events_so_far() - 1, "how": child.how, "pid": pid,
                     "argv": child.command, "start_time": time.time()}
             try:
                 make_private_dirs(self.session.recording.process_dir(child.process_id))
@@ -448,7 +448,7 @@ class RecordSession:
 
     def _start_child(self, child: str) -> None:
         """The forked child records on into processes/<child>/, linked to its parent."""
-        parent, parent_events = self.tree.process_id, self.engine.writer.count + len(self.engine.writer.events)
+        parent, parent_events = self.tree.process_id, self.engine.writer.events_so_far(locked=False)
         directory = self.recording.process_dir(child)
         make_private_dirs(directory)
         self.tree.process_id, self.tree.forks = child, 0

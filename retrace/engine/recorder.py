@@ -81,7 +81,7 @@ class Recorder(Engine):
         if self.ended:
             return
         self.ended = True
-        self.writer.close({"how": how, "status": status, "time": _real_time(), "events": self.writer.count + len(self.writer.events)})
+        self.writer.close({"how": how, "status": status, "time": _real_time(), "events": self.writer.events_so_far(locked=False)})
         # Interpreter shutdown (finalizers, module teardown) runs after this point at
         # moments replay cannot reproduce: from here on calls are real and unrecorded.
         stop_all_boundaries()

@@ -30,6 +30,7 @@ COMPLETE = "complete"    # its trace ends with an end item (exit, os._exit, a fl
 RUNNING = "running"      # no end item yet, and the recorded pid is still that process
 CUT_SHORT = "cut short"  # no end item and the process is gone (SIGKILL, a crash, a full disk)
 DAMAGED = "damaged"      # the trace is damaged in the middle (or unreadable): events stop there
+NOT_RECORDED = "not recorded"  # a Python child that never started its recording (killed at once, say)
 
 
 @dataclass
@@ -331,6 +332,10 @@ class RecordingWatch:
             argv = _strings(settings.get("orig_argv")) or []
         else:
             facts, problem = _read_json(os.path.join(directory, fmt.PROCESS_FILE))
+            # A child started by exec keeps its own settings (as the root does): how it ended.
+            own, _ = _read_json(os.path.join(directory, fmt.SETTINGS_FILE))
+            if own is not None:
+                facts = {**(facts or {}), **{key: own[key] for key in ("end_time", "resources", "ppid") if key in own}}
             parent = _typed(facts, "parent", str) or _typed(header, "parent", str) or process_id.rpartition(".")[0]
             parent_event = _typed(facts, "parent_event", int)
             how = _typed(facts, "how", str)
@@ -350,6 +355,8 @@ class RecordingWatch:
             state = COMPLETE
         elif running:
             state = RUNNING
+        elif process_id != ROOT_PROCESS and not os.path.exists(tally.path) and facts is not None:
+            state = NOT_RECORDED  # its parent linked it; it never wrote a trace
         elif tally.header is None:  # no readable trace, and no process that may still write it
             state = DAMAGED
         else:

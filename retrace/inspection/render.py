@@ -23,6 +23,7 @@ _STATE_TEXT = {
     "running": "still being recorded",
     "cut short": "cut short (a process was killed or crashed while recording)",
     "damaged": "damaged",
+    "not recorded": "not recorded",
 }
 
 

@@ -63,6 +63,7 @@ class TraceWriter:
         self.failed: BaseException | None = None
         self.on_tick = None  # called in the flusher thread after each flush
         self.count = 0
+        self.handovers = 0  # of the items counted in ``count``
         flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
         self._fd = posix.open(path, flags, 0o600)
         self._write(fmt.MAGIC + frame(dumps(header)))
@@ -111,6 +112,17 @@ class TraceWriter:
                 self._fail(exc)
                 return
             self.count += count
+            self.handovers += sum(1 for item in batch if item[0] < 0)
+
+    def events_so_far(self, *, locked: bool = True) -> int:
+        """How many events this trace has so far, written or pending: the index the next
+        one gets (hand-overs between threads are items, not events). ``locked=False`` in a
+        forked child, where a lock the parent's flusher held stays held."""
+        if locked:
+            with self._lock:
+                return self.events_so_far(locked=False)
+        pending = sum(1 for item in list(self.events) if item[0] >= 0)
+        return self.count - self.handovers + pending
 
     def _encode(self, batch: list) -> list:
         """Hot-path tuples -> trace items, naming new boundaries and call sites first.
@@ -192,6 +204,7 @@ class TraceWriter:
         self._named = set()
         self._sites = {}
         self.count = 0
+        self.handovers = 0
         self.failed = None
         self._closed = False
         self.path = path
