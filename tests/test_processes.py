@@ -263,3 +263,74 @@ def test_a_child_links_to_the_event_that_made_it_in_a_threaded_parent(program):
     link = json.loads((app.recording / "processes" / "0.1" / "process.json").read_text())
     assert parent_event_boundary(app.recording, link) == "os.fork"
     assert_same_run(recorded, app.replay())
+
+
+FORKPTY = """
+    import os, random
+    print("parent", random.random(), flush=True)
+    pid, terminal = os.forkpty()
+    if pid == 0:
+        print("on its terminal", random.random(), flush=True)
+        os._exit(3)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 1024)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not chunk:
+            break
+        seen += chunk
+    print("child wrote", seen.decode().strip(), os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_forkpty_child(program):
+    app = program(FORKPTY)
+    recorded = app.record()
+    assert recorded.returncode == 0 and "child wrote on its terminal" in recorded.stdout, recorded.stderr
+    assert_same_run(recorded, app.replay())
+    assert app.replay(process="0.1").stdout.startswith("on its terminal")
+
+
+EXEC = """
+    import os, random, sys
+    print("image", len(sys.argv), random.random(), flush=True)
+    if len(sys.argv) == 1:
+        os.execv(sys.executable, [sys.executable, sys.argv[0], "again"])
+    if sys.argv[1] == "again":
+        os.execlp("sh", "sh", "-c", "echo from sh; exit 5")
+"""
+
+
+def test_exec_of_python_replaces_the_replay_too(program):
+    """os.execv of sys.executable: the new image records as child 0.1 (same pid) and replays
+    in its place; a non-Python program exec'd after it is not run on replay."""
+    app = program(EXEC)
+    recorded = app.record()
+    assert recorded.returncode == 5 and "from sh" in recorded.stdout, recorded.stderr
+    link = json.loads((app.recording / "processes" / "0.1" / "process.json").read_text())
+    assert link["how"] == "exec" and parent_event_boundary(app.recording, link) == "os.execv"
+    replayed = app.replay()
+    assert replayed.stdout == recorded.stdout.replace("from sh\n", "") and replayed.returncode == 0
+    assert replayed.stderr == ""
+    alone = app.replay(process="0")
+    assert alone.stdout == recorded.stdout.splitlines(keepends=True)[0] and alone.returncode == 0
+
+
+OUTLIVES = """
+    import os, random, time
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(0.3)
+        print("child, after its parent", random.random(), flush=True)
+        os._exit(0)
+    print("parent leaves", random.random(), flush=True)
+"""
+
+
+def test_a_child_outlives_its_parent(program):
+    app = program(OUTLIVES)
+    recorded = app.record()
+    assert recorded.returncode == 0 and recorded.stdout.count("\n") == 2, recorded.stderr
+    assert_same_run(recorded, app.replay())

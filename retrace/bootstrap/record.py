@@ -166,7 +166,7 @@ class RecordedTree:
         self.forks += 1
         return f"{self.process_id}.{self.forks}"
 
-    def python_child(self, argv, executables, env) -> "PythonChild | None":
+    def python_child(self, argv, executables, env, how: str | None = None) -> "PythonChild | None":
         """A command about to start: if it is a Python program that can record, its name."""
         try:
             with untraced():
@@ -177,7 +177,7 @@ class RecordedTree:
             return None
         if command is None:
             return None
-        how = "spawn" if any("multiprocessing" in arg for arg in command) else "subprocess"
+        how = how or ("spawn" if any("multiprocessing" in arg for arg in command) else "subprocess")
         return PythonChild(self.session, self.next_child(), command, how)
 
     def child_started(self, child: "PythonChild | None", pid, stdio) -> None:
@@ -195,6 +195,13 @@ class RecordedTree:
                 write_json(self.session.recording.link_path(child.process_id), link)
             except OSError as exc:
                 warn(f"cannot link child process {child.process_id} into the recording ({exc.strerror or exc})")
+
+
+    def ending_in_exec(self, child: "PythonChild | None") -> None:
+        """os.exec*: this process's recording ends here; a Python program taking its place
+        records as ``child`` (same pid), linked to this last event."""
+        self.child_started(child, posix.getpid(), stdio=None)
+        self.session._finish("exec", None)
 
 
 class PythonChild:

@@ -28,6 +28,7 @@ from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import RecordingError, RetraceError
 from retrace.bootstrap import children
+from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
 from retrace.trace.format import PROCESSES_DIR, TRACE_FILE
 from retrace.trace.reader import TraceReader
@@ -145,13 +146,31 @@ class ReplayedTree:
             except (OSError, RetraceError) as error:
                 fail(RecordingError(f"cannot replay child process {process_id}: {error}"))
 
+    def replace_by_replay(self) -> None:
+        """A recorded os.exec*: the replay of the Python program that took this process's
+        place takes it again; with none (another program, or --process naming this one),
+        the replay ends here, where the recording does."""
+        with untraced():
+            recording = self.session.recording
+            for link in self.session.child_links(self.process_id):
+                process_id = link.get("process")
+                if link.get("how") == "exec" and self.follows(process_id) and children.has_recording(
+                        recording, process_id):
+                    try:
+                        argv, env = replay_command(recording.path, process_id, alone=False)
+                        posix.execve(argv[0], argv, env)
+                    except (OSError, RetraceError) as error:
+                        fail(RecordingError(f"cannot replay process {process_id}: {error}"))
+            self.session.engine.check_end()
+            posix._exit(0)
+
     def _exec_child_named(self, pid) -> str | None:
         """Which of this process's Python children was started with ``pid`` (in the order
         they started: a pid may come round again)."""
         if self._exec_children is None:
             self._exec_children = {}
             for link in self.session.child_links(self.process_id):
-                if link.get("how") != "fork" and type(link.get("pid")) is int:
+                if link.get("how") not in ("fork", "exec") and type(link.get("pid")) is int:
                     self._exec_children.setdefault(link["pid"], []).append(link["process"])
         named = self._exec_children.get(pid)
         return named.pop(0) if named else None

@@ -1,6 +1,7 @@
 """Forks: a forked child records into a recording of its own; replay forks at the same event.
 
-Recording: ``os.fork`` is a leaf whose value is the child's pid (in the parent) or 0
+Recording: ``os.fork`` (and ``os.forkpty``, whose value is the pid and the terminal's
+descriptor) is a leaf whose value is the child's pid (in the parent) or 0
 (in the child). Before forking, the session names the child (``processes/<id>/``,
 ids in fork order: ``0.1`` is the root's first child, ``0.1.2`` that child's second);
 the child, right after the fork, opens its own trace there and goes on recording, so
@@ -31,9 +32,14 @@ def _outcome(value):
     return value
 
 
+def _pid(result) -> int:
+    """os.fork's result, or the pid in os.forkpty's (pid, descriptor)."""
+    return result[0] if type(result) is tuple else result
+
+
 def _make_fork(engine, original, name):
     # The baton stays with the forking thread (the only one the child will have).
-    leaf = engine.leaf("os.fork", _outcome, depth=2, releases=False)
+    leaf = engine.leaf(name, _outcome, depth=2, releases=False)
     recording = engine.recording
 
     def fork():
@@ -53,11 +59,11 @@ def _make_fork(engine, original, name):
             return leaf(exc)
         finally:
             tree.forking = None
-        if recording or real == 0:
+        if recording or _pid(real) == 0:
             return leaf(real)  # parent: the pid; child: its own first fork event, 0
         if tree.on_the_way:
-            tree.hand_over_to(real)  # --process: on the way to the replayed process
-        tree.replayed_children[pid] = real
+            tree.hand_over_to(_pid(real))  # --process: on the way to the replayed process
+        tree.replayed_children[_pid(pid)] = _pid(real)
         return pid
 
     fork.__wrapped__ = original
@@ -68,5 +74,9 @@ def _make_fork(engine, original, name):
 FAMILY = Family(
     name="forks",
     doc=__doc__,
-    patches=(Patch("os", "fork", why="a child process: it records into a recording of its own", make=_make_fork),),
+    patches=(
+        Patch("os", "fork", why="a child process: it records into a recording of its own", make=_make_fork),
+        Patch("os", "forkpty", why="a child process on a new terminal: as os.fork", make=_make_fork,
+              optional=True),
+    ),
 )

@@ -146,6 +146,34 @@ def _make_spawn(engine, original, name):
     return _copy_meta(posix_spawn, original)
 
 
+# -- replacing this process's program ----------------------------------------------------
+def _exec_key(path, argv, env=None):
+    return (_fs(path), _fs_list(argv))
+
+
+def _make_exec(engine, original, name):
+    """``os.execv``/``execve`` (the other ``os.exec*`` call them): the process's recording
+    ends here (its end says "exec"); a Python program taking its place records as this
+    process's child, with the same pid, and replays in its place."""
+    announce = engine.leaf(name, lambda path, argv, env=None: None, key=_exec_key, depth=2)
+
+    def execute(path, argv, *env):
+        tree = engine.processes
+        if state.busy or tree is None:
+            return original(path, argv, *env)
+        environment = env[0] if env else None
+        child = tree.python_child(argv, (path,), environment, how="exec") if engine.recording else None
+        announce(path, argv, *env)
+        if not engine.recording:
+            return tree.replace_by_replay()
+        tree.ending_in_exec(child)
+        if child is None:
+            return original(path, argv, *env)
+        return posix.execve(path, argv, child.environment(dict(environment if env else posix.environ)))
+
+    return _copy_meta(execute, original)
+
+
 # -- waiting ---------------------------------------------------------------------------
 def _after_the_end(stored, args, kwargs):
     """os.waitpid on replay; ``None`` comes back only for a call after the recorded end.
@@ -245,6 +273,8 @@ FAMILY = Family(
         Patch("os", "posix_spawn", why="starts a child", make=_make_spawn, optional=True),
         Patch("os", "posix_spawnp", why="starts a child", make=_make_spawn, optional=True),
         Patch("os", "system", why="runs a command in a shell", key=all_args),
+        Patch("os", "execv", why="replaces this process's program", make=_make_exec),
+        Patch("os", "execve", why="replaces this process's program", make=_make_exec),
         Patch("os", "waitpid", why="a child's exit status", make=_make_waitpid),
         Patch("os", "wait", why="a child's exit status"),
         Patch("os", "wait3", why="a child's exit status and resource usage", key=all_args, optional=True),
