@@ -273,6 +273,9 @@ class SpotWatcher:
         sys.settrace(previous)
         for frame, trace in touched:
             frame.f_trace = trace
+        # A frame that got ``local`` on its call keeps it (and so ``pending``) as long as it
+        # lives: the frames listed here must not live that long with it (their locals would).
+        touched.clear()
 
     def _switch_out_here(self, slot, pending) -> None:
         self._disarm(slot)
