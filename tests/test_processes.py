@@ -334,3 +334,33 @@ def test_a_child_outlives_its_parent(program):
     recorded = app.record()
     assert recorded.returncode == 0 and recorded.stdout.count("\n") == 2, recorded.stderr
     assert_same_run(recorded, app.replay())
+
+
+MANY_CHILDREN = """
+    import multiprocessing as mp, random, sys
+    def work(i):
+        sys.exit(i % 3)
+    if __name__ == "__main__":
+        ctx = mp.get_context("fork")
+        ballast = []
+        processes = []
+        for i in range(8):  # every start() polls the children started before it
+            ballast.append(bytearray(random.randint(1, 5000)))  # addresses differ run to run
+            process = ctx.Process(target=work, args=(i,))
+            process.start()
+            processes.append(process)
+        print("hash by identity:", all(hash(p) == hash(p._identity) for p in processes))
+        for process in processes:
+            process.join()
+        print([p.exitcode for p in processes], len(mp.active_children()))
+"""
+
+
+def test_a_parent_polls_its_children_in_the_same_order(program):
+    """multiprocessing keeps a parent's children in a set: they hash by their place in
+    the tree, not by address, so the waitpid calls of each start() replay in order."""
+    app = program(MANY_CHILDREN)
+    recorded = app.record()
+    assert recorded.returncode == 0 and "hash by identity: True" in recorded.stdout, recorded.stderr
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())

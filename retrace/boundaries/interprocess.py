@@ -16,6 +16,9 @@ worker that dies holding a queue's lock (a pool's worker, terminated) cannot blo
 its parent's replay, and a named semaphore left behind by a killed run cannot make
 the next replay choose another name.
 
+A parent's set of children iterates in the order of their hashes: processes hash
+by their place in the tree, not by address.
+
 Managers name the objects they share by their address (``id()``): those names are
 recorded, since the manager's clients send them back.
 
@@ -122,6 +125,27 @@ def _anonymous_arenas(engine, heap):
     return undo
 
 
+def _processes_hash_by_identity(engine, process):
+    """A process's children are a set of Process objects, which hash by address: the
+    order ``active_children()`` and every ``Process.start()`` poll them in (a waitpid
+    each) would differ between recording and replay. They hash by their place in the
+    tree instead (``_identity``: (1,), (2,), (2, 1)...), the same in both."""
+    previous = process.BaseProcess.__dict__.get("__hash__")
+
+    def __hash__(self):
+        return hash(self._identity)
+
+    process.BaseProcess.__hash__ = __hash__
+
+    def undo():
+        if previous is None:
+            del process.BaseProcess.__hash__
+        else:
+            process.BaseProcess.__hash__ = previous
+
+    return undo
+
+
 def _recorded_object_ids(engine, managers):
     """A manager's server names the objects it shares by ``id()``, a memory address that
     differs from run to run, and its clients send those names back: the names replay."""
@@ -144,6 +168,8 @@ FAMILY = Family(
         OnImport("multiprocessing.sharedctypes", _record_shared_reads,
                  why="another process may have changed shared memory since"),
         OnImport("multiprocessing.heap", _anonymous_arenas, why="replay: no file under shared memory"),
+        OnImport("multiprocessing.process", _processes_hash_by_identity,
+                 why="the order a parent polls its children in follows their hash"),
         OnImport("multiprocessing.managers", _recorded_object_ids,
                  why="a manager's object names are addresses, sent to other processes"),
     ),
