@@ -135,9 +135,11 @@ class ReplayedTree:
         recorded, start its replay; the recorded pid stands for it from now on."""
         with untraced():
             process_id = self._exec_child_named(pid)
-            if process_id is None or not self.follows(process_id):
+            if process_id is None:
                 return
             self.forks = max(self.forks, int(process_id.rpartition(".")[2]))  # later forks keep their names
+            if not self.follows(process_id):
+                return  # --process names a process elsewhere in the tree
             recording = self.session.recording
             if not children.has_recording(recording, process_id):
                 return  # it did not record (it failed to start, say): the recording has its effects
