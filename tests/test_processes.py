@@ -364,3 +364,45 @@ def test_a_parent_polls_its_children_in_the_same_order(program):
     assert recorded.returncode == 0 and "hash by identity: True" in recorded.stdout, recorded.stderr
     for _ in range(2):
         assert_same_run(recorded, app.replay())
+
+
+ENDINGS = """
+    import os, random, signal, sys, threading, time
+    def child_in_a_thread(results):
+        pid = os.fork()  # from a thread: the child has that thread alone
+        if pid == 0:
+            print("forked from a thread", random.random(), flush=True)
+            os._exit(4)
+        results.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    results = []
+    thread = threading.Thread(target=child_in_a_thread, args=(results,))
+    thread.start()
+    thread.join()
+    print("thread's child", results, flush=True)
+    pid = os.fork()
+    if pid == 0:
+        raise ValueError("uncaught in the child")  # traceback on stderr, exit 1
+    print("raised", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+    pid = os.fork()
+    if pid == 0:
+        print("about to be killed", random.random(), flush=True)
+        time.sleep(30)
+        os._exit(0)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    print("killed", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+def test_children_end_every_way(program):
+    """A child forked from a thread, one ending in an uncaught exception, one killed by
+    SIGKILL (its recording is cut short: in the tree's replay it dies again, silently)."""
+    app = program(ENDINGS)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert "thread's child [4]" in recorded.stdout and "raised 1" in recorded.stdout
+    assert "killed -9" in recorded.stdout and "ValueError: uncaught in the child" in recorded.stderr
+    assert_same_run(recorded, app.replay())
+    alone = app.replay(process="0.3")  # the killed one, alone: its recording ends early
+    assert alone.returncode == 87 and alone.stdout.startswith("about to be killed")
+    assert alone.stderr.startswith("retrace: recording ends at event")

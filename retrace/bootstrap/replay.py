@@ -26,7 +26,7 @@ from retrace.bootstrap.record import our_site_dirs
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
-from retrace.errors import RecordingError, RetraceError
+from retrace.errors import RecordingEnds, RecordingError, RetraceError
 from retrace.bootstrap import children
 from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
@@ -46,9 +46,16 @@ def fail(error: RetraceError) -> None:
             pass
     message = str(error)
     signum = getattr(error, "signum", None)
+    tree = _session.engine.processes if _session is not None else None
+    in_tree = tree is not None and tree.process_id != ROOT_PROCESS and tree.target is None
+    if in_tree and isinstance(error, RecordingEnds):
+        # A child whose recording was cut short was most likely killed (SIGKILL, by its
+        # parent): in the replay of the whole tree it dies so again, without a word;
+        # replaying it alone (--process) says where its recording ends.
+        signum = signal.SIGKILL
     # A child process killed by a signal (a pool's worker, terminated) died silently when
     # recorded: its replay dies the same way, without a word in the tree's output.
-    silent = signum is not None and _session is not None and _session.engine.processes.process_id != ROOT_PROCESS
+    silent = signum is not None and tree is not None and tree.process_id != ROOT_PROCESS
     try:
         if not silent:
             posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
@@ -56,8 +63,9 @@ def fail(error: RetraceError) -> None:
         pass
     if signum is not None:  # the recorded process died of this signal: so does the replay
         try:
-            signal.signal(signum, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+            if signum != signal.SIGKILL:  # (which cannot be caught nor blocked)
+                signal.signal(signum, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
             posix.kill(posix.getpid(), signum)
         except (OSError, ValueError):
             pass
