@@ -103,12 +103,15 @@ def matches(frame, digests: list) -> bool:
     return i == len(digests)
 
 
-def spot_of(frame, held: float) -> list:
+def spot_of(frame, held: float, threads: int) -> list:
     """[file, function, first line, line, instruction, the frames' digests (innermost
-    first), seconds the thread had run in its turn]."""
+    first), seconds the thread had run in its turn, threads started so far].
+
+    The thread count tells apart the passes of a loop that starts threads (``for t in
+    threads: t.start()``), whose plain values may all look alike."""
     code = frame.f_code
     return [code.co_filename, code.co_name, code.co_firstlineno, frame.f_lineno, frame.f_lasti,
-            stack_digests(frame), round(held, 4)]
+            stack_digests(frame), round(held, 4), threads]
 
 
 def _describe(spot) -> str:
@@ -216,7 +219,8 @@ class Preempter:
             asked, self._asked = self._asked, None
             scheduler = self.scheduler
             if asked is not None and asked[1] == scheduler.turns and asked[0] is state.slot:
-                scheduler.preempt(asked[0], spot_of(frame, _monotonic() - scheduler.turn_began))
+                scheduler.preempt(asked[0], spot_of(frame, _monotonic() - scheduler.turn_began,
+                                                    len(scheduler.slots)))
         except BaseException:  # never into the program; at worst this switch-out is lost
             sys.settrace(None)
             self._asked = None
@@ -238,6 +242,8 @@ class SpotWatcher:
         if type(spot) is not list or len(spot) < 7:
             self.engine.thread_diverged(f"damaged switch-out item {spot!r}")
         file, function, firstlineno, _, lasti, digests = spot[:6]
+        threads = spot[7] if len(spot) > 7 else None  # (recordings made before it was kept)
+        slots = self.scheduler.slots
         previous = sys.gettrace()
         touched: list = []
         pending = slot.preempt = (item, spot, previous, touched)
@@ -249,6 +255,8 @@ class SpotWatcher:
         # Line events only in frames of the spot's code; the cheap digests first.
         def local(frame, event, arg):
             if frame.f_lasti != lasti or event != "line" or not matches(frame, digests):
+                return local
+            if threads is not None and len(slots) != threads:
                 return local
             switch_out_here(slot, pending)
             return None
