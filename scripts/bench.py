@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark: plain python vs record vs replay, in one run, as ratios.
+"""Benchmark: plain python vs record vs replay, in one run, as ratios, against targets.
 
-    .venv/bin/python scripts/bench.py [--runs 5] [--out bench-results/latest.json]
+    .venv/bin/python scripts/bench.py [--runs 5] [--out bench-results/latest.json] [--quick]
 
-Each workload is a small program run as a whole process (wall time, median of
-``--runs``): plainly with ``python``, recorded with ``retrace-python``, and
-replayed. Per-call costs subtract the same program's run with zero calls, so
-start-up does not count. Timing lives here, never in the test suite.
+Each workload is a small program run as a whole process (wall time and peak RSS,
+median of ``--runs``): plainly with ``python``, recorded with ``retrace-python``,
+and replayed. Per-call costs subtract the same program's run with zero calls, so
+start-up does not count. The socket workload talks to an echo server in this
+process (outside the recording; replay needs none). Unless ``--quick``, the
+threaded HTTP server (scripts/bench_threads.py) and the process-pool programs
+(scripts/bench_processes.py) run too. Last, each of issue #6's targets is
+checked. Timing lives here, never in the test suite.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import json
 import os
 import shutil
 import statistics
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PYTHON = sys.executable
@@ -31,6 +37,17 @@ WORKLOADS = {
         "import os\np = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data.txt')\n"
         "for _ in range({n}):\n    with open(p) as f:\n        f.read()\n",
         20_000,
+    ),
+    "socket round trip": (
+        "import socket\nconn = socket.create_connection(('127.0.0.1', {port}))\n"
+        "for _ in range({n}):\n    conn.sendall(b'x' * 64)\n    got = 0\n"
+        "    while got < 64:\n        got += len(conn.recv(64 - got))\nconn.close()\n",
+        5_000,
+    ),
+    "sleep-heavy I/O": (
+        "import os, time\np = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'log.txt')\n"
+        "for i in range({n}):\n    time.sleep(0.005)\n    with open(p, 'a') as f:\n        f.write('line\\n')\n",
+        200,
     ),
     "pure compute": (
         "def work(n):\n    total = 0\n    for i in range(n):\n        total += i * i % 7\n    return total\n"
@@ -84,51 +101,137 @@ def _clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("RETRACE", "PYTHONHASHSEED"))}
 
 
-def _timed(argv, cwd) -> float:
+def _timed(argv, cwd) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one whole process (the launcher execs python,
+    so the pid waited for is the program's)."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=cwd, env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{argv} failed: {proc.stderr.decode()[-500:]}")
-    return elapsed
+        raise RuntimeError(f"{argv} failed: {err.decode()[-500:]}")
+    return elapsed, usage.ru_maxrss
 
 
-def measure(source: str, n: int, runs: int, workdir: str) -> dict:
+class EchoServer:
+    """A TCP echo server in a thread of this process: outside every recording."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            conn, _ = self.listener.accept()
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+
+def measure(source: str, n: int, runs: int, workdir: str, port: int = 0) -> dict:
     script = os.path.join(workdir, "prog.py")
     with open(script, "w") as handle:
-        handle.write(source.format(n=n))
+        handle.write(source.format(n=n, port=port))
     with open(os.path.join(workdir, "data.txt"), "w") as handle:
         handle.write("x" * 200)
-    plain, record, replay, sizes, events = [], [], [], [], []
+    times = {"plain": [], "record": [], "replay": []}
+    rss = {"plain": [], "record": [], "replay": []}
+    sizes = []
     for index in range(runs):
-        plain.append(_timed([PYTHON, script], workdir))
         rec = os.path.join(workdir, f"rec{index}")
-        record.append(_timed([LAUNCHER, "--recording", rec, script], workdir))
-        replay.append(_timed([LAUNCHER, "--replay", rec], workdir))
+        for mode, argv in (("plain", [PYTHON, script]), ("record", [LAUNCHER, "--recording", rec, script]),
+                           ("replay", [LAUNCHER, "--replay", rec])):
+            took, peak = _timed(argv, workdir)
+            times[mode].append(took)
+            rss[mode].append(peak)
         sizes.append(os.path.getsize(os.path.join(rec, "trace.bin")))
         shutil.rmtree(rec)
-    return {
-        "plain": statistics.median(plain),
-        "record": statistics.median(record),
-        "replay": statistics.median(replay),
-        "plain_spread": max(plain) - min(plain),
-        "trace_bytes": statistics.median(sizes),
-    }
+    row = {mode: statistics.median(values) for mode, values in times.items()}
+    row.update({f"{mode}_rss_mib": statistics.median(values) / 1024 for mode, values in rss.items()})
+    row["plain_spread"] = max(times["plain"]) - min(times["plain"])
+    row["trace_bytes"] = statistics.median(sizes)
+    return row
+
+
+def hook_cost_us(runs: int = 20000) -> float:
+    """Microseconds the start-up hook (the .pth line) costs when RETRACE is unset."""
+    import site
+
+    for directory in site.getsitepackages():
+        path = os.path.join(directory, "retrace-hook.pth")
+        if os.path.exists(path):
+            break
+    else:
+        return float("nan")
+    with open(path) as handle:
+        line = next(text for text in handle if text.startswith("import"))
+    code = compile(line, path, "exec")
+    env = dict(os.environ)
+    os.environ.pop("RETRACE", None)
+    try:
+        start = time.perf_counter()
+        for _ in range(runs):
+            exec(code, {})
+        return (time.perf_counter() - start) / runs * 1e6
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def targets(results: dict, loop: dict, hook_us: float, server: dict | None) -> list[tuple[str, str, bool]]:
+    """Issue #6's targets: (target, measured, met)."""
+    row = results
+    rss_growth = max(r["record_rss_mib"] - r["plain_rss_mib"] for r in results.values())
+    checks = [
+        ("start-up under record <= 4x plain", f"{row['startup']['record'] / row['startup']['plain']:.2f}x",
+         row["startup"]["record"] <= 4 * row["startup"]["plain"]),
+        ("inert start-up hook < 1 ms", f"{hook_us:.1f} us", hook_us < 1000),
+        ("pure compute under record <= 1.02x", f"{loop['record_ratio']:.3f}x (in-process loop)",
+         loop["record_ratio"] <= 1.02),
+        ("time.time: added <= 1 us/call", f"{row['time.time']['record_added_us_per_call']:.2f} us",
+         row["time.time"]["record_added_us_per_call"] <= 1.0),
+        ("replay <= 2 us/event (time.time)", f"{row['time.time']['replay_us_per_call']:.2f} us",
+         row["time.time"]["replay_us_per_call"] <= 2.0),
+        ("socket round trip: added <= 5 us", f"{row['socket round trip']['record_added_us_per_call']:.2f} us",
+         row["socket round trip"]["record_added_us_per_call"] <= 5.0),
+        ("file open+read+close: added <= 10 us", f"{row['file read']['record_added_us_per_call']:.2f} us",
+         row["file read"]["record_added_us_per_call"] <= 10.0),
+        ("<= 12 bytes per scalar call", f"{row['time.time']['bytes_per_call']:.1f} B",
+         row["time.time"]["bytes_per_call"] <= 12),
+        ("peak RSS <= plain + 15 MB", f"+{rss_growth:.1f} MiB (worst workload)", rss_growth <= 15),
+        ("sleep-heavy replay faster than plain",
+         f"{row['sleep-heavy I/O']['replay']:.3f} s vs {row['sleep-heavy I/O']['plain']:.3f} s",
+         row["sleep-heavy I/O"]["replay"] < row["sleep-heavy I/O"]["plain"]),
+    ]
+    if server is not None:
+        checks.append(("threaded server >= 70% of plain throughput",
+                       f"{server['record_throughput_ratio'] * 100:.0f}%", server["record_throughput_ratio"] >= 0.70))
+    return checks
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", default="bench-results/latest.json")
+    parser.add_argument("--quick", action="store_true", help="skip the threaded server and the process pools")
     args = parser.parse_args()
 
+    echo = EchoServer()
     results = {}
+    server = pools = None
     with tempfile.TemporaryDirectory(prefix="retrace-bench-") as workdir:
         for name, (source, n) in WORKLOADS.items():
-            full = measure(source, n, args.runs, workdir)
+            full = measure(source, n, args.runs, workdir, echo.port)
             row = dict(full, calls=n)
-            if n and name != "pure compute":
-                empty = measure(source, 0, args.runs, workdir)
+            if n and name not in ("pure compute", "sleep-heavy I/O"):
+                empty = measure(source, 0, args.runs, workdir, echo.port)
                 per_call = lambda mode: (full[mode] - empty[mode]) / n * 1e6  # noqa: E731
                 row["plain_us_per_call"] = per_call("plain")
                 row["record_added_us_per_call"] = per_call("record") - per_call("plain")
@@ -136,30 +239,54 @@ def main() -> int:
                 row["bytes_per_call"] = (full["trace_bytes"] - empty["trace_bytes"]) / n
             results[name] = row
         loop = inprocess_compute(args.runs, workdir)
+        if not args.quick:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import bench_processes
+            import bench_threads
+
+            server = bench_threads.threaded_server(args.runs, 1000, 4, workdir)
+            pools = bench_processes.run_all(args.runs, 2000, 10, workdir)
+    hook_us = hook_cost_us()
 
     start = results["startup"]
     compute = results["pure compute"]
     compute["record_ratio_without_startup"] = (compute["record"] - start["record"]) / (compute["plain"] - start["plain"])
     compute["replay_ratio_without_startup"] = (compute["replay"] - start["replay"]) / (compute["plain"] - start["plain"])
+    checks = targets(results, loop, hook_us, server)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     payload = {"python": sys.version.split()[0], "runs": args.runs, "machine": os.uname().machine,
-               "cpus": os.cpu_count(), "results": results, "compute_in_process": loop}
+               "cpus": os.cpu_count(), "results": results, "compute_in_process": loop, "hook_us": hook_us,
+               "threaded_server": server, "process_pools": pools,
+               "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in checks]}
     with open(args.out, "w") as handle:
         json.dump(payload, handle, indent=2)
 
-    print(f"{'workload':<14}{'plain s':>9}{'record s':>10}{'replay s':>10}{'rec/plain':>11}{'rep/plain':>11}"
-          f"{'+rec us/call':>14}{'rep us/call':>13}{'B/call':>8}")
+    print(f"{'workload':<18}{'plain s':>9}{'record s':>10}{'replay s':>10}{'rec/plain':>11}{'rep/plain':>11}"
+          f"{'+rec us/call':>14}{'rep us/call':>13}{'B/call':>8}{'RSS MiB p/r/rp':>17}")
     for name, row in results.items():
-        extra = ""
+        extra = f"{'':>14}{'':>13}{'':>8}"
         if "record_added_us_per_call" in row:
             extra = (f"{row['record_added_us_per_call']:>14.2f}{row['replay_us_per_call']:>13.2f}"
                      f"{row['bytes_per_call']:>8.1f}")
-        print(f"{name:<14}{row['plain']:>9.3f}{row['record']:>10.3f}{row['replay']:>10.3f}"
-              f"{row['record'] / row['plain']:>11.2f}{row['replay'] / row['plain']:>11.2f}{extra}")
+        rss = f"{row['plain_rss_mib']:.0f}/{row['record_rss_mib']:.0f}/{row['replay_rss_mib']:.0f}"
+        print(f"{name:<18}{row['plain']:>9.3f}{row['record']:>10.3f}{row['replay']:>10.3f}"
+              f"{row['record'] / row['plain']:>11.2f}{row['replay'] / row['plain']:>11.2f}{extra}{rss:>17}")
+    for row in pools or ():
+        print(f"{row['name']:<18}{row['plain_s']:>9.3f}{row['record_s']:>10.3f}{row['replay_s']:>10.3f}"
+              f"{row['record_ratio']:>11.2f}{row['replay_ratio']:>11.2f}   ({row['processes']:.0f} processes, "
+              f"{row['replays_same']}/{row['runs']} replays same)")
+    if server is not None:
+        print(f"threaded HTTP server: plain {server['plain_rps']:.0f} req/s, record {server['record_rps']:.0f} req/s "
+              f"({server['record_throughput_ratio']:.2f}), replay {server['replay_s']:.3f} s, "
+              f"{server['replays_same']}/{server['runs']} replays same")
     print(f"pure compute timed in-process (best loop): record {loop['record_ratio']:.3f}x plain")
     print(f"pure compute without start-up: record {compute['record_ratio_without_startup']:.3f}x, "
           f"replay {compute['replay_ratio_without_startup']:.3f}x plain")
+    print()
+    print("targets (issue #6)")
+    for target, measured, met in checks:
+        print(f"  {'met ' if met else 'MISS'}  {target:<44}{measured}")
     print(f"(median of {args.runs} runs; results in {args.out})")
     return 0
 

@@ -85,6 +85,17 @@ def measure(name: str, argv: list[str], runs: int, workdir: str) -> dict:
     }
 
 
+def run_all(runs: int, tasks: int, children: int, workdir: str) -> list[dict]:
+    for name, text in (("pool.py", POOL), ("parent.py", PARENT), ("child.py", CHILD)):
+        with open(os.path.join(workdir, name), "w") as handle:
+            handle.write(text)
+    return [
+        measure("pool fork", ["pool.py", "fork", str(tasks)], runs, workdir),
+        measure("pool spawn", ["pool.py", "spawn", str(tasks)], runs, workdir),
+        measure("python children", ["parent.py", str(children)], runs, workdir),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -94,14 +105,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="retrace-bench-processes-") as workdir:
-        for name, text in (("pool.py", POOL), ("parent.py", PARENT), ("child.py", CHILD)):
-            with open(os.path.join(workdir, name), "w") as handle:
-                handle.write(text)
-        results = [
-            measure("pool fork", ["pool.py", "fork", str(args.tasks)], args.runs, workdir),
-            measure("pool spawn", ["pool.py", "spawn", str(args.tasks)], args.runs, workdir),
-            measure("python children", ["parent.py", str(args.children)], args.runs, workdir),
-        ]
+        results = run_all(args.runs, args.tasks, args.children, workdir)
 
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
