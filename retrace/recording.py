@@ -13,6 +13,7 @@ import os
 import posix
 import sys
 
+from retrace import jsontext
 from retrace.errors import RecordingError
 from retrace.trace import format as fmt
 
@@ -224,7 +225,7 @@ def write_private_file(path: str, data: bytes) -> None:
 
 
 def write_json(path: str, value) -> None:
-    write_private_file(path, _json().dumps(value, indent=2, sort_keys=True, default=str).encode() + b"\n")
+    write_private_file(path, jsontext.dumps(value).encode() + b"\n")
 
 
 def make_private_dirs(path: str) -> None:

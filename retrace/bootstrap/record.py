@@ -13,7 +13,6 @@ import atexit
 import os
 import posix
 import resource
-import signal
 import sys
 import time
 
@@ -38,7 +37,7 @@ _real_getsignal = _signal.getsignal
 _real_sigmask = _signal.pthread_sigmask
 _allocate_lock = _thread.allocate_lock  # the real one (the threads family patches _thread)
 # Default action "terminate": flushed and marked as the recording's end (crash safety).
-_FLUSHED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2)
+_FLUSHED_SIGNALS = (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGALRM, _signal.SIGUSR1, _signal.SIGUSR2)
 
 
 def warn(message: str) -> None:
@@ -139,7 +138,7 @@ def _normal_exit_status() -> int:
     death by SIGINT for KeyboardInterrupt), else the last sys.exit code, else 0."""
     uncaught = getattr(sys, "last_value", None)
     if isinstance(uncaught, KeyboardInterrupt):
-        return -signal.SIGINT
+        return -_signal.SIGINT
     if uncaught is not None and not isinstance(uncaught, SystemExit):
         return 1
     return exits.exit_status(exits.ExitRequest.code) if exits.ExitRequest.requested else 0
@@ -242,11 +241,11 @@ class RecordSession:
     def start(self) -> bool:
         # A signal that kills while the recording is being set up (a pool terminating a
         # worker that is still starting) waits until the recording can end properly.
-        blocked = _real_sigmask(signal.SIG_BLOCK, _FLUSHED_SIGNALS)
+        blocked = _real_sigmask(_signal.SIG_BLOCK, _FLUSHED_SIGNALS)
         try:
             return self._start()
         finally:
-            _real_sigmask(signal.SIG_SETMASK, blocked)
+            _real_sigmask(_signal.SIG_SETMASK, blocked)
 
     def _start(self) -> bool:
         main = describe_main(list(sys.orig_argv))
@@ -490,7 +489,7 @@ class RecordSession:
             posix.kill(posix.getpid(), signum)
 
         for signum in _FLUSHED_SIGNALS:
-            if _real_getsignal(signum) == signal.SIG_DFL:
+            if _real_getsignal(signum) == _signal.SIG_DFL:
                 if not signals_family.stand_in(signum, flush_and_die):
                     _real_signal(signum, flush_and_die)
 

@@ -10,11 +10,11 @@ without retrace's own frames, as the recorded process did.
 
 from __future__ import annotations
 
+import _signal
 import atexit
 import builtins
 import os
 import posix
-import signal
 import sys
 import types
 
@@ -52,7 +52,7 @@ def fail(error: RetraceError) -> None:
         # A child whose recording was cut short was most likely killed (SIGKILL, by its
         # parent): in the replay of the whole tree it dies so again, without a word;
         # replaying it alone (--process) says where its recording ends.
-        signum = signal.SIGKILL
+        signum = _signal.SIGKILL
     # A child process killed by a signal (a pool's worker, terminated) died silently when
     # recorded: its replay dies the same way, without a word in the tree's output.
     silent = signum is not None and tree is not None and tree.process_id != ROOT_PROCESS
@@ -63,9 +63,9 @@ def fail(error: RetraceError) -> None:
         pass
     if signum is not None:  # the recorded process died of this signal: so does the replay
         try:
-            if signum != signal.SIGKILL:  # (which cannot be caught nor blocked)
-                signal.signal(signum, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+            if signum != _signal.SIGKILL:  # (which cannot be caught nor blocked)
+                _signal.signal(signum, _signal.SIG_DFL)
+                _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [signum])
             posix.kill(posix.getpid(), signum)
         except (OSError, ValueError):
             pass
@@ -129,7 +129,7 @@ class ReplayedTree:
             posix._exit(0)
         code = posix.waitstatus_to_exitcode(status)
         if code < 0:  # killed by a signal: so is this process
-            signal.signal(-code, signal.SIG_DFL)
+            _signal.signal(-code, _signal.SIG_DFL)
             posix.kill(posix.getpid(), -code)
             code = 128 - code
         posix._exit(code)

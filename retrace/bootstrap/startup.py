@@ -6,9 +6,9 @@ install their boundaries with the same modules already loaded.
 
 from __future__ import annotations
 
-import json
 import os
 
+from retrace import jsontext
 from retrace.bootstrap import record, replay, tracebacks
 from retrace.engine.state import stop_all_boundaries
 
@@ -17,7 +17,7 @@ CONFIG_VAR = "RETRACE_CONFIG"
 
 def start() -> None:
     try:
-        config = json.loads(os.environ[CONFIG_VAR])
+        config = jsontext.loads_flat(os.environ[CONFIG_VAR])
         mode = config.get("mode")
     except (ValueError, AttributeError):
         record.warn(f"{CONFIG_VAR} is not valid; running unrecorded")

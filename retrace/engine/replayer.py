@@ -12,7 +12,6 @@ at event N" means events 0..N-1 exist and the program asked for event N.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections import deque
 
@@ -161,6 +160,8 @@ class ReplaySource:
 
 def _signal_name(signum: int) -> str:
     try:
+        import signal  # (its enum costs start-up time; only reports need names)
+
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
