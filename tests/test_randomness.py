@@ -150,7 +150,7 @@ def test_random_imported_before_install_is_covered(tmp_path):
             def __init__(self):
                 super().__init__()
                 self.log = []
-            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
+            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
                 def wrapper(*args, **kwargs):
                     self.log.append(name)
                     return call(*args, **kwargs)
@@ -187,7 +187,7 @@ def test_random_imported_after_install_is_covered(tmp_path):
             def __init__(self):
                 super().__init__()
                 self.log = []
-            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
+            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
                 def wrapper(*args, **kwargs):
                     self.log.append(name)
                     return call(*args, **kwargs)

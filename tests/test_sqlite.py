@@ -323,7 +323,7 @@ def test_import_before_and_after_start_up(tmp_path):
             def __init__(self):
                 super().__init__()
                 self.log = []
-            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
+            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
                 def wrapper(*args, **kwargs):
                     self.log.append(name)
                     return call(*args, **kwargs)

@@ -479,7 +479,7 @@ _LOGGING_ENGINE = """
         def __init__(self):
             super().__init__()
             self.log = []
-        def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
+        def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
             def wrapper(*args, **kwargs):
                 self.log.append(name)
                 return call(*args, **kwargs)

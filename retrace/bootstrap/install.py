@@ -33,6 +33,9 @@ SWEEP_EXCLUDED = frozenset({
 })
 
 
+_FunctionType = types.FunctionType
+
+
 def _sweep_excluded(modname: str) -> bool:
     """True for the excluded packages and their submodules (not for look-alike names)."""
     return modname.partition(".")[0] in SWEEP_EXCLUDED
@@ -150,7 +153,8 @@ class Installer:
             if patch.make is not None:
                 replacement = patch.make(engine, original, patch.name)
             else:
-                replacement = engine.leaf(patch.name, original, key=patch.key, releases=not patch.quick)
+                replacement = engine.leaf(patch.name, original, key=patch.key, releases=not patch.quick,
+                                          quick=patch.quick)
             if type(original) is types.BuiltinFunctionType and type(replacement) is types.FunctionType:
                 replacement = self._not_a_method(replacement)
             setattr(owner, attr, replacement)
@@ -200,13 +204,18 @@ class Installer:
             # A patched module is swept too (random._urandom is an alias inside the
             # patched random module); only the attributes we patched are left alone.
             self._sweep_namespace(module, namespace, patched)
+            sweep_defaults = self._sweep_defaults
             for value in list(namespace.values()):
-                if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                kind = type(value)
+                if kind is _FunctionType:  # (the type checks inline: thousands of values, at start-up)
+                    if value.__defaults__ or value.__kwdefaults__:
+                        sweep_defaults(value)
+                elif isinstance(value, type) and getattr(value, "__module__", None) == modname:
                     self._sweep_namespace(value, value.__dict__, patched)
                     for member in list(value.__dict__.values()):
-                        self._sweep_defaults(getattr(member, "__func__", member))
-                else:
-                    self._sweep_defaults(value)
+                        member = getattr(member, "__func__", member)
+                        if type(member) is _FunctionType and (member.__defaults__ or member.__kwdefaults__):
+                            sweep_defaults(member)
 
     def _sweep_namespace(self, owner, namespace, patched) -> None:
         replacements = self.replacements

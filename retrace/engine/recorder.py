@@ -60,7 +60,7 @@ class Recorder(Engine):
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         self._warn(f"recording stopped, the program goes on unrecorded: cannot write the trace ({reason})")
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
         namespace = {
             "state": state, "call": call, "key": key, "store": store, "depth": depth,
             "sched": self.threads if releases else _NEVER_RELEASES,
@@ -68,7 +68,10 @@ class Recorder(Engine):
             "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
             "capture": _capture,
         }
-        template = "record_plain" if key is None and store is None else "record_keyed"
+        if key is None and store is None:
+            template = "record_quick" if quick else "record_plain"
+        else:
+            template = "record_keyed"
         return wrappers.build(template, name, call, namespace)
 
     def note(self, name: str, value, frame) -> None:

@@ -180,7 +180,7 @@ class Replayer(Engine):
         self.threads = ReplayScheduler(self)
 
     # -- the hot path ---------------------------------------------------------
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
         namespace = {
             "state": state, "call": call, "key": key, "load": load, "depth": depth,
             "bid": self.boundary_id(name), "take": self._take, "Raised": Raised,

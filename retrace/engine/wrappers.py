@@ -36,6 +36,27 @@ def leaf(*args, **kwargs):
     return result
 """
 
+# A quick leaf (a C function that answers at once and calls no Python: a clock read, a
+# process fact) needs no "inside a boundary" flag: nothing can run inside it. A signal
+# handler that runs between its return and the append is recorded before it, and
+# replayed before it too (as between two calls).
+_RECORD_QUICK = """\
+def leaf(*args, **kwargs):
+    if state.busy: return call(*args, **kwargs)
+    # (the call is on line 4, as in every template)
+    try: result = call(*args, **kwargs)
+    except BaseException as exc:
+        try: frame = getframe(depth)
+        except ValueError: frame = NO_FRAME
+        append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        exc.__traceback__.tb_next = None
+        raise
+    try: frame = getframe(depth)
+    except ValueError: frame = NO_FRAME
+    append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    return result
+"""
+
 _RECORD_KEYED = """\
 def leaf(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
@@ -77,7 +98,8 @@ _COMPILED: dict[str, object] = {}
 
 def build(template_name: str, name: str, call, namespace: dict):
     """Make a wrapper function from a template, closing over ``namespace``."""
-    template = {"record_plain": _RECORD_PLAIN, "record_keyed": _RECORD_KEYED, "replay": _REPLAY}[template_name]
+    template = {"record_plain": _RECORD_PLAIN, "record_quick": _RECORD_QUICK, "record_keyed": _RECORD_KEYED,
+                "replay": _REPLAY}[template_name]
     code = _COMPILED.get(template_name)
     if code is None:
         code = _COMPILED[template_name] = compile(template, "<retrace>", "exec")
