@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_threads import LAUNCHER, PYTHON, _check, _run  # noqa: E402  (same-directory script)
+from bench_threads import LAUNCHER, PYTHON, _check, _run, summary  # noqa: E402  (same-directory script)
 
 POOL = """\
 import multiprocessing as mp, random, sys, time
@@ -74,11 +74,7 @@ def measure(name: str, argv: list[str], runs: int, workdir: str) -> dict:
         shutil.rmtree(rec)
     return {
         "name": name,
-        "plain_s": statistics.median(plain),
-        "record_s": statistics.median(record),
-        "replay_s": statistics.median(replay),
-        "record_ratio": statistics.median(record) / statistics.median(plain),
-        "replay_ratio": statistics.median(replay) / statistics.median(plain),
+        **summary(plain, record, replay),
         "processes": statistics.median(processes),
         "replays_same": sum(same),
         "runs": runs,

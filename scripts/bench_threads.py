@@ -129,6 +129,17 @@ def _check(proc, what) -> None:
         raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr[-800:]}")
 
 
+def summary(plain: list, record: list, replay: list) -> dict:
+    """Medians of the three modes' wall times, and their ratios to plain."""
+    return {
+        "plain_s": statistics.median(plain),
+        "record_s": statistics.median(record),
+        "replay_s": statistics.median(replay),
+        "record_ratio": statistics.median(record) / statistics.median(plain),
+        "replay_ratio": statistics.median(replay) / statistics.median(plain),
+    }
+
+
 def threaded_program(runs: int, items: int, workdir: str) -> dict:
     script = os.path.join(workdir, "threaded.py")
     with open(script, "w") as handle:
@@ -149,11 +160,7 @@ def threaded_program(runs: int, items: int, workdir: str) -> dict:
         shutil.rmtree(rec)
     return {
         "items": items,
-        "plain_s": statistics.median(plain),
-        "record_s": statistics.median(record),
-        "replay_s": statistics.median(replay),
-        "record_ratio": statistics.median(record) / statistics.median(plain),
-        "replay_ratio": statistics.median(replay) / statistics.median(plain),
+        **summary(plain, record, replay),
         "plain_spread_s": max(plain) - min(plain),
         "trace_bytes": statistics.median(sizes),
         "replays_same": sum(same),
