@@ -584,3 +584,35 @@ def test_a_large_flush_is_split_into_bounded_chunks(tmp_path):
     sizes = [len(items) for items in reader.chunks()]
     assert len(sizes) == 3 and max(sizes) <= MAX_CHUNK_ITEMS
     assert [e.value for e in iter_events(TraceReader(str(path))) if isinstance(e, Event)] == list(range(total))
+
+
+def test_a_float_at_the_same_boundary_and_site_is_written_bare(tmp_path):
+    """Format 3: a clock read in a loop costs 9 bytes (a bare CBOR float), not 13."""
+    path = tmp_path / "trace.bin"
+    writer = new_writer(path)
+    code = test_a_float_at_the_same_boundary_and_site_is_written_bare.__code__
+    values = [1.5, 2.5, 3.5]
+    for value in values:
+        writer.events.append((0, code, 7, value, None))
+    writer.events.append((0, code, 8, 4.5, None))      # another site: a full event
+    writer.events.append((0, code, 8, 5, None))        # an int: a full event
+    writer.events.append((0, code, 8, 6.5, b"digest"))  # a digest: a full event
+    writer.close({"how": "exit"})
+    items = [item for chunk in TraceReader(str(path)).chunks() for item in chunk]
+    assert [item for item in items if type(item) is float] == [2.5, 3.5]
+    events = [e for e in iter_events(TraceReader(str(path))) if isinstance(e, Event)]
+    assert [e.value for e in events] == [1.5, 2.5, 3.5, 4.5, 5, 6.5]
+    assert [e.site.line for e in events] == [7, 7, 7, 8, 8, 8]
+
+
+def test_a_bare_float_with_no_event_before_it_is_corrupt(tmp_path):
+    path = tmp_path / "trace.bin"
+    writer = new_writer(path)
+    writer.close({"how": "exit"})
+    data = path.read_bytes()
+    from retrace.trace.cbor import dumps
+    from retrace.trace.framing import frame
+
+    path.write_bytes(data[:len(fmt.MAGIC)] + data[len(fmt.MAGIC):] + frame(dumps([1.5])))
+    with pytest.raises(TraceCorrupt):
+        list(iter_events(TraceReader(str(path))))

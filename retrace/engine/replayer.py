@@ -54,6 +54,7 @@ class ReplaySource:
         self._watch = 0            # next_event's fast path serves positions below this
         self._watch_points: list = []
         self._deferred_error = None  # a damaged chunk met while looking ahead: reported when reached
+        self._previous = None        # the last event item read (a bare float repeats its boundary and site)
 
     def _load_next_chunk(self, looking_ahead: bool = False) -> bool:
         if self._deferred_error is not None:
@@ -94,6 +95,11 @@ class ReplaySource:
                     if len(item) < 3 or type(item[0]) is not int:
                         raise ValueError("malformed event")
                     events.append(item)
+                    self._previous = item
+                elif type(item) is float:  # the previous event's boundary and site (format 3)
+                    if self._previous is None:
+                        raise ValueError("a repeated event with no event before it")
+                    events.append([self._previous[0], self._previous[1], item])
                 elif type(item) is int:  # a hand-over: kept in line with the events (see _take)
                     events.append([SWITCH_ID, None, item])
                 elif type(item) is not dict:

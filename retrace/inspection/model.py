@@ -229,6 +229,8 @@ class TraceTally:
                 if len(item) < 3:
                     raise TraceCorrupt(f"{self.path} is corrupt: an event with {len(item)} fields")
                 self.events += 1
+            elif type(item) is float:  # a repeated event (trace format 3)
+                self.events += 1
             elif type(item) is dict and "end" in item:
                 end = item["end"] if isinstance(item["end"], dict) else {}
                 self.ending = Ending(end.get("how", "exit"), end.get("status"), end.get("time"))

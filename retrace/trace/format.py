@@ -13,6 +13,9 @@ items. An item is either an event (a CBOR array) or a definition (a CBOR map):
                                      docs/threads.md); before the first one, thread 0
 - ``{"p": spot}``                    the running thread was switched out at ``spot``
                                      between boundary calls; a hand-over follows
+- ``F`` (a bare float)               an event at the boundary and call site of the
+                                     event item before it, with value F and no digest
+                                     (a clock read in a loop)
 
 A torn tail (short frame or CRC mismatch in the last chunk) means the process
 stopped while writing: readers keep every complete chunk before it.
@@ -24,11 +27,13 @@ MAGIC = b"RETRACE\x00"
 #   1 - first format (retrace-python 0.1).
 #   2 - thread hand-overs (bare integers) and switch-out spots ({"p": ...}).
 #       A version 1 trace is a version 2 trace of one thread.
+#   3 - repeated events: a bare float is an event at the previous event's boundary
+#       and call site. Versions 1 and 2 have none, so they read as version 3.
 # Changing how anything is encoded (tags, item shapes, the header, the key
 # digest in trace/digest.py) needs a new version, a reader for the old one or its
 # removal from READABLE_VERSIONS, and a new golden recording in tests/fixtures/.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = frozenset({1, 2})
+FORMAT_VERSION = 3
+READABLE_VERSIONS = frozenset({1, 2, 3})
 
 FRAME_HEADER_SIZE = 8
 

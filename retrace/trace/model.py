@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from retrace.errors import TraceCorrupt
+
 
 class Site(namedtuple("Site", "file line function")):
     __slots__ = ()
@@ -40,12 +42,20 @@ def iter_events(reader):
     sites: dict[int, Site] = {}
     index = 0
     thread = 0
+    previous = None
     for items in reader.chunks():
         for item in items:
             if type(item) is list:
                 digest = item[3] if len(item) > 3 else None
                 yield Event(index, names.get(item[0], f"#{item[0]}"), sites.get(item[1], UNKNOWN_SITE), item[2],
                             digest, thread)
+                previous = item
+                index += 1
+            elif type(item) is float:  # the previous event's boundary and site again (format 3)
+                if previous is None:
+                    raise TraceCorrupt(f"{reader.path} is corrupt: a repeated event with no event before it")
+                yield Event(index, names.get(previous[0], f"#{previous[0]}"), sites.get(previous[1], UNKNOWN_SITE),
+                            item, None, thread)
                 index += 1
             elif type(item) is int:  # a hand-over: the events that follow are this thread's
                 thread = item

@@ -136,11 +136,12 @@ class TraceWriter:
         sites = self._sites
         named = self._named
         last_bid = last_code = last_line = last_sid = None
+        repeat = None  # the previous event's boundary and site (a float may repeat them)
         for bid, code, line, value, digest in batch:
             if bid is not last_bid:
                 if bid < 0:  # a thread hand-over or switch-out (fmt.SWITCH_ID, PREEMPT_ID)
                     add(value if bid == SWITCH_ID else {"p": value})
-                    last_bid = None
+                    last_bid = repeat = None
                     continue
                 if bid not in named:
                     named.add(bid)
@@ -157,9 +158,13 @@ class TraceWriter:
                         add({"s": [last_sid, code.co_filename, line, code.co_name]})
                 last_code, last_line = code, line
             if digest is None:
+                if type(value) is float and repeat is not None and repeat[0] is bid and repeat[1] == last_sid:
+                    add(value)  # (a clock read in a loop: 9 bytes instead of 13)
+                    continue
                 add([bid, last_sid, value])
             else:
                 add([bid, last_sid, value, digest])
+            repeat = (bid, last_sid)
         return items
 
     def _write(self, data: bytes) -> None:
