@@ -23,7 +23,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import LAUNCHER, PYTHON, _clean_env, run
+from conftest import LAUNCHER, PYTHON, _clean_env, assert_same_run, run
 
 from retrace.errors import EXIT_RECORDING_ENDS
 from retrace.trace.model import Ending, Event, iter_events
@@ -271,3 +271,26 @@ def test_a_replay_that_runs_past_a_cut_short_recording_says_so_at_the_end(tmp_pa
     assert replayed.stdout == "read True\nfinished\n"
     assert replayed.stderr.startswith(f"retrace: recording ends at event {len(events)}")
     assert "replay went on to the program's end" in replayed.stderr
+
+
+BACKLOG_PROGRAM = """
+    import gc, time
+    from retrace.engine.recorder import BACKLOG
+    writer = next((o for o in gc.get_objects() if type(o).__name__ == "TraceWriter"), None)  # (none on replay)
+    pending = writer.events if writer is not None else []
+    clock, most = time.time, 0
+    for _ in range(4 * BACKLOG):
+        clock()
+        most = max(most, len(pending))
+    print("pending stayed bounded:", most <= BACKLOG + 1, "of", BACKLOG)
+"""
+
+
+def test_a_program_recording_faster_than_the_trace_is_written_is_held_back(program):
+    """Back-pressure: past BACKLOG pending events the recording thread writes them itself,
+    so memory stays bounded however fast the program makes boundary calls."""
+    app = program(BACKLOG_PROGRAM)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert "pending stayed bounded: True" in recorded.stdout
+    assert_same_run(recorded, app.replay())

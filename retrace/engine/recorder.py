@@ -12,11 +12,12 @@ import time as _time_module
 
 from retrace.engine import Engine, wrappers
 from retrace.engine.scheduler import RecordScheduler
-from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries
+from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries, untraced
 from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
 from retrace.trace.writer import TraceWriter
 
 _real_time = _time_module.time  # captured before any patching
+BACKLOG = 20_000  # pending events (about 2 MB) before the recording thread writes them itself
 
 
 class _NeverReleases:
@@ -66,13 +67,20 @@ class Recorder(Engine):
             "sched": self.threads if releases else _NEVER_RELEASES,
             "bid": self.boundary_id(name), "append": self.writer.events.append,
             "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
-            "capture": _capture,
+            "capture": _capture, "pending": self.writer.events, "BACKLOG": BACKLOG, "relieve": self._relieve,
         }
         if key is None and store is None:
             template = "record_quick" if quick else "record_plain"
         else:
             template = "record_keyed"
         return wrappers.build(template, name, call, namespace)
+
+    def _relieve(self) -> None:
+        """The program records faster than the flusher thread writes (it shares the GIL):
+        past ``BACKLOG`` pending events the recording thread writes them itself. That is
+        the back-pressure that keeps memory bounded (a slow disk slows the program)."""
+        with untraced():
+            self.writer.flush()
 
     def note(self, name: str, value, frame) -> None:
         """Append an event that is no call's result (a signal handler's run, from

@@ -33,6 +33,7 @@ def leaf(*args, **kwargs):
     try: frame = getframe(depth)
     except ValueError: frame = NO_FRAME
     append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    if len(pending) > BACKLOG: relieve()
     return result
 """
 
@@ -54,6 +55,7 @@ def leaf(*args, **kwargs):
     try: frame = getframe(depth)
     except ValueError: frame = NO_FRAME
     append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    if len(pending) > BACKLOG: relieve()
     return result
 """
 
@@ -73,6 +75,7 @@ def leaf(*args, **kwargs):
     try: frame = getframe(depth)
     except ValueError: frame = NO_FRAME
     append((bid, frame.f_code, frame.f_lineno, kept if type(kept) in scalars else encode(kept), digest))
+    if len(pending) > BACKLOG: relieve()
     return result
 """
 
