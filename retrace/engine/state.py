@@ -34,17 +34,20 @@ class untraced:
     """
 
     __slots__ = ("_had",)
+    # Held by the class: finalizers (a socket's __del__) use it during interpreter
+    # shutdown, after this module's globals may have been cleared.
+    _state = state
 
     def __enter__(self):
-        self._had = state.__dict__.get("busy")
-        state.busy = True
+        self._had = self._state.__dict__.get("busy")
+        self._state.busy = True
         return self
 
     def __exit__(self, *exc_info):
         if self._had is None:
-            del state.busy
+            del self._state.busy
         else:
-            state.busy = self._had
+            self._state.busy = self._had
         return False
 
 
