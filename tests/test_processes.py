@@ -408,3 +408,23 @@ def test_children_end_every_way(program):
     alone = app.replay(process="0.3")  # the killed one, alone: its recording ends early
     assert alone.returncode == 87 and alone.stdout.startswith("about to be killed")
     assert alone.stderr.startswith("retrace: recording ends at event")
+
+
+SPAWNS = """
+    import os, random, subprocess, sys
+    print("parent", random.random(), flush=True)
+    pid = os.posix_spawn(sys.executable, [sys.executable, "child.py", "posix_spawn"], os.environ)
+    print("status", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+    done = subprocess.run([sys.executable, "child.py", "popen"], close_fds=False)  # Popen takes posix_spawn
+    print("rc", done.returncode)
+"""
+
+
+def test_posix_spawn_of_python_records_a_child(program):
+    app = program(SPAWNS)
+    app.write("child.py", "import random, sys\nprint(sys.argv[1], random.random(), flush=True)\nsys.exit(5)\n")
+    recorded = app.record()
+    assert recorded.returncode == 0 and "status 5" in recorded.stdout and "rc 5" in recorded.stdout, recorded.stderr
+    assert recorded_processes(app.recording) == ["0", "0.1", "0.2"]
+    assert_same_run(recorded, app.replay())
+    assert_each_replays_alone(app)

@@ -107,7 +107,7 @@ def env_dict(env) -> dict:
     """A ``fork_exec``/``posix_spawn`` environment (None: this process's) as a dict."""
     if env is None:
         return dict(os.environ)
-    if isinstance(env, dict):
+    if hasattr(env, "keys"):  # a mapping (os.environ itself, say)
         return {_text(key): _text(value) for key, value in env.items()}
     result = {}
     for entry in env:

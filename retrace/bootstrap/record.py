@@ -212,14 +212,15 @@ class PythonChild:
         self.command = command
         self.how = how
 
-    def environment(self, env):
-        """The child's environment (a fork_exec list, a posix_spawn mapping, or None for
-        this process's), with what makes it record as this child."""
+    def environment(self, env, *, as_list: bool = False):
+        """The child's environment (given as a fork_exec list, a mapping, or None for this
+        process's), with what makes it record as this child: a ``KEY=value`` list for
+        fork_exec (``as_list``), else a dict."""
         config = {"mode": "record", "recording": self.session.recording.path, "process": self.process_id,
                   "parent": self.session.tree.process_id, "how": self.how,
                   "snapshot_root": self.session.snapshot_root or ""}
         recording_env = children.recording_env(children.env_dict(env), config)
-        return recording_env if isinstance(env, dict) else children.as_env_list(recording_env)
+        return children.as_env_list(recording_env) if as_list else recording_env
 
 
 class RecordSession:

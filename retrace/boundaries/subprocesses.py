@@ -94,7 +94,7 @@ def _make_fork_exec(engine, original, name):
     def start(*args):
         *args, child = args
         if child is not None:
-            args[5] = child.environment(args[5])
+            args[5] = child.environment(args[5], as_list=True)
         return original(*args)
 
     leaf = engine.leaf(name, _copy_meta(start, original), key=_fork_exec_key, depth=2)
@@ -169,7 +169,7 @@ def _make_exec(engine, original, name):
         tree.ending_in_exec(child)
         if child is None:
             return original(path, argv, *env)
-        return posix.execve(path, argv, child.environment(dict(environment if env else posix.environ)))
+        return posix.execve(path, argv, child.environment(environment))
 
     return _copy_meta(execute, original)
 
