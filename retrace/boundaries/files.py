@@ -24,7 +24,7 @@ import os as _os
 import posix
 import struct
 import sys
-from functools import partial
+from _functools import partial  # (functools itself costs start-up time)
 from types import GenericAlias
 
 from retrace.boundaries._buffers import gather, scatter
