@@ -100,13 +100,18 @@ class Recording:
         return current
 
     def process_ids(self) -> list[str]:
-        """Every process of the tree: the root, then processes/* in tree order."""
+        """Every process of the tree: the root, then each child under processes/, depth
+        first (names that are no process id are left out)."""
         try:
-            names = [n for n in os.listdir(os.path.join(self.path, fmt.PROCESSES_DIR))
-                     if os.path.isdir(os.path.join(self.path, fmt.PROCESSES_DIR, n))]
+            names = os.listdir(os.path.join(self.path, fmt.PROCESSES_DIR))
         except OSError:
             names = []
-        return [ROOT_PROCESS, *sorted(names, key=lambda n: [int(p) if p.isdigit() else 0 for p in n.split(".")])]
+        children = [(key, name) for name in names if (key := _process_key(name)) is not None and len(key) > 1]
+        return [ROOT_PROCESS] + [name for _, name in sorted(children)]
+
+    def child_ids(self, parent: str) -> list[str]:
+        """``parent``'s own children, in the order they started."""
+        return [name for name in self.process_ids() if name.rpartition(".")[0] == parent]
 
     # -- settings ---------------------------------------------------------------
     def load_facts_file(self, path: str) -> dict:
@@ -162,6 +167,15 @@ class Recording:
         if not os.path.isfile(self.process_trace_path(process_id)):
             raise RecordingError(f"{self.process_dir(process_id)} has no {fmt.TRACE_FILE}")
         return settings
+
+
+def _process_key(process_id: str) -> tuple[int, ...] | None:
+    """"0.1.2" -> (0, 1, 2): sorts a tree depth first; None for a name that is no process id."""
+    try:
+        key = tuple(int(part) for part in process_id.split("."))
+    except ValueError:
+        return None
+    return key if key and key[0] == 0 else None
 
 
 def snapshot_root(settings: dict) -> str | None:

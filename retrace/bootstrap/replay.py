@@ -30,7 +30,7 @@ from retrace.errors import RecordingEnds, RecordingError, RetraceError
 from retrace.bootstrap import children
 from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
-from retrace.trace.format import PROCESSES_DIR, TRACE_FILE
+from retrace.trace.format import TRACE_FILE
 from retrace.trace.reader import TraceReader
 
 _session: "ReplaySession | None" = None
@@ -221,14 +221,8 @@ class ReplaySession:
 
     def child_links(self, parent: str) -> list[dict]:
         """processes/*/process.json of ``parent``'s children, in the order they started."""
-        base = os.path.join(self.recording.path, PROCESSES_DIR)
-        prefix = parent + "."
-        try:
-            names = [n for n in posix.listdir(base) if n.startswith(prefix) and "." not in n[len(prefix):]]
-        except OSError:
-            return []
         links = []
-        for name in sorted(names, key=lambda n: int(n[len(prefix):]) if n[len(prefix):].isdigit() else 0):
+        for name in self.recording.child_ids(parent):
             try:
                 links.append(self.recording.load_facts_file(self.recording.link_path(name)))
             except (FileNotFoundError, RetraceError):

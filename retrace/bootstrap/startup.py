@@ -23,8 +23,9 @@ def start() -> None:
         record.warn(f"{CONFIG_VAR} is not valid; running unrecorded")
         return
     if mode == "record" and config.get("pid", str(os.getpid())) != str(os.getpid()):
-        # A Python child of a recorded process inherited its environment. Recording
-        # children into sub-recordings is issue #5; until then they run unrecorded,
+        # A Python program further down inherited a recorded process's environment
+        # without being started as its child (through a shell, say): the children that
+        # record are named by their parent (bootstrap/children.py). It runs unrecorded,
         # silently: a warning would land in the parent's captured output.
         return
     if mode == "record":

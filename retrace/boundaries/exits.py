@@ -10,7 +10,7 @@ wants it.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Patch, replacing
 
 
 def _make_exit(engine, original, name):
@@ -44,8 +44,7 @@ def _make_sys_exit(engine, original, name):
         ExitRequest.code, ExitRequest.requested = status, True
         original(status)
 
-    exit.__wrapped__ = original
-    return exit
+    return replacing(exit, original)
 
 
 FAMILY = Family(

@@ -29,7 +29,7 @@ from types import GenericAlias
 
 from retrace.boundaries._buffers import gather, scatter
 from retrace.boundaries._fileobj import echo, make_open
-from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.boundaries.spec import Family, OnImport, Patch, replacing
 from retrace.engine.state import state
 
 # -- keys: the arguments that matter, cheap and never raising -------------------
@@ -183,14 +183,6 @@ def _make_ioctl(engine, original, name):
 
 
 # -- output to the terminal: os.write(1 or 2) is written on replay too -------------
-def _copy_meta(function, original):
-    function.__name__ = original.__name__
-    function.__qualname__ = original.__qualname__
-    function.__doc__ = original.__doc__
-    function.__wrapped__ = original
-    return function
-
-
 def _make_write(engine, original, name):
     leaf = engine.leaf(name, original, key=_key_fd_data, depth=2)
     replaying = not engine.recording
@@ -203,7 +195,7 @@ def _make_write(engine, original, name):
             echo(args[0], args[1], count)
         return count
 
-    return _copy_meta(write, original)
+    return replacing(write, original)
 
 
 def _make_writev(engine, original, name):
@@ -218,7 +210,7 @@ def _make_writev(engine, original, name):
             echo(args[0], b"".join(bytes(b) for b in args[1]), count)
         return count
 
-    return _copy_meta(writev, original)
+    return replacing(writev, original)
 
 
 # -- os.scandir: entries recorded at once, handed out as our own DirEntry ---------
@@ -383,7 +375,7 @@ def _make_scandir(engine, original, name):
             return original(path)
         return ScandirIterator(path, leaf() if path is None else leaf(path))
 
-    return _copy_meta(scandir, original)
+    return replacing(scandir, original)
 
 
 # -- os.listdir: names packed like scandir's -------------------------------------------

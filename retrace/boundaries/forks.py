@@ -20,7 +20,7 @@ time interleaves as it happens.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Patch, replacing
 from retrace.engine.state import state
 
 
@@ -66,9 +66,7 @@ def _make_fork(engine, original, name):
         tree.replayed_children[_pid(pid)] = _pid(real)
         return pid
 
-    fork.__wrapped__ = original
-    fork.__doc__ = original.__doc__
-    return fork
+    return replacing(fork, original)
 
 
 FAMILY = Family(

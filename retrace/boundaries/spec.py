@@ -63,6 +63,16 @@ class Family:
         return tuple(dict.fromkeys(names))
 
 
+def replacing(function, original):
+    """``function``, made to look like the ``original`` it replaces (name, docstring,
+    ``__wrapped__``: what ``help()``, ``inspect`` and our own uninstall see)."""
+    function.__name__ = getattr(original, "__name__", function.__name__)
+    function.__qualname__ = getattr(original, "__qualname__", function.__qualname__)
+    function.__doc__ = getattr(original, "__doc__", None)
+    function.__wrapped__ = original
+    return function
+
+
 def _freeze(value):
     if type(value) in (list, tuple):
         return tuple(_freeze(item) for item in value)

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import posix
 
-from retrace.boundaries.spec import Family, Patch, all_args
+from retrace.boundaries.spec import Family, Patch, all_args, replacing
 from retrace.engine.state import state
 
 
@@ -79,14 +79,6 @@ def _spawn_key(path, argv, env=None, *args, **kwargs):
     return (_fs(path), _fs_list(argv))
 
 
-def _copy_meta(function, original):
-    function.__name__ = getattr(original, "__name__", function.__name__)
-    function.__qualname__ = getattr(original, "__qualname__", function.__qualname__)
-    function.__doc__ = getattr(original, "__doc__", None)
-    function.__wrapped__ = original
-    return function
-
-
 # -- starting a child ----------------------------------------------------------------
 # The child's name (a Python child that records, else None) rides along as the last
 # argument of the leaf: the key ignores it, the real call takes it off.
@@ -97,7 +89,7 @@ def _make_fork_exec(engine, original, name):
             args[5] = child.environment(args[5], as_list=True)
         return original(*args)
 
-    leaf = engine.leaf(name, _copy_meta(start, original), key=_fork_exec_key, depth=2)
+    leaf = engine.leaf(name, replacing(start, original), key=_fork_exec_key, depth=2)
 
     def fork_exec(*args):
         if state.busy:  # retrace's own work, or inside another boundary
@@ -110,7 +102,7 @@ def _make_fork_exec(engine, original, name):
         tree.child_started(child, pid, stdio=(args[6], args[9], args[11]))
         return pid
 
-    return _copy_meta(fork_exec, original)
+    return replacing(fork_exec, original)
 
 
 def _spawn_stdio(file_actions) -> tuple:
@@ -130,7 +122,7 @@ def _make_spawn(engine, original, name):
             env = child.environment(env)
         return original(path, argv, env, *rest, **kwargs)
 
-    leaf = engine.leaf(name, _copy_meta(start, original), key=_spawn_key, depth=2)
+    leaf = engine.leaf(name, replacing(start, original), key=_spawn_key, depth=2)
 
     def posix_spawn(path, argv, env, **kwargs):
         if state.busy:
@@ -143,7 +135,7 @@ def _make_spawn(engine, original, name):
         tree.child_started(child, pid, stdio=_spawn_stdio(kwargs.get("file_actions")))
         return pid
 
-    return _copy_meta(posix_spawn, original)
+    return replacing(posix_spawn, original)
 
 
 # -- replacing this process's program ----------------------------------------------------
@@ -171,7 +163,7 @@ def _make_exec(engine, original, name):
             return original(path, argv, *env)
         return posix.execve(path, argv, child.environment(environment))
 
-    return _copy_meta(execute, original)
+    return replacing(execute, original)
 
 
 # -- waiting ---------------------------------------------------------------------------
@@ -258,7 +250,7 @@ def _make_signaller(reaches_self):
                     original(target, sig)
             return None
 
-        return _copy_meta(signal_process, original)
+        return replacing(signal_process, original)
 
     return make
 

@@ -239,15 +239,6 @@ class TraceTally:
 # -- the recording ----------------------------------------------------------------
 
 
-def _process_key(process_id: str) -> tuple[int, ...] | None:
-    """"0.1.2" -> (0, 1, 2): sorts a tree depth first; None for a name that is no process id."""
-    try:
-        key = tuple(int(part) for part in process_id.split("."))
-    except ValueError:
-        return None
-    return key if key and key[0] == 0 else None
-
-
 def _read_json(path: str) -> tuple[dict | None, str | None]:
     try:
         with open(path, "rb") as handle:
@@ -272,16 +263,6 @@ def _number(mapping: dict | None, key: str) -> float | None:
 
 def _strings(value) -> list[str] | None:
     return value if isinstance(value, list) and all(type(item) is str for item in value) else None
-
-
-def process_ids(recording: Recording) -> list[str]:
-    """The root, then every child recording under processes/, depth first."""
-    try:
-        names = os.listdir(os.path.join(recording.path, fmt.PROCESSES_DIR))
-    except OSError:
-        names = []
-    children = [(key, name) for name in names if (key := _process_key(name)) is not None and len(key) > 1]
-    return [ROOT_PROCESS] + [name for _, name in sorted(children)]
 
 
 class RecordingWatch:
@@ -315,7 +296,7 @@ class RecordingWatch:
             end_time=_number(settings, "end_time"),
         )
         argv_of: dict[str, list[str]] = {}
-        for process_id in process_ids(self.recording):
+        for process_id in self.recording.process_ids():
             process = self._process(process_id, settings, argv_of)
             argv_of[process_id] = process.argv
             info.processes.append(process)
@@ -430,7 +411,7 @@ class EventQuery:
                             key=len, reverse=True)
         self.process = process
         if process != ROOT_PROCESS:
-            ids = process_ids(self.recording)
+            ids = self.recording.process_ids()
             if process not in ids:
                 raise UsageError(f"no process {process} in {self.recording.path} (processes: {', '.join(ids)})")
         self.trace_path = os.path.join(self.recording.process_dir(process), fmt.TRACE_FILE)
