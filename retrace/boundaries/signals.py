@@ -67,6 +67,7 @@ import _signal
 import sys
 
 from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.engine import templates
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import SIGNAL_EVENT
 from retrace.engine.state import ThreadState, state
@@ -81,26 +82,11 @@ _MISSING = object()
 _UNTOUCHED = object()
 
 # -- one function for both modes: where the program's handler is called ---------------
-# Compiled under a pseudo-file like the boundary wrappers (dropped from uncaught
-# tracebacks); recording installs it as the real handler, replay calls it to deliver
-# (and as its tracer). Either way a handler's exception passes through line 4 of the
-# same function. Line 2 lets the tracer's many opcode events through cheaply: only
-# the watched instruction (watch[0]) and the frame due for delivery (watch[1]) count.
-_TEMPLATE = """\
-def signal_handler(*args):
-    todo = None if len(args) == 3 and args[1] == "opcode" and args[0].f_lasti != watch[0] and args[0] is not watch[1] else before(*args)
-    if type(todo) is not tuple: return todo
-    try: todo[0](todo[1], todo[2])
-    except BaseException: after(todo, True); raise
-    return after(todo, False)
-"""
-_CODE = compile(_TEMPLATE, "<retrace signal>", "exec")
-
-
 def _build(before, after, watch=(None, None)):
+    """The handler function (engine/templates.py), under a pseudo-file like the boundary
+    wrappers (dropped from uncaught tracebacks)."""
     scope = {"before": before, "after": after, "watch": watch}
-    exec(_CODE, scope)
-    return scope["signal_handler"]
+    return templates.instantiate(templates.signal_handler, scope, "<retrace signal>", "signal_handler")
 
 
 def _no_after(todo, raised):

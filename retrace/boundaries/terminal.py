@@ -28,6 +28,7 @@ import _io
 import sys
 
 from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.engine import templates
 
 _FileIO = _io.FileIO
 _BufferedReader = _io.BufferedReader
@@ -157,41 +158,9 @@ def _replace_stdin(engine, sys_module) -> None:
 
 
 # -- input() ------------------------------------------------------------------------
-_INPUT_SOURCE = '''\
-def input(prompt=_NOT_GIVEN, /):
-    stdin = getattr(sys, "stdin", None)
-    stdout = getattr(sys, "stdout", None)
-    stderr = getattr(sys, "stderr", None)
-    audit("builtins.input", None if prompt is _NOT_GIVEN else prompt)
-    if stdin is None:
-        raise RuntimeError("input(): lost sys.stdin")
-    if stdout is None:
-        raise RuntimeError("input(): lost sys.stdout")
-    if stderr is not None:
-        try:
-            stderr.flush()
-        except Exception:
-            pass
-    if prompt is not _NOT_GIVEN:
-        stdout.write(str(prompt))
-    try:
-        stdout.flush()
-    except Exception:
-        pass
-    line = stdin.readline()
-    if isinstance(line, (str, bytes)):
-        if not line:
-            raise EOFError("EOF when reading a line")
-        newline = "\\n" if isinstance(line, str) else b"\\n"
-        return line[:-1] if line[-1:] == newline else line
-    raise TypeError("object.readline() returned non-string")
-'''
-
-
 def _make_input(engine, original, name):
-    scope = {"sys": sys, "audit": sys.audit, "_NOT_GIVEN": object(), "__builtins__": __builtins__}
-    exec(compile(_INPUT_SOURCE, "<retrace input>", "exec"), scope)
-    replacement = scope["input"]
+    scope = {"sys": sys, "audit": sys.audit, "NOT_GIVEN": templates.NOT_GIVEN}
+    replacement = templates.instantiate(templates.input, scope, "<retrace input>", "input")
     replacement.__doc__ = original.__doc__
     replacement.__wrapped__ = original
     return replacement
