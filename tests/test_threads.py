@@ -617,6 +617,54 @@ ASYNCIO_RESOLVE = """
 """
 
 
+SENDALL_TO_A_SLOW_READER = """
+    import array, hashlib, socket, sys, threading, time
+    timeout = None if sys.argv[1] == "none" else float(sys.argv[1])
+    writer_end, reader_end = socket.socketpair()
+    writer_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    writer_end.settimeout(timeout)
+    payloads = [b"x" * 100, bytes(range(256)) * 4000, memoryview(array.array("i", range(300_000)))]
+    total = sum(memoryview(p).nbytes for p in payloads)
+    got = hashlib.sha256()
+
+    def reader():
+        left = total
+        while left:
+            chunk = reader_end.recv(min(left, 8192))
+            got.update(chunk)
+            left -= len(chunk)
+            if left % 7 == 0:
+                time.sleep(0.001)
+
+    def writer():
+        for payload in payloads:   # far more than the socket buffers hold: sendall must wait
+            writer_end.sendall(payload)
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    want = hashlib.sha256(b"".join(bytes(memoryview(p).cast("B")) for p in payloads))
+    print("same bytes", got.hexdigest() == want.hexdigest(), total)
+    writer_end.close()
+    try:   # the peer is gone: sendall raises, at once or after a first send
+        reader_end.sendall(b"y" * 1_000_000)
+    except OSError as exc:
+        print("sendall to a closed peer:", type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize("timeout", ["none", "5"])
+def test_sendall_to_a_slow_reader_thread_hands_over_and_replays(program, timeout):
+    """A recorded sendall keeps its thread's turn only while the kernel takes the data at
+    once: one that must wait lets the reader thread run (no deadlock), and replays."""
+    app = program(SENDALL_TO_A_SLOW_READER)
+    recorded, _ = record_and_replay(app, timeout)
+    assert "same bytes True 2224100" in recorded.stdout, recorded.stdout
+    assert "sendall to a closed peer: BrokenPipeError" in recorded.stdout, recorded.stdout
+
+
 def test_asyncio_to_thread_and_run_in_executor(program):
     app = program(ASYNCIO_EXECUTORS)
     recorded, _ = record_and_replay(app)

@@ -52,6 +52,9 @@ _c_fileno = _CSocket.fileno
 _c_detach = _CSocket.detach
 _c_close = _CSocket.close
 _c_gettimeout = _CSocket.gettimeout
+_c_send = _CSocket.send
+_c_sendall = _CSocket.sendall
+_MSG_DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
 _c_family = _CSocket.__dict__["family"].__get__
 _c_type = _CSocket.__dict__["type"].__get__
 _c_proto = _CSocket.__dict__["proto"].__get__
@@ -181,6 +184,12 @@ _PLAIN_METHODS = {
     "send": _key_data, "sendall": _key_data, "sendto": _key_data,
     "sendmsg": _key_buffers, "sendmsg_afalg": _key_plain,
 }
+# Calls that answer at once: in a threaded program the caller keeps its turn (a
+# hand-over is an OS thread switch; a ThreadingHTTPServer makes several per request).
+# A lingering close (SO_LINGER) may wait, bounded by its linger time.
+_KEEP_TURN = frozenset({"socket.socket", "socket.settimeout", "socket.setblocking", "socket.close",
+                        "socket.bind", "socket.listen", "socket.getsockname", "socket.getpeername",
+                        "socket.setsockopt", "socket.getsockopt", "socket.shutdown"})
 
 
 def make_socket_class(engine, base):
@@ -189,8 +198,30 @@ def make_socket_class(engine, base):
     convert = module._intenum_converter
     AddressFamily, SocketKind = module.AddressFamily, module.SocketKind
     AF_INET, SOCK_STREAM = module.AF_INET, module.SOCK_STREAM
-    leaf = engine.leaf
     _watch_gc()
+
+    def leaf(name, call, releases=None, **options):
+        releases = name not in _KEEP_TURN if releases is None else releases
+        return engine.leaf(name, call, releases=releases, **options)
+
+    sched = engine.threads
+
+    def sendall(sock, data, flags=0):
+        """``sendall`` that hands the turn over only when the kernel cannot take all of
+        ``data`` at once (recording; a socket without timeout: with one, a "don't wait"
+        send would still wait for it)."""
+        if sched.idle:
+            return _c_sendall(sock, data, flags)
+        if _c_gettimeout(sock) in (None, 0.0):
+            view = memoryview(data)
+            try:
+                sent = _c_send(sock, view, flags | _MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            if sent == view.nbytes:
+                return None
+            data = view.cast("B")[sent:]
+        return sched.outside(_c_sendall, (sock, data, flags), {})
 
     opened = leaf("socket.socket", _real_open, key=lambda s, f, t, p, n: (int(f), int(t), int(p), n),
                   depth=2)
@@ -308,6 +339,9 @@ def make_socket_class(engine, base):
         method = getattr(_CSocket, name, None)
         if method is not None:
             setattr(socket, name, leaf(f"socket.{name}", method, key=key))
+    if _MSG_DONTWAIT:
+        sendall.__name__ = sendall.__qualname__ = "sendall"
+        socket.sendall = leaf("socket.sendall", sendall, key=_key_data, releases=False)
     socket.recv_into = leaf("socket.recv_into", _CSocket.recv_into, key=_key_data,
                             store=_store_into, load=_load_into)
     socket.recvfrom_into = leaf("socket.recvfrom_into", _CSocket.recvfrom_into, key=_key_data,
