@@ -44,10 +44,21 @@ Exit codes of retrace itself: 2 usage, 65 unusable recording, 86 replay diverged
 """
 
 
+DEFAULT_LISTEN = "127.0.0.1:5678"  # debugpy's own default port
+
+
 def _version() -> str:
     import retrace
 
     return f"retrace-python {retrace.__version__} (Python {sys.version.split()[0]})"
+
+
+def _check_address(address: str) -> None:
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        from retrace.errors import UsageError
+
+        raise UsageError(f"--listen needs HOST:PORT (or :PORT), not {address!r}")
 
 
 def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
@@ -80,6 +91,7 @@ def run(argv: list[str]) -> int:
     recording = None
     replay = None
     process = None
+    debug: dict = {}
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -98,16 +110,32 @@ def run(argv: list[str]) -> int:
         if arg == "--process" or arg.startswith("--process="):
             process, index = _take_value(argv, index, "--process")
             continue
+        if arg == "--debug":
+            debug.setdefault("listen", DEFAULT_LISTEN)
+            index += 1
+            continue
+        if arg == "--listen" or arg.startswith("--listen="):
+            debug["listen"], index = _take_value(argv, index, "--listen")
+            _check_address(debug["listen"])
+            continue
+        if arg == "--wait":
+            debug["wait"] = True
+            index += 1
+            continue
         break
     rest = argv[index:]
 
     if replay is not None:
         if rest or recording is not None:
             raise UsageError("--replay DIR takes no program or --recording")
-        exec_python(*replay_command(replay, process))
+        if debug and "listen" not in debug:
+            raise UsageError("--wait goes with --debug or --listen")
+        exec_python(*replay_command(replay, process, debug=debug or None))
         return 0  # not reached
     if process is not None:
         raise UsageError("--process ID goes with --replay DIR")
+    if debug:
+        raise UsageError("--debug, --listen and --wait go with --replay DIR")
 
     if not rest:
         sys.stderr.write(USAGE)

@@ -63,6 +63,16 @@ def _with_site_dir(env: dict) -> dict:
     return env
 
 
+def without_start_up_hook(env: dict) -> dict:
+    """``env`` whose PYTHONPATH holds no retrace start-up hook (a debugger's helper process)."""
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and not _is_site_dir(p)]
+    if parts:
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
 def fresh_recording_dir(base: str | None = None) -> str:
     base = base or os.path.join(os.getcwd(), "retrace-recordings")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -138,21 +148,33 @@ def _is_site_dir(path: str) -> bool:
         os.path.join(path, "retrace-hook.pth"))
 
 
-def replay_command(recording_path: str, process: str | None = None, *, alone: bool = True) -> tuple[list[str], dict]:
-    """argv and environment that replay ``recording_path`` (validated first): the whole
-    process tree, or ``process`` alone (with its subtree: ``alone=False``, as a replaying
-    parent starts a Python child)."""
+def replay_config(recording_path: str, process: str | None = None, *, alone: bool = True,
+                  debug: dict | None = None) -> tuple[dict, dict]:
+    """RETRACE_CONFIG for a replay of ``recording_path`` (validated first), and the
+    settings of the process it starts from: the whole process tree, or ``process``
+    alone (with its subtree: ``alone=False``, as a replaying parent starts a Python
+    child); under a debugger with ``debug`` (debugpy's ``listen`` and ``wait``)."""
     recording = Recording(recording_path)
     if not os.path.isdir(recording.path):
         raise RecordingError(f"no recording at {recording.path} (directory not found)")
     start = recording.replay_start(process or ROOT_PROCESS)  # a forked child: from its parent's start
     settings = recording.load_settings(start)
-    env = _startup_env(dict(os.environ), settings.get("env") or {})
     config = {"mode": "replay", "recording": recording.path}
     if start != ROOT_PROCESS:
         config["process"] = start
     if process is not None and alone:
         config["target"] = process
+    if debug is not None:  # (RETRACE_CONFIG is flat)
+        config["debug"] = True
+        config.update({f"debug_{name}": value for name, value in debug.items()})
+    return config, settings
+
+
+def replay_command(recording_path: str, process: str | None = None, *, alone: bool = True,
+                   debug: dict | None = None) -> tuple[list[str], dict]:
+    """argv and environment that replay ``recording_path`` (see replay_config)."""
+    config, settings = replay_config(recording_path, process, alone=alone, debug=debug)
+    env = _startup_env(dict(os.environ), settings.get("env") or {})
     env[CONFIG_VAR] = config_json(config)
     seed = settings.get("hash_seed")
     if seed is None:
@@ -161,10 +183,18 @@ def replay_command(recording_path: str, process: str | None = None, *, alone: bo
         env["PYTHONHASHSEED"] = seed
     _with_site_dir(env)
     options = list(settings.get("main", {}).get("options", []))
-    argv = [sys.executable, *options, "-m", "retrace", "--recording", recording.path]
+    argv = [sys.executable, *options, "-m", "retrace", "--recording", config["recording"]]
     if process is not None:
         argv += ["--process", process]
     return argv, env
+
+
+def startup_vars(recorded_env: dict) -> dict:
+    """The recorded variables that python reads while it starts (stdio encoding and
+    buffering, warnings, -X options, locale), without PYTHONPATH: what a replay started
+    by something else (an IDE) must be given to start as the recording did."""
+    return {name: value for name, value in recorded_env.items()
+            if (name.startswith(_STARTUP_VARS_PREFIX) or name in _LOCALE_VARS) and name != "PYTHONPATH"}
 
 
 def exec_python(argv: list[str], env: dict) -> None:

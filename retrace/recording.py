@@ -57,10 +57,16 @@ class Recording:
             return self.path
         return os.path.join(self.path, fmt.PROCESSES_DIR, process_id)
 
+    @staticmethod
+    def in_tree(original: str, code_root: str | None) -> bool:
+        """Whether the snapshot keeps ``original`` in run/ itself (else in run/_ext/)."""
+        original = os.path.normpath(original)
+        return bool(code_root) and (original == code_root or original.startswith(code_root.rstrip(os.sep) + os.sep))
+
     def run_path_for(self, original: str, code_root: str | None) -> str:
         """Where the snapshot keeps the file that was at ``original`` when recording."""
         original = os.path.normpath(original)
-        if code_root and (original == code_root or original.startswith(code_root.rstrip(os.sep) + os.sep)):
+        if self.in_tree(original, code_root):
             rel = os.path.relpath(original, code_root)
             return os.path.normpath(os.path.join(self.run_dir, rel))
         return os.path.join(self.run_dir, EXTERNAL_DIR, original.lstrip(os.sep))

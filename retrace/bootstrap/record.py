@@ -238,6 +238,7 @@ class RecordSession:
         self.snapshot: Snapshot | None = None
         self.settings: dict = {}
         self._snapshot_lock = _allocate_lock()
+        self._workspace_dirs: set[str] = set()  # external code directories the workspace maps
 
     def start(self) -> bool:
         # A signal that kills while the recording is being set up (a pool terminating a
@@ -340,6 +341,8 @@ class RecordSession:
             "cwd": os.getcwd(),
             "env": dict(os.environ),
             "hash_seed": os.environ.get("PYTHONHASHSEED"),
+            # What a replay under a debugger must not have imported early (bootstrap/debugging.py).
+            "modules_at_start": list(sys.modules),
             "start_time": time.time(),
             "pid": posix.getpid(),
             "ppid": posix.getppid(),
@@ -347,24 +350,12 @@ class RecordSession:
         }
 
     def _write_workspace(self) -> None:
-        workspace = {
-            "folders": [{"path": fmt.RUN_DIR}],
-            "settings": {"python.terminal.activateEnvironment": False},
-            "launch": {
-                "version": "0.2.0",
-                "configurations": [{
-                    "name": "Replay recording",
-                    "type": "debugpy",
-                    "request": "launch",
-                    "module": "retrace",
-                    "args": ["--recording", "${workspaceFolder}/.."],
-                    "cwd": "${workspaceFolder}",
-                    "console": "integratedTerminal",
-                    "justMyCode": True,
-                }],
-            },
-        }
-        write_json(self.recording.workspace_path, workspace)
+        from retrace.workspace import replay_workspace
+
+        external = set(self.snapshot.external_dirs) if self.snapshot is not None else set()
+        self._workspace_dirs = external
+        write_json(self.recording.workspace_path,
+                   replay_workspace(self.settings, self.snapshot_root, fmt.RUN_DIR, external))
 
     # -- background work (flusher thread) --------------------------------------
     def _tick(self) -> None:
@@ -386,6 +377,8 @@ class RecordSession:
             if self.settings["main"]["kind"] == "module":
                 self._copy_main_module()
             self.snapshot.copy_new_modules()
+            if self.process_id == ROOT_PROCESS and self.snapshot.external_dirs != self._workspace_dirs:
+                self._write_workspace()  # its path mappings name every directory of code in run/_ext
         except OSError as exc:
             warn(f"code snapshot incomplete: {exc}")
 

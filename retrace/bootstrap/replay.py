@@ -27,7 +27,7 @@ from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import RecordingEnds, RecordingError, RetraceError
-from retrace.bootstrap import children
+from retrace.bootstrap import children, debugging
 from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
 from retrace.trace.format import TRACE_FILE
@@ -339,8 +339,6 @@ class ReplaySession:
             tb = tb.tb_next
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
         # The interpreter's traceback printer reads source lines with io.open(filename):
-        # give it the recorded code from run/, not the working tree (edited, or deleted).
-        # The interpreter's traceback printer reads source lines with io.open(filename):
         # give it the recorded code from run/, not the working tree (edited, or deleted),
         # whoever's hook it is.
         import io
@@ -381,6 +379,8 @@ def prepare(config: dict) -> None:
         _session = ReplaySession(config)
         _session.configure_threads(stall)
         _session.engine.processes.set_target(config.get("target"))
+        if config.get("debug"):  # before the boundaries: the debugger is no part of the program
+            debugging.prepare(_session, listen=config.get("debug_listen"), wait=config.get("debug_wait", False))
         _session.install()
     except RetraceError as error:
         fail(error)

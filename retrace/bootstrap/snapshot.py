@@ -85,6 +85,7 @@ class Snapshot:
         self.recording = recording
         self.code_root = code_root
         self.copied: dict[str, str] = {}  # original path -> run path
+        self.external_dirs: set[str] = set()  # directories of copied code outside code_root
         self._roots: tuple[str, ...] | None = None  # computed off the start-up path
         self._modules_seen = 0
         self._warn = warn
@@ -127,6 +128,8 @@ class Snapshot:
         dst = self.recording.run_path_for(src, self.code_root)
         size = _copy(src, dst)
         self.copied[src] = dst
+        if not self.recording.in_tree(src, self.code_root):
+            self.external_dirs.add(os.path.dirname(os.path.normpath(src)))
         return size
 
     def is_user_file(self, path: str) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 from retrace.boundaries.spec import Family, OnImport, Patch
 from retrace.engine.state import ThreadState, state
@@ -206,12 +207,26 @@ def _make_set_sentinel(engine, original, name):
     return _set_sentinel
 
 
+_THREADING_ALIASES = (("_start_new_thread", "start_new_thread"), ("_allocate_lock", "allocate_lock"),
+                      ("Lock", "allocate_lock"), ("_set_sentinel", "_set_sentinel"))
+
+
 def _prepare_threading(engine, threading):
     """threading's RLock in Python, built on our Lock (its C one would wait for real); its
     default excepthook prints the program's frames and reads no source through the file
     boundaries (bootstrap/tracebacks.py)."""
     from retrace.bootstrap import tracebacks
 
+    # threading keeps aliases of _thread's functions, bound when it is imported: after
+    # our patches as a rule, before them when a debugger imported it first (bootstrap/
+    # debugging.py). (threading is left out of the alias sweep.)
+    thread_module = sys.modules["_thread"]
+    earlier = {}
+    for alias, name in _THREADING_ALIASES:
+        current = getattr(thread_module, name)
+        if getattr(threading, alias, current) is not current:
+            earlier[alias] = getattr(threading, alias)
+            setattr(threading, alias, current)
     previous = threading._CRLock, threading._active_limbo_lock, threading.Thread.start
     threading._CRLock = None
     threading._active_limbo_lock = RegistryLock()
@@ -245,6 +260,8 @@ def _prepare_threading(engine, threading):
     def undo():
         installed[0] = False
         threading._CRLock, threading._active_limbo_lock, threading.Thread.start = previous
+        for alias, value in earlier.items():
+            setattr(threading, alias, value)
         undo_hook()
 
     return undo

@@ -1,0 +1,251 @@
+"""Debugging a replay (issue #7): an IDE attached to the replay sees the recorded state.
+
+A real Debug Adapter Protocol client (tests/dapclient.py) talks to debugpy as VS
+Code does: it attaches to ``retrace-python --replay DIR --debug --wait``, or
+launches the "Replay recording" configuration of ``DIR/replay.code-workspace``
+through debugpy's adapter (F5, with the IDE's ``runInTerminal``). At each
+breakpoint the variables must hold what the recorded run printed; expressions
+the user evaluates (which read the clock and the entropy pool for real) must not
+take the replay's events; the replay's output and exit code stay those of the
+recording. The world (the original script) is gone before each replay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import LAUNCHER, PYTHON, _clean_env, run
+from dapclient import DAPClient
+
+SOURCE = """\
+import logging, os, random, threading, time
+
+def compute(n):
+    stamp = time.time()
+    token = os.urandom(4).hex()
+    total = sum(random.randint(1, 100) for _ in range(n))
+    print("computed", n, total, token, stamp)  # BREAK compute
+    return total
+
+def worker(k, out):
+    value = random.random() + k
+    out.append(value)
+    print("worker", k, value)  # BREAK worker
+
+logging.basicConfig(level=logging.INFO, format="%(created)f %(message)s")
+results = [compute(n) for n in (3, 5, 8)]
+out = []
+threads = [threading.Thread(target=worker, args=(k, out)) for k in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+logging.info("done %s", results)
+print("final", results, sorted(out))
+"""
+
+
+def line_of(marker: str) -> int:
+    return next(number for number, text in enumerate(SOURCE.splitlines(), 1) if f"# BREAK {marker}" in text)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def recorded(program):
+    app = program(SOURCE)
+    result = app.record()
+    assert result.returncode == 0, result.stderr
+    app.script.unlink()  # the world is gone: replay reads run/
+    return app, result
+
+
+def recorded_stops(stdout: str) -> list[tuple[str, dict]]:
+    """What each breakpoint must show, from the recorded run's own output."""
+    stops = []
+    for line in stdout.splitlines():
+        if line.startswith("computed "):
+            _, n, total, token, stamp = line.split()
+            stops.append(("compute", {"n": n, "total": total, "token": repr(token), "stamp": stamp}))
+        elif line.startswith("worker "):
+            _, k, value = line.split()
+            stops.append(("worker", {"k": k, "value": value}))
+    return stops
+
+
+def debug_session(client: DAPClient, source_path: str, expected: list, evaluate: bool = True) -> None:
+    """Breakpoints on both marked lines; at each stop, compare the top frame's locals with
+    what the recording printed there; evaluate boundary-calling expressions at the first."""
+    for index, (function, values) in enumerate(expected):
+        stopped = client.wait_event("stopped")
+        assert stopped["reason"] == "breakpoint", stopped
+        top, local = client.locals_at_top(stopped["threadId"])
+        assert top["name"] == function
+        assert top["line"] == line_of(function)
+        assert top["source"]["path"] == source_path
+        assert {name: local.get(name) for name in values} == values
+        if evaluate and index == 0:
+            for expression in ("time.time()", "os.urandom(8).hex()", "os.getpid()", "os.listdir('.')"):
+                client.request("evaluate", expression=expression, frameId=top["id"], context="repl")
+        client.request("continue", threadId=stopped["threadId"])
+    client.wait_event("terminated")
+
+
+def set_breakpoints(client: DAPClient, path: str, verified: bool = True) -> None:
+    body = client.request("setBreakpoints", source={"path": path},
+                          breakpoints=[{"line": line_of("compute")}, {"line": line_of("worker")}])
+    if verified:
+        assert all(bp["verified"] for bp in body["breakpoints"]), body
+
+
+def test_attach_to_replay_debug_sees_the_recorded_values(recorded):
+    app, result = recorded
+    expected = recorded_stops(result.stdout)
+    assert [name for name, _ in expected] == ["compute"] * 3 + ["worker"] * 2
+    port = free_port()
+    replay = subprocess.Popen(
+        [LAUNCHER, "--replay", str(app.recording), "--debug", "--listen", f"127.0.0.1:{port}", "--wait"],
+        cwd=app.root, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = None
+    try:
+        client = DAPClient("127.0.0.1", port)
+        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
+                       linesStartAt1=True, columnsStartAt1=True)
+        attach = client.send_request("attach", justMyCode=True)
+        client.wait_event("initialized")
+        set_breakpoints(client, str(app.script))  # the path the program had when recorded
+        client.request("configurationDone")
+        client.response(attach)
+        debug_session(client, str(app.script), expected)
+        client.close()  # (debugpy's adapter process, which shares our pipes, ends with its client)
+        out, err = replay.communicate(timeout=60)
+    finally:
+        if client is not None:
+            client.close()
+        if replay.poll() is None:
+            replay.kill()
+            replay.communicate()
+    assert replay.returncode == 0, err
+    assert out == result.stdout
+    assert f"retrace: replay waiting for a debugger to attach at 127.0.0.1:{port}\n" in err
+    assert err.replace(f"retrace: replay waiting for a debugger to attach at 127.0.0.1:{port}\n", "") == result.stderr
+
+
+def workspace_launch(recording) -> tuple[dict, str]:
+    """The workspace's "Replay recording" configuration, as VS Code sends it: variables
+    substituted, the selected interpreter added."""
+    workspace = json.loads((recording / "replay.code-workspace").read_text())
+    folder = str(recording / workspace["folders"][0]["path"])
+    configuration = next(c for c in workspace["launch"]["configurations"] if c["name"] == "Replay recording")
+    text = json.dumps(configuration).replace("${workspaceFolder}", folder)
+    configuration = json.loads(text)
+    configuration["python"] = [PYTHON]
+    return configuration, folder
+
+
+def test_workspace_replay_configuration_works_on_f5(recorded):
+    """VS Code's F5 on the workspace: debugpy's adapter launches the configuration as it
+    stands (no edits), breakpoints set on the run/ copies VS Code shows."""
+    app, result = recorded
+    configuration, folder = workspace_launch(app.recording)
+    run_copy = os.path.join(folder, app.script.name)
+    assert os.path.isfile(run_copy)
+    port = free_port()
+    adapter = subprocess.Popen([PYTHON, "-m", "debugpy.adapter", "--host", "127.0.0.1", "--port", str(port)],
+                               env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = None
+    try:
+        client = DAPClient("127.0.0.1", port)
+        client.request("initialize", clientID="vscode", adapterID="debugpy", pathFormat="path",
+                       linesStartAt1=True, columnsStartAt1=True, supportsRunInTerminalRequest=True)
+        launch = client.send_request("launch", **configuration)
+        client.wait_event("initialized")
+        # (set before the replay starts, when debugpy cannot know the recorded file yet: the
+        # replay has them taken again)
+        set_breakpoints(client, run_copy, verified=False)
+        client.request("configurationDone")
+        client.response(launch)
+        debug_session(client, run_copy, recorded_stops(result.stdout))
+        out, err = client.terminal.communicate(timeout=60)
+        assert client.terminal.returncode == 0, err
+    finally:
+        if client is not None:
+            client.close()
+        adapter.kill()
+        adapter.wait()
+    assert out == result.stdout
+    assert err == result.stderr
+
+
+def test_python_m_retrace_under_a_debugger_replays_in_its_interpreter(recorded):
+    """debugpy started first (as an IDE's launch does), no client attached: the replay runs
+    in that interpreter, with the debugger's imports kept out of it; the recorded hash
+    seed is required."""
+    app, result = recorded
+    settings = json.loads((app.recording / "settings.json").read_text())
+    argv = [PYTHON, "-m", "debugpy", "--listen", f"127.0.0.1:{free_port()}", "-m", "retrace",
+            "--recording", str(app.recording)]
+    env = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    wrong = run(argv, cwd=app.root, env=dict(env, PYTHONHASHSEED="12345"), timeout=60)
+    assert wrong.returncode == 2
+    assert re.fullmatch(r"retrace: under a debugger the replay runs in the debugger's interpreter, which must "
+                        rf"start with PYTHONHASHSEED={settings['hash_seed']} \(it has 12345\); .*\n", wrong.stderr)
+    replayed = run(argv, cwd=app.root, env=dict(env, PYTHONHASHSEED=settings["hash_seed"]), timeout=60)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == result.stdout
+    assert replayed.stderr == result.stderr
+
+
+def test_workspace_maps_code_from_outside_the_main_tree(program):
+    app = program("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import helper
+        print(helper.twice(21))
+    """)
+    lib = app.root / "lib"
+    lib.mkdir()
+    (lib / "helper.py").write_text("def twice(x):\n    return 2 * x\n")
+    assert app.record(str(lib)).returncode == 0
+    workspace = json.loads((app.recording / "replay.code-workspace").read_text())
+    for configuration in workspace["launch"]["configurations"]:
+        assert configuration["pathMappings"] == [
+            {"localRoot": f"${{workspaceFolder}}/_ext{lib}", "remoteRoot": str(lib)},
+            {"localRoot": "${workspaceFolder}", "remoteRoot": str(app.dir)},
+        ]
+    assert (app.recording / "run" / "_ext" / str(lib).lstrip("/") / "helper.py").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--replay", "R", "--wait"], "--wait goes with --debug or --listen"),
+    (["--replay", "R", "--listen", "nowhere"], "--listen needs HOST:PORT (or :PORT), not 'nowhere'"),
+    (["--debug", "app.py"], "--debug, --listen and --wait go with --replay DIR"),
+])
+def test_debug_options_misused(tmp_path, argv, message):
+    result = run([LAUNCHER, *argv], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"retrace: {message}\n"
+    assert "Traceback" not in result.stderr
+
+
+def test_workspace_configurations_are_complete(recorded):
+    app, _ = recorded
+    settings = json.loads((app.recording / "settings.json").read_text())
+    workspace = json.loads((app.recording / "replay.code-workspace").read_text())
+    launch, attach = workspace["launch"]["configurations"]
+    assert launch["env"]["PYTHONHASHSEED"] == settings["hash_seed"]
+    assert "PYTHONPATH" not in launch["env"]
+    assert launch["module"] == "retrace" and launch["args"] == ["--recording", "${workspaceFolder}/.."]
+    assert attach["request"] == "attach" and attach["connect"] == {"host": "127.0.0.1", "port": 5678}
+    assert textwrap.dedent(SOURCE) == (app.recording / "run" / "app.py").read_text()
