@@ -61,6 +61,20 @@ def _check_address(address: str) -> None:
         raise UsageError(f"--listen needs HOST:PORT (or :PORT), not {address!r}")
 
 
+def _check_travel(travel: dict, debug: dict) -> None:
+    from retrace.bootstrap.timetravel import LineSpec
+    from retrace.errors import UsageError
+
+    if "list_hits" in travel:
+        LineSpec(travel["list_hits"], with_hit=False)
+    if "break" in travel:
+        LineSpec(travel["break"], with_hit=True)
+    if "post_mortem" in travel and "break" in travel:
+        raise UsageError("--post-mortem and --break: one pdb session at a time")
+    if "post_mortem" in travel and debug:
+        raise UsageError("--post-mortem opens pdb; with --debug, the IDE stops on uncaught exceptions itself")
+
+
 def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
     arg = argv[index]
     if arg.startswith(name + "="):
@@ -92,6 +106,7 @@ def run(argv: list[str]) -> int:
     replay = None
     process = None
     debug: dict = {}
+    travel: dict = {}  # --list-hits, --break, --post-mortem
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -122,6 +137,14 @@ def run(argv: list[str]) -> int:
             debug["wait"] = True
             index += 1
             continue
+        if arg in ("--list-hits", "--break") or arg.startswith(("--list-hits=", "--break=")):
+            name = arg.partition("=")[0]
+            travel[name[2:].replace("-", "_")], index = _take_value(argv, index, name)
+            continue
+        if arg == "--post-mortem":
+            travel["post_mortem"] = True
+            index += 1
+            continue
         break
     rest = argv[index:]
 
@@ -130,12 +153,13 @@ def run(argv: list[str]) -> int:
             raise UsageError("--replay DIR takes no program or --recording")
         if debug and "listen" not in debug:
             raise UsageError("--wait goes with --debug or --listen")
-        exec_python(*replay_command(replay, process, debug=debug or None))
+        _check_travel(travel, debug)
+        exec_python(*replay_command(replay, process, debug=debug or None, extra=travel))
         return 0  # not reached
     if process is not None:
         raise UsageError("--process ID goes with --replay DIR")
-    if debug:
-        raise UsageError("--debug, --listen and --wait go with --replay DIR")
+    if debug or travel:
+        raise UsageError("--debug, --listen, --wait, --list-hits, --break and --post-mortem go with --replay DIR")
 
     if not rest:
         sys.stderr.write(USAGE)

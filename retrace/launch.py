@@ -149,7 +149,7 @@ def _is_site_dir(path: str) -> bool:
 
 
 def replay_config(recording_path: str, process: str | None = None, *, alone: bool = True,
-                  debug: dict | None = None) -> tuple[dict, dict]:
+                  debug: dict | None = None, extra: dict | None = None) -> tuple[dict, dict]:
     """RETRACE_CONFIG for a replay of ``recording_path`` (validated first), and the
     settings of the process it starts from: the whole process tree, or ``process``
     alone (with its subtree: ``alone=False``, as a replaying parent starts a Python
@@ -167,13 +167,14 @@ def replay_config(recording_path: str, process: str | None = None, *, alone: boo
     if debug is not None:  # (RETRACE_CONFIG is flat)
         config["debug"] = True
         config.update({f"debug_{name}": value for name, value in debug.items()})
+    config.update(extra or {})  # time travel (bootstrap/timetravel.py)
     return config, settings
 
 
 def replay_command(recording_path: str, process: str | None = None, *, alone: bool = True,
-                   debug: dict | None = None) -> tuple[list[str], dict]:
+                   debug: dict | None = None, extra: dict | None = None) -> tuple[list[str], dict]:
     """argv and environment that replay ``recording_path`` (see replay_config)."""
-    config, settings = replay_config(recording_path, process, alone=alone, debug=debug)
+    config, settings = replay_config(recording_path, process, alone=alone, debug=debug, extra=extra)
     env = _startup_env(dict(os.environ), settings.get("env") or {})
     env[CONFIG_VAR] = config_json(config)
     seed = settings.get("hash_seed")

@@ -71,6 +71,14 @@ class Recording:
             return os.path.normpath(os.path.join(self.run_dir, rel))
         return os.path.join(self.run_dir, EXTERNAL_DIR, original.lstrip(os.sep))
 
+    def original_path_for(self, run_path: str, code_root: str | None) -> str:
+        """The recorded path of the file the snapshot keeps at ``run_path`` (under run/)."""
+        rel = os.path.relpath(os.path.realpath(run_path), os.path.realpath(self.run_dir))
+        first, _, rest = rel.partition(os.sep)
+        if first == EXTERNAL_DIR:
+            return os.sep + rest
+        return os.path.join(code_root, rel) if code_root else run_path
+
     def facts_path(self, process_id: str) -> str:
         """How a process started (to replay it alone): settings.json, the root's or that of
         a child started by exec. A forked child has none: it starts as its parent was."""

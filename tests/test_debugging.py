@@ -230,7 +230,7 @@ def test_workspace_maps_code_from_outside_the_main_tree(program):
 @pytest.mark.parametrize("argv, message", [
     (["--replay", "R", "--wait"], "--wait goes with --debug or --listen"),
     (["--replay", "R", "--listen", "nowhere"], "--listen needs HOST:PORT (or :PORT), not 'nowhere'"),
-    (["--debug", "app.py"], "--debug, --listen and --wait go with --replay DIR"),
+    (["--debug", "app.py"], "--debug, --listen, --wait, --list-hits, --break and --post-mortem go with --replay DIR"),
 ])
 def test_debug_options_misused(tmp_path, argv, message):
     result = run([LAUNCHER, *argv], cwd=tmp_path)
@@ -249,3 +249,129 @@ def test_workspace_configurations_are_complete(recorded):
     assert launch["module"] == "retrace" and launch["args"] == ["--recording", "${workspaceFolder}/.."]
     assert attach["request"] == "attach" and attach["connect"] == {"host": "127.0.0.1", "port": 5678}
     assert textwrap.dedent(SOURCE) == (app.recording / "run" / "app.py").read_text()
+
+
+# -- time travel by re-execution ------------------------------------------------------------
+def test_list_hits_prints_each_run_of_a_line(recorded):
+    app, result = recorded
+    replayed = run([LAUNCHER, "--replay", str(app.recording), "--list-hits", f"app.py:{line_of('compute')}"],
+                   cwd=app.root, no_network=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == result.stdout
+    hits = re.findall(rf"retrace: hit (\d) of app.py:{line_of('compute')}: thread (\d), after event #(\d+)\n",
+                      replayed.stderr)
+    assert [(n, thread) for n, thread, _ in hits] == [("1", "0"), ("2", "0"), ("3", "0")]
+    events = [int(e) for _, _, e in hits]
+    assert events == sorted(events) and len(set(events)) == 3  # each hit after its own clock and entropy reads
+    assert f"retrace: app.py:{line_of('compute')} ran 3 times\n" in replayed.stderr
+    # the same numbers every time: the replay is deterministic
+    again = run([LAUNCHER, "--replay", str(app.recording), "--list-hits", f"app.py:{line_of('compute')}"],
+                cwd=app.root, no_network=True)
+    assert again.stderr == replayed.stderr
+    # threads have their logical ids; a run/ path names the recorded file
+    worker = run([LAUNCHER, "--replay", str(app.recording), "--list-hits",
+                  f"{app.recording}/run/app.py:{line_of('worker')}"], cwd=app.root, no_network=True)
+    assert re.findall(r"hit (\d) of .*: thread (\d)", worker.stderr) == [("1", "1"), ("2", "2")]
+    never = run([LAUNCHER, "--replay", str(app.recording), "--list-hits", "nothing.py:3"], cwd=app.root,
+                no_network=True)
+    assert never.returncode == 0
+    assert never.stderr.endswith("retrace: nothing.py:3 never ran: no code from a file 'nothing.py' ran\n")
+
+
+def test_break_stops_at_the_hit_in_pdb_with_the_terminal_as_input(recorded):
+    app, result = recorded
+    expected = recorded_stops(result.stdout)[1][1]  # the second run of compute's print line
+    commands = "p n, total, token\nnext\np stamp\ncontinue\n"
+    replayed = run([LAUNCHER, "--replay", str(app.recording), "--break", f"app.py:{line_of('compute')}:2"],
+                   cwd=app.root, stdin=commands, no_network=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"retrace: stopped at hit 2 of app.py:{line_of('compute')}" in replayed.stderr
+    assert f"({expected['n']}, {expected['total']}, {expected['token']})" in replayed.stdout
+    assert f"-> return total\n(Pdb) {expected['stamp']}\n" in replayed.stdout  # `next` stepped one line
+    # the program's own output around pdb's is the recording's
+    lines = replayed.stdout.replace("(Pdb) ", "").splitlines()  # (pdb's prompt has no newline)
+    program_output = [line for line in lines if re.match(r"(computed|worker|final) ", line)]
+    assert program_output == result.stdout.splitlines()
+
+
+def test_break_then_quit_ends_the_replay_there(recorded):
+    app, result = recorded
+    replayed = run([LAUNCHER, "--replay", str(app.recording), "--break", f"app.py:{line_of('worker')}"],
+                   cwd=app.root, stdin="q\n", no_network=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "final" not in replayed.stdout and "computed 8" in replayed.stdout
+
+
+def test_break_under_debugpy_stops_at_the_hit(recorded):
+    app, result = recorded
+    expected = recorded_stops(result.stdout)[2][1]
+    port = free_port()
+    replay = subprocess.Popen(
+        [LAUNCHER, "--replay", str(app.recording), "--debug", "--listen", f"127.0.0.1:{port}",
+         "--break", f"app.py:{line_of('compute')}:3"],
+        cwd=app.root, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = None
+    try:
+        client = DAPClient("127.0.0.1", port)
+        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
+                       linesStartAt1=True, columnsStartAt1=True)
+        attach = client.send_request("attach", justMyCode=True)
+        client.wait_event("initialized")
+        client.request("configurationDone")
+        client.response(attach)
+        stopped = client.wait_event("stopped")
+        top, local = client.locals_at_top(stopped["threadId"])
+        assert (top["name"], top["line"]) == ("compute", line_of("compute"))
+        assert {name: local.get(name) for name in expected} == expected
+        client.request("continue", threadId=stopped["threadId"])
+        client.wait_event("terminated")
+        client.close()
+        out, err = replay.communicate(timeout=60)
+    finally:
+        if client is not None:
+            client.close()
+        if replay.poll() is None:
+            replay.kill()
+            replay.communicate()
+    assert replay.returncode == 0, err
+    assert out == result.stdout
+
+
+CRASH = """\
+import os, time
+
+def parse(items):
+    stamp = time.time()
+    token = os.urandom(2).hex()
+    return [int(x) for x in items]
+
+print("start")
+parse(["1", "2", "x3"])
+"""
+
+
+def test_post_mortem_opens_pdb_at_the_recorded_exception(program):
+    app = program(CRASH)
+    recorded = app.record()
+    assert recorded.returncode == 1 and "ValueError" in recorded.stderr
+    replayed = run([LAUNCHER, "--replay", str(app.recording), "--post-mortem"], cwd=app.root,
+                   stdin="up\np items, token\nquit\n", no_network=True)
+    assert replayed.returncode == 1, replayed.stderr  # the recorded run's exit status
+    assert replayed.stderr.startswith(recorded.stderr)  # its traceback first
+    assert "retrace: post-mortem: ValueError (pdb; `q` ends the replay)" in replayed.stderr
+    assert "-> return [int(x) for x in items]" in replayed.stdout
+    assert re.search(r"\(\['1', '2', 'x3'\], '[0-9a-f]{4}'\)", replayed.stdout), replayed.stdout
+    calm = app.replay()
+    assert calm.returncode == 1 and calm.stderr == recorded.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--list-hits", "app.py"], "'app.py' is not FILE:LINE"),
+    (["--break", "app.py:x"], "'app.py:x' is not FILE:LINE[:HIT]"),
+    (["--break", "app.py:0"], "'app.py:0': lines and hits count from 1"),
+    (["--break", "app.py:3", "--post-mortem"], "--post-mortem and --break: one pdb session at a time"),
+])
+def test_time_travel_options_misused(tmp_path, argv, message):
+    result = run([LAUNCHER, "--replay", str(tmp_path), *argv], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"retrace: {message}\n"

@@ -78,6 +78,14 @@ class _DebuggerAware:
         return in_debugger()
 
 
+def program_bottom(frame):
+    """The program's outermost frame below ``frame`` (under it: retrace's run_main, a
+    scheduled thread's bootstrap, and whatever started the replay)."""
+    while frame.f_back is not None and _kinds.get(frame.f_back.f_code) != _ROOT:
+        frame = frame.f_back
+    return frame
+
+
 def program_roots(*functions) -> None:
     """Where the program's stacks begin: frames below these are not the program's."""
     for function in functions:

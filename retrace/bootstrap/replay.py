@@ -218,6 +218,8 @@ class ReplaySession:
         self.startup_path = [p for p in sys.path if p not in ours]
         self.finder = RunDirFinder(self.recording, snapshot_root(self.settings), self.settings["cwd"])
         tracebacks.source_opener = self._recorded_source_opener
+        self.at_end: list = []  # said when the replay reaches the recording's end (timetravel.py)
+        self.post_mortem = False  # pdb on the recorded uncaught exception
 
     def child_links(self, parent: str) -> list[dict]:
         """processes/*/process.json of ``parent``'s children, in the order they started."""
@@ -272,6 +274,9 @@ class ReplaySession:
     def _at_exit(self) -> None:
         if not self.interrupted and posix.getpid() == self._pid:  # not in a forked child
             self.engine.check_end()
+            with untraced():
+                for say in self.at_end:
+                    say()
 
     def run_main(self) -> None:
         main = self.main
@@ -325,7 +330,12 @@ class ReplaySession:
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt) and self.engine.source.peek() is not None:
                 self.interrupted = True  # the user's Ctrl-C, not the recording's
-            self._print_uncaught(exc)
+            tb = self._print_uncaught(exc)
+            if self.post_mortem:
+                from retrace.bootstrap import timetravel
+
+                self.post_mortem = False
+                timetravel.post_mortem(exc, tb)
             if isinstance(exc, KeyboardInterrupt):
                 # Let the interpreter end as python does after an uncaught Ctrl-C: run
                 # atexit handlers, then die of SIGINT. It must not print it again.
@@ -333,7 +343,8 @@ class ReplaySession:
                 raise
             sys.exit(1)
 
-    def _print_uncaught(self, exc: BaseException) -> None:
+    def _print_uncaught(self, exc: BaseException):
+        """Print as python would, without retrace's frames; the traceback printed."""
         tb = exc.__traceback__
         while tb is not None and is_ours(tb.tb_frame.f_code.co_filename):
             tb = tb.tb_next
@@ -349,6 +360,7 @@ class ReplaySession:
             sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         finally:
             io.open = real_open
+        return tb
 
     def _recorded_source_opener(self, real_open):
         import _io
@@ -379,9 +391,14 @@ def prepare(config: dict) -> None:
         _session = ReplaySession(config)
         _session.configure_threads(stall)
         _session.engine.processes.set_target(config.get("target"))
-        if config.get("debug"):  # before the boundaries: the debugger is no part of the program
-            debugging.prepare(_session, listen=config.get("debug_listen"), wait=config.get("debug_wait", False))
+        listen = config.get("debug_listen")
+        if config.get("debug") or config.get("break") or config.get("post_mortem"):
+            # before the boundaries: the debugger is no part of the program
+            debugging.prepare(_session, listen=listen, wait=config.get("debug_wait", False) or bool(config.get("break")))
         _session.install()
+        if config.get("list_hits") or config.get("break") or config.get("post_mortem"):
+            with untraced():  # (resolving the line's file reads the working directory)
+                _start_time_travel(_session, config, listen)
     except RetraceError as error:
         fail(error)
     except Exception as exc:  # a bug of ours, or a recording damaged in a way we did not foresee
@@ -389,6 +406,18 @@ def prepare(config: dict) -> None:
             raise
         fail(RetraceError(f"cannot start the replay: {type(exc).__name__}: {exc} "
                           "(a bug in retrace; RETRACE_DEBUG=1 shows where)"))
+
+
+def _start_time_travel(session, config: dict, listen: str | None) -> None:
+    from retrace.bootstrap import timetravel
+
+    if config.get("list_hits"):
+        timetravel.list_hits(session, config["list_hits"])
+    if config.get("break"):
+        timetravel.break_at(session, config["break"], debugger=bool(listen))
+    if config.get("post_mortem"):
+        session.post_mortem = True
+        session.at_end.append(timetravel.no_post_mortem(session))
 
 
 def prepared() -> bool:
