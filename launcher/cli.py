@@ -1,7 +1,8 @@
 """``retrace-python``: record a program like ``python`` runs it, or replay a recording.
 
     retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
-    retrace-python --replay DIR [--process ID]
+    retrace-python --replay DIR [--process ID] [--debug [--listen HOST:PORT] [--wait]]
+    retrace-python --replay DIR [--list-hits FILE:LINE | --break FILE:LINE[:HIT] | --post-mortem]
     retrace-python inspect DIR [--json] [--follow]
     retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
     retrace-python --version | --help
@@ -23,7 +24,8 @@ import sys
 
 USAGE = """\
 usage: retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
-       retrace-python --replay DIR [--process ID]
+       retrace-python --replay DIR [--process ID] [--debug [--listen HOST:PORT] [--wait]]
+       retrace-python --replay DIR [--list-hits FILE:LINE | --break FILE:LINE[:HIT] | --post-mortem]
        retrace-python inspect DIR [--json] [--follow]
        retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
        retrace-python --version | --help
@@ -34,6 +36,10 @@ reads or changes the outside world into DIR (default: a fresh directory under
 Replay: runs the recorded code from DIR/run/ again; every boundary call returns
 what it returned when recorded. Same output, same exit code, no outside world.
 The whole process tree replays; --process ID replays one process of it alone.
+Debug: --debug runs the replay under debugpy (127.0.0.1:5678, or --listen), --wait
+waits for an IDE to attach; DIR/replay.code-workspace opens it in VS Code (F5).
+--list-hits says each time FILE:LINE ran; --break stops at a hit in pdb (in the
+IDE with --debug); --post-mortem opens pdb at the recorded uncaught exception.
 Inspect: the recording's processes (command line, exit status, events, CPU,
 memory), or its events one per line; `--help` after either says more. (A script
 named `inspect` or `events` is recorded as `./inspect`.)
