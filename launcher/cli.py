@@ -100,12 +100,14 @@ def run(argv: list[str]) -> int:
     from retrace import pycmdline
     from retrace.errors import UsageError
     from retrace.launch import (
+        OFF_CONFIG,
         check_python_options,
         check_record_target,
         exec_python,
         fresh_recording_dir,
         record_env,
         replay_command,
+        sampled_in,
     )
 
     recording = None
@@ -177,6 +179,11 @@ def run(argv: list[str]) -> int:
     if command.kind == "stdin":
         raise UsageError("give a script, -m module or -c code to record (a program on stdin cannot be replayed)")
     check_python_options(command.flags)
+    recording_on, decision = sampled_in(os.environ)
+    if decision:
+        sys.stderr.write(f"retrace: {decision}\n")
+    if not recording_on:
+        exec_python(command.full(sys.executable), dict(os.environ, RETRACE_CONFIG=OFF_CONFIG))
     announce = recording is None
     if recording is None:
         recording = fresh_recording_dir()

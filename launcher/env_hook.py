@@ -34,7 +34,8 @@ def activate() -> None:
     try:
         from retrace import pycmdline
         from retrace.errors import RetraceError
-        from retrace.launch import check_python_options, check_record_target, exec_python, record_env
+        from retrace.launch import (OFF_CONFIG, check_python_options, check_record_target, exec_python, record_env,
+                                    sampled_in)
 
         command = pycmdline.parse(argv[1:])
         if command.kind == "stdin" or "--version" in command.flags or "--help" in command.flags:
@@ -43,6 +44,12 @@ def activate() -> None:
             return  # `python -m retrace --recording DIR` replays; it is not a program to record
         check_python_options(command.flags)
         check_record_target(target)
+        recording_on, decision = sampled_in(os.environ)
+        if decision:
+            sys.stderr.write(f"retrace: {decision}\n")
+        if not recording_on:
+            os.environ["RETRACE_CONFIG"] = OFF_CONFIG  # (for its children: they follow it)
+            return
         exec_python([sys.executable, *argv[1:]], record_env(target, announce=False))
     except (RetraceError, pycmdline.CommandLineError) as error:
         sys.stderr.write(f"retrace: warning: {error}; running unrecorded\n")

@@ -83,6 +83,30 @@ def fresh_recording_dir(base: str | None = None) -> str:
     raise UsageError(f"cannot choose a fresh recording directory under {base}")
 
 
+SAMPLE_VAR = "RETRACE_SAMPLE_RATE"
+# A root process that sampling left out: its Python children inherit this and do not
+# record either (the start-up hook is inert when RETRACE_CONFIG is set; startup.py).
+OFF_CONFIG = '{"mode": "off"}'
+
+
+def sampled_in(env: dict) -> tuple[bool, str | None]:
+    """Whether this root process records under RETRACE_SAMPLE_RATE (a fraction, 0 to 1),
+    and the line that says what was decided (None when every run records)."""
+    text = (env.get(SAMPLE_VAR) or "").strip()
+    if not text:
+        return True, None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not 0.0 <= rate <= 1.0:
+        raise UsageError(f"{SAMPLE_VAR}={text!r} is not a fraction between 0 and 1")
+    draw = int.from_bytes(os.urandom(4), "little") / 2.0 ** 32
+    if draw < rate:
+        return True, f"sampled in ({SAMPLE_VAR}={text}): recording this run"
+    return False, f"sampled out ({SAMPLE_VAR}={text}): this run and its children are not recorded"
+
+
 def new_hash_seed(env: dict) -> str:
     given = env.get("PYTHONHASHSEED")
     if given and given != "random":

@@ -22,6 +22,8 @@ def start() -> None:
     except (ValueError, AttributeError):
         record.warn(f"{CONFIG_VAR} is not valid; running unrecorded")
         return
+    if mode == "off":  # its root process was sampled out (launch.OFF_CONFIG): so is it
+        return
     if mode == "record" and config.get("pid", str(os.getpid())) != str(os.getpid()):
         # A Python program further down inherited a recorded process's environment
         # without being started as its child (through a shell, say): the children that

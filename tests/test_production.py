@@ -1,0 +1,206 @@
+"""Recording in containers and production (issue #7): the Docker entrypoint, sampling.
+
+There is no Docker engine here: the entrypoint runs as a process, and as PID 1 of a
+new PID namespace (``unshare --pid --fork``, as root), which is what a container
+gives it. Processes are ended by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import LAUNCHER, PYTHON, _clean_env, run
+
+ENTRYPOINT = os.path.join(os.path.dirname(LAUNCHER), "retrace-entrypoint")
+BIN = os.path.dirname(PYTHON)
+
+SERVER = """\
+import os, sys, time
+print("ready", os.getppid() == 1, flush=True)
+n = 0
+while True:
+    n += 1
+    time.sleep(0.02)
+    if n % 5 == 0:
+        print("tick", n, time.time(), flush=True)
+"""
+
+
+def _can_unshare_pid() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def container_env(tmp_path, **extra) -> dict:
+    """What a container image with retrace installed has: its python first on PATH."""
+    env = _clean_env({"PATH": f"{BIN}:{os.environ.get('PATH', '')}"})
+    env.update(extra)
+    return env
+
+
+def start(argv, tmp_path, env) -> subprocess.Popen:
+    (tmp_path / "server.py").write_text(SERVER)
+    return subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_after_ticks(proc: subprocess.Popen, target_pid: int, ticks: int = 3) -> tuple[str, str]:
+    lines = [proc.stdout.readline()]
+    assert lines[0].startswith("ready"), lines
+    while len(lines) <= ticks:
+        lines.append(proc.stdout.readline())
+    os.kill(target_pid, signal.SIGTERM)  # what `docker stop` does to PID 1
+    out, err = proc.communicate(timeout=30)
+    return "".join(lines) + out, err
+
+
+def check_complete_and_replayable(recording, recorded_out: str) -> None:
+    inspected = run([LAUNCHER, "inspect", str(recording), "--json"])
+    assert inspected.returncode == 0, inspected.stderr
+    facts = json.loads(inspected.stdout)
+    root = facts["processes"][0]
+    assert facts["state"] == "complete", facts
+    assert root["status"] == "killed by SIGTERM", root
+    replayed = run([LAUNCHER, "--replay", str(recording)], no_network=True)
+    assert replayed.returncode == -signal.SIGTERM, replayed.stderr  # dies the same way
+    assert replayed.stdout == recorded_out
+
+
+def test_entrypoint_forwards_sigterm_and_leaves_a_complete_recording(tmp_path):
+    recording = tmp_path / "rec"
+    proc = start([ENTRYPOINT, "python", "server.py"], tmp_path,
+                 container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(recording)))
+    try:
+        out, err = stop_after_ticks(proc, proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err == f"retrace: recording python server.py into {recording}\n"
+    check_complete_and_replayable(recording, out)
+
+
+@pytest.mark.skipif(not _can_unshare_pid(), reason="needs root and unshare --pid (CI has both)")
+def test_entrypoint_as_pid_1_of_a_container(tmp_path):
+    """As PID 1 the kernel drops signals without a handler: the program under it still
+    gets `docker stop`'s SIGTERM, and the recording is complete."""
+    recording = tmp_path / "rec"
+    proc = start(["unshare", "--pid", "--fork", "--mount-proc", ENTRYPOINT, "python", "server.py"], tmp_path,
+                 container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(recording)))
+    try:
+        first = proc.stdout.readline()
+        assert first == "ready True\n", (first, proc.stderr.read() if proc.poll() is not None else "")
+        pid_1 = psutil.Process(proc.pid).children()[0].pid  # the entrypoint, PID 1 inside
+        rest, err = stop_after_ticks_after_ready(proc, pid_1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    check_complete_and_replayable(recording, first + rest)
+
+
+def stop_after_ticks_after_ready(proc, target_pid, ticks: int = 3) -> tuple[str, str]:
+    lines = [proc.stdout.readline() for _ in range(ticks)]
+    os.kill(target_pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    return "".join(lines) + out, err
+
+
+def test_entrypoint_passes_through_untouched_without_retrace(tmp_path):
+    env = container_env(tmp_path)
+    proc = subprocess.Popen([ENTRYPOINT, "python", "-c", "import os, sys; print(os.getpid(), "
+                             "os.environ.get('RETRACE_CONFIG')); sys.exit(3)"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3 and err == ""
+    assert out == f"{proc.pid} None\n"  # exec'd: the program is the entrypoint's process
+    assert not (tmp_path / "retrace-recordings").exists()
+
+
+def test_entrypoint_one_fresh_recording_per_start_and_exit_status(tmp_path):
+    base = tmp_path / "recordings"
+    env = container_env(tmp_path, RETRACE="1", RETRACE_RECORDINGS_DIR=str(base))
+    for code in (0, 5):
+        result = subprocess.run([ENTRYPOINT, "python", "-c", f"import sys, time; print(time.time()); sys.exit({code})"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == code, result.stderr
+    recordings = sorted(base.iterdir())
+    assert len(recordings) == 2
+    for recording in recordings:
+        replayed = run([LAUNCHER, "--replay", str(recording)], no_network=True)
+        assert replayed.returncode in (0, 5)
+
+
+def test_entrypoint_runs_other_commands_unrecorded(tmp_path):
+    result = subprocess.run([ENTRYPOINT, "sh", "-c", "echo shell; exit 4"], cwd=tmp_path,
+                            env=container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(tmp_path / "r")),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 4 and result.stdout == "shell\n"
+    assert result.stderr == "retrace: sh is not a Python program this interpreter can record; running it unrecorded\n"
+    missing = subprocess.run([ENTRYPOINT, "no-such-command"], cwd=tmp_path, env=container_env(tmp_path),
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 127
+    assert missing.stderr == "retrace: cannot run no-such-command: No such file or directory\n"
+
+
+CHILDREN = """\
+import subprocess, sys
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('RETRACE_CONFIG', '')[:16])"],
+                       capture_output=True, text=True)
+print("child sees", child.stdout.strip())
+"""
+
+
+@pytest.mark.parametrize("how", ["launcher", "env", "entrypoint"])
+def test_sampling_decides_for_the_root_and_children_follow(tmp_path, how):
+    (tmp_path / "app.py").write_text(CHILDREN)
+    outcomes = {}
+    for rate in ("0", "1"):
+        recording = tmp_path / f"rec{rate}"
+        env = container_env(tmp_path, RETRACE_SAMPLE_RATE=rate)
+        if how == "launcher":
+            argv = [LAUNCHER, "--recording", str(recording), "app.py"]
+        else:
+            env.update(RETRACE="1", RETRACE_RECORDING_PATH=str(recording))
+            argv = [PYTHON, "app.py"] if how == "env" else [ENTRYPOINT, "python", "app.py"]
+        result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        outcomes[rate] = (result, recording.exists())
+    out_result, out_recorded = outcomes["0"]
+    assert not out_recorded
+    assert "retrace: sampled out (RETRACE_SAMPLE_RATE=0): this run and its children are not recorded\n" \
+        in out_result.stderr
+    assert out_result.stdout == 'child sees {"mode": "off"}\n'  # the child did not record either
+    in_result, in_recorded = outcomes["1"]
+    assert in_recorded
+    assert "retrace: sampled in (RETRACE_SAMPLE_RATE=1): recording this run\n" in in_result.stderr
+    assert in_result.stdout == 'child sees {"mode": "record\n'
+    assert (tmp_path / "rec1" / "processes").is_dir()  # the child recorded, as part of the tree
+
+
+def test_sampling_rate_misconfigured(tmp_path):
+    (tmp_path / "app.py").write_text("print('ran')\n")
+    bad = run([LAUNCHER, "app.py"], cwd=tmp_path, env={"RETRACE_SAMPLE_RATE": "half"})
+    assert bad.returncode == 2
+    assert bad.stderr == "retrace: RETRACE_SAMPLE_RATE='half' is not a fraction between 0 and 1\n"
+    hooked = run([PYTHON, "app.py"], cwd=tmp_path, env={"RETRACE": "1", "RETRACE_RECORDING_PATH": str(tmp_path / "r"),
+                                                        "RETRACE_SAMPLE_RATE": "2"})
+    assert hooked.returncode == 0 and hooked.stdout == "ran\n"  # production: the program runs, unrecorded
+    assert hooked.stderr == ("retrace: warning: RETRACE_SAMPLE_RATE='2' is not a fraction between 0 and 1; "
+                             "running unrecorded\n")
+    assert not (tmp_path / "r").exists()
