@@ -5,6 +5,7 @@
     retrace-python --replay DIR [--list-hits FILE:LINE | --break FILE:LINE[:HIT] | --post-mortem]
     retrace-python inspect DIR [--json] [--follow]
     retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
+    retrace-python prune DIR --older-than AGE [--keep-failed] [--dry-run]
     retrace-python --version | --help
 
 ``inspect`` and ``events`` (only as the first argument) hand over to a typer app
@@ -28,6 +29,7 @@ usage: retrace-python [--recording DIR] [python options] (script.py | -m module 
        retrace-python --replay DIR [--list-hits FILE:LINE | --break FILE:LINE[:HIT] | --post-mortem]
        retrace-python inspect DIR [--json] [--follow]
        retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
+       retrace-python prune DIR --older-than AGE [--keep-failed] [--dry-run]
        retrace-python --version | --help
 
 Record: runs the program exactly as `python` would, recording every call that
@@ -44,7 +46,11 @@ Inspect: the recording's processes (command line, exit status, events, CPU,
 memory), or its events one per line; `--help` after either says more. (A script
 named `inspect` or `events` is recorded as `./inspect`.)
 
-Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher.
+Prune: removes recordings older than AGE (7d, 12h) from DIR.
+
+Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher;
+retrace-entrypoint is a Docker entrypoint; RETRACE_SAMPLE_RATE and RETRACE_MAX_SIZE
+control production recording (docs/production.md).
 Exit codes of retrace itself: 2 usage, 65 unusable recording, 86 replay diverged,
 87 replay reached the end of a cut-short recording.
 """
@@ -93,7 +99,7 @@ def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
 
 
 def run(argv: list[str]) -> int:
-    if argv and argv[0] in ("inspect", "events"):
+    if argv and argv[0] in ("inspect", "events", "prune"):
         from retrace.inspection.app import main as inspection_main
 
         return inspection_main(argv)

@@ -8,6 +8,7 @@ gives it. Processes are ended by pid.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -204,3 +205,84 @@ def test_sampling_rate_misconfigured(tmp_path):
     assert hooked.stderr == ("retrace: warning: RETRACE_SAMPLE_RATE='2' is not a fraction between 0 and 1; "
                              "running unrecorded\n")
     assert not (tmp_path / "r").exists()
+
+
+BIG = """\
+import os, time
+for i in range(100_000):
+    t = time.time()
+    if i % 10_000 == 0:
+        print("at", i, os.urandom(2).hex(), flush=True)
+print("done")
+"""
+
+
+def test_size_cap_stops_recording_and_the_program_goes_on(tmp_path):
+    (tmp_path / "big.py").write_text(BIG)
+    recording = tmp_path / "rec"
+    recorded = run([LAUNCHER, "--recording", str(recording), "big.py"], cwd=tmp_path,
+                   env={"RETRACE_MAX_SIZE": "64KiB"})
+    assert recorded.returncode == 0
+    assert recorded.stdout.endswith("at 90000 " + recorded.stdout.split()[-2] + "\ndone\n")  # the program went on
+    assert recorded.stderr == ("retrace: warning: recording stopped at its size cap (RETRACE_MAX_SIZE=64KiB); "
+                               "the program goes on unrecorded\n")
+    size = (recording / "trace.bin").stat().st_size
+    assert 64 * 1024 <= size < 64 * 1024 + 400 * 1024  # at most one flush past the cap
+    inspected = json.loads(run([LAUNCHER, "inspect", str(recording), "--json"]).stdout)
+    assert inspected["processes"][0]["status"] == "recording stopped at its size cap"
+    replayed = run([LAUNCHER, "--replay", str(recording)], cwd=tmp_path, no_network=True)
+    assert replayed.returncode == 87, replayed.stderr
+    assert recorded.stdout.startswith(replayed.stdout) and replayed.stdout.startswith("at 0 ")
+    assert replayed.stderr.startswith("retrace: recording ends at event ")
+    assert "it stopped there at its size cap (RETRACE_MAX_SIZE) while the program went on; replay stops before " \
+           "time.time at " in replayed.stderr
+    uncapped = run([LAUNCHER, "--recording", str(tmp_path / "rec2"), "big.py"], cwd=tmp_path,
+                   env={"RETRACE_MAX_SIZE": "lots"})
+    assert uncapped.stderr == ("retrace: warning: RETRACE_MAX_SIZE='lots' is not a size (such as 500MB or 2G); "
+                               "recording without a cap\n")
+    assert run([LAUNCHER, "--replay", str(tmp_path / "rec2")], cwd=tmp_path, no_network=True).stdout == uncapped.stdout
+
+
+def make_recordings(base, ages_and_codes) -> None:
+    """Real recordings under ``base``, their starts moved back by the given ages."""
+    base.mkdir()
+    for name, age, code in ages_and_codes:
+        result = run([LAUNCHER, "--recording", str(base / name), "-c",
+                      f"import sys, time; time.time(); sys.exit({code})"], cwd=base)
+        assert result.returncode == code
+        settings_path = base / name / "settings.json"
+        settings = json.loads(settings_path.read_text())
+        settings["start_time"] -= age
+        settings_path.write_text(json.dumps(settings))
+
+
+def test_prune_removes_old_recordings_and_can_keep_failed_ones(tmp_path):
+    base = tmp_path / "recordings"
+    day = 86400
+    make_recordings(base, [("old-ok", 10 * day, 0), ("old-failed", 9 * day, 1), ("new-ok", 3600, 0)])
+    (base / "not-a-recording").mkdir()
+    dry = run([LAUNCHER, "prune", str(base), "--older-than", "7d", "--keep-failed", "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    assert re.fullmatch(rf"would remove {base}/old-ok \(started [^,]+, [\d.]+ KiB\)\n"
+                        r"would remove 1 of 3 recordings older than 7d \([\d.]+ KiB\); kept 1 failed\n", dry.stdout)
+    assert sorted(p.name for p in base.iterdir()) == ["new-ok", "not-a-recording", "old-failed", "old-ok"]
+    kept = run([LAUNCHER, "prune", str(base), "--older-than", "7d", "--keep-failed"])
+    assert kept.returncode == 0
+    assert sorted(p.name for p in base.iterdir()) == ["new-ok", "not-a-recording", "old-failed"]
+    everything_old = run([LAUNCHER, "prune", str(base), "--older-than", "2h"])
+    assert f"removed {base}/old-failed (started " in everything_old.stdout and ", exit 1, " in everything_old.stdout
+    assert sorted(p.name for p in base.iterdir()) == ["new-ok", "not-a-recording"]
+
+
+def test_prune_misused(tmp_path):
+    base = tmp_path / "recordings"
+    make_recordings(base, [("one", 0, 0)])
+    for argv, message in (
+        (["prune", str(base), "--older-than", "7x"], "--older-than needs an age such as 7d, 12h, 30m (not '7x')"),
+        (["prune", str(base / "one"), "--older-than", "7d"],
+         f"{base / 'one'} is a recording; prune takes the directory that holds recordings"),
+        (["prune", str(tmp_path / "nowhere"), "--older-than", "7d"], f"{tmp_path / 'nowhere'} is not a directory"),
+    ):
+        result = run([LAUNCHER, *argv])
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"retrace: {message}\n"

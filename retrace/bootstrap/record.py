@@ -40,6 +40,30 @@ _allocate_lock = _thread.allocate_lock  # the real one (the threads family patch
 _FLUSHED_SIGNALS = (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGALRM, _signal.SIGUSR1, _signal.SIGUSR2)
 
 
+MAX_SIZE_VAR = "RETRACE_MAX_SIZE"
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+               "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40,
+               "tib": 1 << 40}
+
+
+def max_size(text: str | None) -> int | None:
+    """RETRACE_MAX_SIZE ("500MB", "2G", "1048576"; units of 1024) in bytes; None if unset.
+    A value that means nothing is warned about and ignored: the program must run."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    number = text.rstrip("KMGTBIkmgtbi ")
+    unit = text[len(number):].strip().lower()
+    try:
+        size = int(float(number) * _SIZE_UNITS[unit])
+    except (KeyError, ValueError):
+        size = 0
+    if size <= 0:
+        warn(f"{MAX_SIZE_VAR}={text!r} is not a size (such as 500MB or 2G); recording without a cap")
+        return None
+    return size
+
+
 def warn(message: str) -> None:
     try:
         posix.write(2, f"retrace: warning: {message}\n".encode(errors="replace"))
@@ -294,6 +318,9 @@ class RecordSession:
                 self._write_workspace()
             self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.processes = self.tree
+            cap = max_size(os.environ.get(MAX_SIZE_VAR))
+            if cap is not None:
+                self.engine.limit_size(cap, f"{MAX_SIZE_VAR}={os.environ[MAX_SIZE_VAR]}")
         except OSError as exc:
             warn(f"cannot record into {self.recording.path} ({exc.strerror or exc}); running unrecorded")
             return False

@@ -14,6 +14,7 @@ from retrace.engine import Engine, wrappers
 from retrace.engine.scheduler import RecordScheduler
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries, untraced
 from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
+from retrace.trace.format import SIZE_CAP
 from retrace.trace.writer import TraceWriter
 
 _real_time = _time_module.time  # captured before any patching
@@ -54,6 +55,15 @@ class Recorder(Engine):
         bid = super().boundary_id(name)
         self.names_by_id[bid] = name
         return bid
+
+    def limit_size(self, limit: int, described: str) -> None:
+        """Stop recording, cleanly, once the trace has ``limit`` bytes (RETRACE_MAX_SIZE)."""
+        def reached():
+            self._warn(f"recording stopped at its size cap ({described}); the program goes on unrecorded")
+            self.end_process(SIZE_CAP, None)
+
+        self.writer.limit = limit
+        self.writer.on_limit = reached
 
     def _writer_failed(self, exc: BaseException) -> None:
         stop_all_boundaries()

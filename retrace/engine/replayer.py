@@ -20,7 +20,7 @@ from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
-from retrace.trace.format import PREEMPT_ID, SWITCH_ID
+from retrace.trace.format import PREEMPT_ID, SIZE_CAP, SWITCH_ID
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.trace.values import Deferred, Raised, resolve_deferred
 
@@ -302,6 +302,10 @@ class Replayer(Engine):
         source = self.source
         report = self._report(None, name, args, kwargs)
         ending = source.ending
+        if ending is not None and ending.get("how") == SIZE_CAP:
+            self._stop(RecordingEnds(
+                f"recording ends at event {source.index}: it stopped there at its size cap (RETRACE_MAX_SIZE) "
+                f"while the program went on; replay stops before {name} at {report.got_site}"))
         if ending is not None:
             self._ended_as_recorded(ending, f"before {name} at {report.got_site}")
             report.detail = f"the recorded process had already ended ({ending.get('how', 'exit')})"

@@ -19,7 +19,7 @@ from retrace.inspection import render
 from retrace.inspection.model import EventQuery, load_recording
 from retrace.recording import ROOT_PROCESS
 
-COMMANDS = ("inspect", "events")
+COMMANDS = ("inspect", "events", "prune")
 
 app = typer.Typer(
     add_completion=False,
@@ -90,6 +90,41 @@ def events_command(
     sys.stdout.flush()
     if problem is not None:
         raise problem
+    return 0
+
+
+@app.command("prune")
+def prune_command(
+    directory: Annotated[str, typer.Argument(metavar="DIR", show_default=False,
+                                             help="The directory that holds recordings.")],
+    older_than: Annotated[str, typer.Option("--older-than", metavar="AGE",
+                                            help="Remove recordings started longer ago than AGE: 7d, 12h, 30m, "
+                                                 "90s, 2w.")],
+    keep_failed: Annotated[bool, typer.Option(
+        "--keep-failed", help="Keep recordings that did not end with exit 0 (an error, a signal, a crash, a "
+                              "size cap).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")] = False,
+) -> int:
+    """Retention: remove old recordings from DIR. Recordings still being written are
+    never removed."""
+    from retrace.inspection import retention
+
+    age = retention.parse_age(older_than)
+    candidates = retention.survey(directory)
+    chosen, kept = retention.choose(candidates, age, keep_failed)
+    verb = "would remove" if dry_run else "removed"
+    for candidate in chosen:
+        if not dry_run:
+            retention.remove(candidate)
+        status = f", {candidate.failed}" if candidate.failed else ""
+        started = render.local_time(candidate.started)
+        sys.stdout.write(f"{verb} {candidate.path} (started {started}{status}, "
+                         f"{render.size_text(candidate.size)})\n")
+    freed = sum(candidate.size for candidate in chosen)
+    summary = f"{verb} {len(chosen)} of {len(candidates)} recordings older than {older_than} ({render.size_text(freed)})"
+    if keep_failed:
+        summary += f"; kept {len(kept)} failed"
+    sys.stdout.write(summary + "\n")
     return 0
 
 

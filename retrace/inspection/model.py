@@ -79,6 +79,8 @@ class ProcessInfo:
         if self.state != COMPLETE or self.ending is None:
             return self.state
         how, code = self.ending.how, self.ending.status
+        if how == "size cap":  # (RETRACE_MAX_SIZE: the program went on, unrecorded)
+            return "recording stopped at its size cap"
         if how == "signal" and type(code) is int:
             try:
                 name = signal.Signals(-code).name

@@ -62,3 +62,6 @@ RUN_DIR = "run"
 WORKSPACE_FILE = "replay.code-workspace"
 PROCESSES_DIR = "processes"     # processes/<id>/: a child process's own recording
 PROCESS_FILE = "process.json"   # processes/<id>/process.json: how that child started and ended
+
+# The end marker's "how" when RETRACE_MAX_SIZE stopped the recording (the program went on).
+SIZE_CAP = "size cap"

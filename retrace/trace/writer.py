@@ -64,6 +64,9 @@ class TraceWriter:
         self.on_tick = None  # called in the flusher thread after each flush
         self.count = 0
         self.handovers = 0  # of the items counted in ``count``
+        self.size = 0  # bytes written to the file so far
+        self.limit: int | None = None  # RETRACE_MAX_SIZE: past it, ``on_limit()`` (once)
+        self.on_limit = None
         flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
         self._fd = posix.open(path, flags, 0o600)
         self._write(fmt.MAGIC + frame(dumps(header)))
@@ -113,6 +116,9 @@ class TraceWriter:
                 return
             self.count += count
             self.handovers += sum(1 for item in batch if item[0] < 0)
+        if self.limit is not None and self.size >= self.limit and self.on_limit is not None:
+            reached, self.on_limit = self.on_limit, None
+            reached()
 
     def events_so_far(self, *, locked: bool = True) -> int:
         """How many events this trace has so far, written or pending: the index the next
@@ -171,6 +177,7 @@ class TraceWriter:
         view = memoryview(data)
         while view:
             written = posix.write(self._fd, view)
+            self.size += written
             view = view[written:]
 
     def _fail(self, exc: BaseException) -> None:
@@ -210,6 +217,7 @@ class TraceWriter:
         self._sites = {}
         self.count = 0
         self.handovers = 0
+        self.size = 0
         self.failed = None
         self._closed = False
         self.path = path
