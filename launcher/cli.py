@@ -6,6 +6,7 @@
     retrace-python inspect DIR [--json] [--follow]
     retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
     retrace-python prune DIR --older-than AGE [--keep-failed] [--dry-run]
+    retrace-python fetch s3://bucket/prefix/NAME [DIR]
     retrace-python --version | --help
 
 ``inspect`` and ``events`` (only as the first argument) hand over to a typer app
@@ -30,6 +31,7 @@ usage: retrace-python [--recording DIR] [python options] (script.py | -m module 
        retrace-python inspect DIR [--json] [--follow]
        retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
        retrace-python prune DIR --older-than AGE [--keep-failed] [--dry-run]
+       retrace-python fetch s3://bucket/prefix/NAME [DIR]
        retrace-python --version | --help
 
 Record: runs the program exactly as `python` would, recording every call that
@@ -46,7 +48,8 @@ Inspect: the recording's processes (command line, exit status, events, CPU,
 memory), or its events one per line; `--help` after either says more. (A script
 named `inspect` or `events` is recorded as `./inspect`.)
 
-Prune: removes recordings older than AGE (7d, 12h) from DIR.
+Prune: removes recordings older than AGE (7d, 12h) from DIR. Fetch: downloads a
+recording that RETRACE_UPLOAD=s3://bucket/prefix uploaded.
 
 Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher;
 retrace-entrypoint is a Docker entrypoint; RETRACE_SAMPLE_RATE and RETRACE_MAX_SIZE
@@ -99,7 +102,7 @@ def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
 
 
 def run(argv: list[str]) -> int:
-    if argv and argv[0] in ("inspect", "events", "prune"):
+    if argv and argv[0] in ("inspect", "events", "prune", "fetch"):
         from retrace.inspection.app import main as inspection_main
 
         return inspection_main(argv)

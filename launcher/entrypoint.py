@@ -9,7 +9,9 @@ container runs as it would without it. With ``RETRACE=1`` it records the command
 names this Python, such as ``gunicorn`` or ``celery``) into
 ``RETRACE_RECORDING_PATH``, or into a fresh directory under
 ``RETRACE_RECORDINGS_DIR`` (one per container start: a mounted volume), or under
-``./retrace-recordings``; ``RETRACE_SAMPLE_RATE`` applies.
+``./retrace-recordings``; ``RETRACE_SAMPLE_RATE`` applies, and with
+``RETRACE_UPLOAD`` it uploads the recording once the program is over
+(retrace/storage.py).
 
 While recording it stays as the parent of the program (PID 1 in a container) and
 forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH to it: the
@@ -88,7 +90,23 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"{error}; running unrecorded")
         return _exec(argv)
     _say(f"recording {' '.join(argv)} into {os.path.abspath(recording)}")
-    return _supervise(command, recording, record_env)
+    # Uploading is the entrypoint's job, once the program is over: the program's own
+    # detached uploader would die with the container.
+    upload_url = os.environ.pop("RETRACE_UPLOAD", None)
+    status = _supervise(command, recording, record_env)
+    if upload_url:
+        from retrace import storage
+
+        storage.upload_when_finished(os.path.abspath(recording), upload_url, _say, between=_reap_orphans)
+    return status
+
+
+def _reap_orphans() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
 
 
 def _supervise(command: list[str], recording: str, record_env) -> int:

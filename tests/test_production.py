@@ -12,6 +12,7 @@ import re
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -286,3 +287,103 @@ def test_prune_misused(tmp_path):
         result = run([LAUNCHER, *argv])
         assert result.returncode == 2, result.stderr
         assert result.stderr == f"retrace: {message}\n"
+
+
+# -- shipping recordings: S3 (a real moto server, started here) ---------------------------
+@pytest.fixture
+def s3(tmp_path):
+    """A moto S3 server on a free port, its settings, and a bucket `recordings`."""
+    boto3 = pytest.importorskip("boto3")
+    server = shutil.which("moto_server", path=BIN)
+    assert server, "moto[server] is a test dependency (pyproject.toml)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    try:
+        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="test",
+                              aws_secret_access_key="test", region_name="us-east-1")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.create_bucket(Bucket="recordings")
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield env, client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+APP = """\
+import os, time
+print("token", os.urandom(4).hex(), time.time())
+"""
+
+
+def wait_for_object(client, key: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = client.list_objects_v2(Bucket="recordings", Prefix=key)
+        if listing.get("KeyCount"):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{key} never appeared")
+
+
+def test_upload_by_the_recorded_process_then_fetch_and_replay(tmp_path, s3):
+    env, client = s3
+    (tmp_path / "app.py").write_text(APP)
+    recording = tmp_path / "rec-one"
+    recorded = run([LAUNCHER, "--recording", str(recording), "app.py"], cwd=tmp_path,
+                   env=dict(env, RETRACE_UPLOAD="s3://recordings/team/"))
+    assert recorded.returncode == 0 and recorded.stderr == ""
+    wait_for_object(client, "team/rec-one/.retrace-complete")  # a detached uploader did it
+    assert "uploaded" in (recording / "upload.log").read_text()
+    shutil.rmtree(recording)  # the machine that recorded is gone
+    fetched = run([LAUNCHER, "fetch", "s3://recordings/team/rec-one", str(tmp_path / "here")], env=env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout == (f"fetched s3://recordings/team/rec-one into {tmp_path / 'here'}; "
+                              f"replay it: retrace-python --replay {tmp_path / 'here'}\n")
+    (tmp_path / "app.py").unlink()
+    replayed = run([LAUNCHER, "--replay", str(tmp_path / "here")], cwd=tmp_path, no_network=True)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout == recorded.stdout
+    assert not (tmp_path / "here" / "upload.log").exists()
+    several = run([LAUNCHER, "fetch", "s3://recordings/team"], env=env, cwd=tmp_path)
+    assert several.returncode == 2
+    assert several.stderr == ("retrace: s3://recordings/team holds recordings, it is none: fetch one of "
+                              "s3://recordings/team/rec-one\n")
+    missing = run([LAUNCHER, "fetch", "s3://recordings/nothing"], env=env, cwd=tmp_path)
+    assert missing.returncode == 69 and missing.stderr == "retrace: no complete recording at s3://recordings/nothing\n"
+
+
+def test_entrypoint_uploads_before_it_exits(tmp_path, s3):
+    env, client = s3
+    (tmp_path / "app.py").write_text(APP)
+    result = subprocess.run([ENTRYPOINT, "python", "app.py"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, env=container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(
+                                tmp_path / "rec-two"), RETRACE_UPLOAD="s3://recordings/ci", **env))
+    assert result.returncode == 0, result.stderr
+    files = sum(len(names) for _, _, names in os.walk(tmp_path / "rec-two"))
+    assert result.stderr.endswith(f"retrace: uploaded {files} files of {tmp_path / 'rec-two'} to "
+                                  "s3://recordings/ci/rec-two\n"), result.stderr
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket="recordings", Prefix="ci/")["Contents"]]
+    assert "ci/rec-two/.retrace-complete" in keys and "ci/rec-two/trace.bin" in keys
+    assert not (tmp_path / "rec-two" / "upload.log").exists()  # (no detached uploader: the entrypoint did it)
+
+
+def test_upload_failure_is_reported_not_fatal(tmp_path, s3):
+    env, _ = s3
+    (tmp_path / "app.py").write_text(APP)
+    result = subprocess.run([ENTRYPOINT, "python", "app.py"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, env=container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(
+                                tmp_path / "rec"), RETRACE_UPLOAD="s3://no-such-bucket/x", **env))
+    assert result.returncode == 0  # the program's status, whatever became of the upload
+    assert re.search(r"retrace: cannot upload .*/rec to s3://no-such-bucket/x: .*NoSuchBucket", result.stderr)

@@ -263,6 +263,7 @@ class RecordSession:
         self.settings: dict = {}
         self._snapshot_lock = _allocate_lock()
         self._workspace_dirs: set[str] = set()  # external code directories the workspace maps
+        self.upload_url: str | None = None  # RETRACE_UPLOAD
 
     def start(self) -> bool:
         # A signal that kills while the recording is being set up (a pool terminating a
@@ -318,6 +319,7 @@ class RecordSession:
                 self._write_workspace()
             self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.processes = self.tree
+            self.upload_url = os.environ.get("RETRACE_UPLOAD") or None  # (storage.py)
             cap = max_size(os.environ.get(MAX_SIZE_VAR))
             if cap is not None:
                 self.engine.limit_size(cap, f"{MAX_SIZE_VAR}={os.environ[MAX_SIZE_VAR]}")
@@ -424,10 +426,12 @@ class RecordSession:
     # -- endings --------------------------------------------------------------
     def _at_exit(self) -> None:
         self._finish("exit", _normal_exit_status())
+        self._start_uploader()
 
     def _end_process(self, how: str, status: int | None = None) -> None:
         """Endings that skip atexit (os._exit, a fatal signal) still complete the recording."""
         self._finish(how, status)
+        self._start_uploader()
 
     def _finish(self, how: str, status: int | None) -> None:
         if self.engine.ended:
@@ -456,6 +460,32 @@ class RecordSession:
                 posix.write(2, f"retrace: recording saved to {self.recording.path}\n".encode())
             except OSError:
                 pass
+
+    def _start_uploader(self) -> None:
+        """RETRACE_UPLOAD: the root process, ending, starts a detached uploader (storage.py)
+        that waits for the rest of the tree and ships the recording."""
+        url = self.upload_url
+        if not url or self.process_id != ROOT_PROCESS or self.process_facts is not None:
+            return
+        self.upload_url = None
+        from retrace.launch import without_start_up_hook
+
+        env = without_start_up_hook({k: v for k, v in os.environ.items()
+                                     if k not in (CONFIG_VAR, "PYTHONHASHSEED")})
+        log = os.path.join(self.recording.path, "upload.log")
+        try:
+            with untraced():
+                fd = posix.open(log, posix.O_WRONLY | posix.O_CREAT | posix.O_APPEND | posix.O_CLOEXEC, 0o600)
+                try:
+                    os.posix_spawn(sys.executable, [sys.executable, "-m", "retrace.storage", "upload",
+                                                    self.recording.path, url], env,
+                                   file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                                 (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)],
+                                   setsid=True)
+                finally:
+                    posix.close(fd)
+        except OSError as exc:
+            warn(f"cannot start the upload of {self.recording.path} ({exc.strerror or exc})")
 
     def _after_fork_in_child(self) -> None:
         # The flusher thread may have been snapshotting as the fork happened: its lock

@@ -19,7 +19,7 @@ from retrace.inspection import render
 from retrace.inspection.model import EventQuery, load_recording
 from retrace.recording import ROOT_PROCESS
 
-COMMANDS = ("inspect", "events", "prune")
+COMMANDS = ("inspect", "events", "prune", "fetch")
 
 app = typer.Typer(
     add_completion=False,
@@ -125,6 +125,21 @@ def prune_command(
     if keep_failed:
         summary += f"; kept {len(kept)} failed"
     sys.stdout.write(summary + "\n")
+    return 0
+
+
+@app.command("fetch")
+def fetch_command(
+    url: Annotated[str, typer.Argument(metavar="URL", show_default=False,
+                                       help="s3://bucket/prefix/NAME: a recording uploaded by RETRACE_UPLOAD.")],
+    directory: Annotated[Optional[str], typer.Argument(metavar="[DIR]", show_default=False,
+                                                       help="Where to put it (default: ./NAME).")] = None,
+) -> int:
+    """Download a recording from S3 (or S3-compatible storage: AWS_ENDPOINT_URL)."""
+    from retrace import storage
+
+    where = storage.fetch(url, directory)
+    sys.stdout.write(f"fetched {url} into {where}; replay it: retrace-python --replay {where}\n")
     return 0
 
 
