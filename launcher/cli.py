@@ -46,7 +46,7 @@ waits for an IDE to attach; DIR/replay.code-workspace opens it in VS Code (F5).
 IDE with --debug); --post-mortem opens pdb at the recorded uncaught exception.
 Inspect: the recording's processes (command line, exit status, events, CPU,
 memory), or its events one per line; `--help` after either says more. (A script
-named `inspect` or `events` is recorded as `./inspect`.)
+named `inspect`, `events`, `prune` or `fetch` is recorded as `./inspect`...)
 
 Prune: removes recordings older than AGE (7d, 12h) from DIR. Fetch: downloads a
 recording that RETRACE_UPLOAD=s3://bucket/prefix uploaded.
@@ -54,8 +54,9 @@ recording that RETRACE_UPLOAD=s3://bucket/prefix uploaded.
 Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher;
 retrace-entrypoint is a Docker entrypoint; RETRACE_SAMPLE_RATE and RETRACE_MAX_SIZE
 control production recording (docs/production.md).
-Exit codes of retrace itself: 2 usage, 65 unusable recording, 86 replay diverged,
-87 replay reached the end of a cut-short recording.
+Exit codes of retrace itself: 2 usage, 65 unusable recording, 69 object storage
+unavailable (fetch), 86 replay diverged, 87 replay reached the end of a cut-short
+recording.
 """
 
 
