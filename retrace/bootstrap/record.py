@@ -17,7 +17,7 @@ import sys
 import time
 
 import retrace
-from retrace import pycmdline
+from retrace import pycmdline, sealing
 from retrace.boundaries import declared, families
 from retrace.bootstrap import children
 from retrace.bootstrap.install import Installer
@@ -264,6 +264,8 @@ class RecordSession:
         self._snapshot_lock = _allocate_lock()
         self._workspace_dirs: set[str] = set()  # external code directories the workspace maps
         self.upload_url: str | None = None  # RETRACE_UPLOAD
+        self._sealing: dict | None = None  # settings["sealing"], unless RETRACE_SECRETS=off
+        self._sealed_env = None  # (sealed places, originals) until their tokens are written
 
     def start(self) -> bool:
         # A signal that kills while the recording is being set up (a pool terminating a
@@ -307,6 +309,10 @@ class RecordSession:
             else:
                 self._become_exec_child()
             self.settings = self._initial_settings(main)
+            if self._sealing is not None:
+                self.settings["sealing"] = self._sealing
+                if self._sealed_env is not None:
+                    self.settings["sealed_env"] = self._sealed_env[0]
             header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
                       "python": list(sys.version_info[:3]), "pid": posix.getpid(),
                       "created": self.settings["start_time"]}
@@ -320,6 +326,9 @@ class RecordSession:
             self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.processes = self.tree
             self.upload_url = os.environ.get("RETRACE_UPLOAD") or None  # (storage.py)
+            if self._sealing is not None:
+                self.engine.writer.sealer = sealing.Sealer(os.environ.get(sealing.KEY_VAR),
+                                                           bytes.fromhex(self._sealing["salt"]))
             cap = max_size(os.environ.get(MAX_SIZE_VAR))
             if cap is not None:
                 self.engine.limit_size(cap, f"{MAX_SIZE_VAR}={os.environ[MAX_SIZE_VAR]}")
@@ -368,7 +377,7 @@ class RecordSession:
             "orig_argv": list(sys.orig_argv),
             "main": main,
             "cwd": os.getcwd(),
-            "env": dict(os.environ),
+            "env": self._recorded_environment(),
             "hash_seed": os.environ.get("PYTHONHASHSEED"),
             # What a replay under a debugger must not have imported early (bootstrap/debugging.py).
             "modules_at_start": list(sys.modules),
@@ -377,6 +386,32 @@ class RecordSession:
             "ppid": posix.getppid(),
             "distributions": {},
         }
+
+    def _recorded_environment(self) -> dict:
+        """os.environ as settings.json keeps it: secrets sealed (retrace/sealing.py)."""
+        env = dict(os.environ)
+        env.pop(sealing.KEY_VAR, None)  # (never stored, not even sealed)
+        if not sealing.enabled(env):
+            return env
+        shown, sealed = sealing.seal_environment(env)
+        self._sealing = {"salt": sealing.new_salt(), "keyed": bool(os.environ.get(sealing.KEY_VAR))}
+        if sealed:
+            self._sealed_env = (sealed, {name: env[name] for name in sealed})
+        return shown
+
+    def _seal_environment_tokens(self) -> None:
+        """The encrypted originals of the sealed environment, once (off the start-up path:
+        at the first flush, or at the end)."""
+        pending, self._sealed_env = self._sealed_env, None
+        sealer = self.engine.writer.sealer
+        if pending is None or sealer is None or not sealer.keyed or self.process_facts is not None:
+            return  # (a forked child: its parent keeps the settings)
+        sealed, originals = pending
+        self.settings["sealed_env"] = sealer.tokens_for_environment(originals, sealed)
+        try:
+            write_json(self.settings_path, self.settings)
+        except OSError:
+            pass
 
     def _write_workspace(self) -> None:
         from retrace.workspace import replay_workspace
@@ -391,6 +426,8 @@ class RecordSession:
         # The flusher thread and the process's ending both snapshot: one at a time, so
         # an ending (os._exit right after start) waits for a copy already under way.
         with self._snapshot_lock:
+            if self._sealed_env is not None:
+                self._seal_environment_tokens()
             self._snapshot_step()
 
     def _snapshot_step(self) -> None:

@@ -27,6 +27,7 @@ from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import RecordingEnds, RecordingError, RetraceError
+from retrace import sealing
 from retrace.bootstrap import children, debugging
 from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
@@ -209,6 +210,7 @@ class ReplaySession:
         self.reader = TraceReader(self.recording.process_trace_path(process_id))
         self._check_hash_seed()
         self.engine = Replayer(self.reader, stop=fail)
+        self._open_sealed(os.environ.get(sealing.KEY_VAR))
         self.engine.processes = tree = ReplayedTree(self)
         tree.process_id = process_id
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
@@ -220,6 +222,19 @@ class ReplaySession:
         tracebacks.source_opener = self._recorded_source_opener
         self.at_end: list = []  # said when the replay reaches the recording's end (timetravel.py)
         self.post_mortem = False  # pdb on the recorded uncaught exception
+
+    def _open_sealed(self, key: str | None) -> None:
+        """Secrets sealed when recording (retrace/sealing.py): put back with the key they
+        were sealed with; without it the program gets their '*'s (and a divergence
+        report says that may be why)."""
+        info, sealed_env = self.settings.get("sealing"), self.settings.get("sealed_env") or {}
+        source = self.engine.source
+        if not info or not key or not info.get("keyed"):
+            source.sealed_environment = sum(1 for entries in sealed_env.values() if entries)
+            return
+        unsealer = sealing.Unsealer(key, info["salt"])
+        self.settings["env"] = unsealer.unseal_environment(self.settings["env"], sealed_env)
+        source.unsealer = unsealer
 
     def child_links(self, parent: str) -> list[dict]:
         """processes/*/process.json of ``parent``'s children, in the order they started."""

@@ -46,6 +46,7 @@ class DivergenceReport:
         self.got_site = got_site
         self.recent = list(recent)
         self.detail = detail
+        self.sealed = 0  # sealed values this replay saw as *s (no RETRACE_KEY)
 
     def render(self) -> str:
         lines = [f"replay diverged at event {self.index}"]
@@ -65,6 +66,10 @@ class DivergenceReport:
             lines.append("  last events replayed:")
             for index, name, site in self.recent:
                 lines.append(f"    #{index} {name} at {site}")
+        if self.sealed:
+            lines.append(f"  ({self.sealed} sealed secret{'s' if self.sealed != 1 else ''} of this recording "
+                         "reached the program as '*'s: without the RETRACE_KEY it was recorded with, that may be "
+                         "the cause)")
         lines.append("  the code in run/ or the outside world read without a boundary differs from the recording;"
                      " see docs/troubleshooting.md#replay-diverges")
         return "\n".join(lines)

@@ -55,6 +55,10 @@ class ReplaySource:
         self._watch_points: list = []
         self._deferred_error = None  # a damaged chunk met while looking ahead: reported when reached
         self._previous = None        # the last event item read (a bare float repeats its boundary and site)
+        self.unsealer = None         # puts sealed secrets back (retrace/sealing.py), given RETRACE_KEY
+        self._sealed = None          # the next event's sealed places
+        self.placeholders = 0        # sealed values replayed as their *s (no key)
+        self.sealed_environment = 0  # sealed environment variables the program got as *s
 
     def _load_next_chunk(self, looking_ahead: bool = False) -> bool:
         if self._deferred_error is not None:
@@ -94,6 +98,8 @@ class ReplaySource:
                 if type(item) is list:
                     if len(item) < 3 or type(item[0]) is not int:
                         raise ValueError("malformed event")
+                    if self._sealed is not None:
+                        item = self._unseal(item)
                     events.append(item)
                     self._previous = item
                 elif type(item) is float:  # the previous event's boundary and site (format 3)
@@ -116,9 +122,19 @@ class ReplaySource:
                     self.sites[sid] = Site(file, line, function)
                 elif "end" in item:
                     self.ending = item["end"] if isinstance(item["end"], dict) else {}
+                elif "x" in item:
+                    self._sealed = item["x"]
         except (ValueError, TypeError) as exc:
             raise TraceCorrupt(f"{self._reader.path} is corrupt: {exc} after event {self.index + len(events)}") from None
         return events
+
+    def _unseal(self, item: list) -> list:
+        sealed, self._sealed = self._sealed, None
+        if self.unsealer is None or not all(entry[-1] for entry in sealed):
+            self.placeholders += 1
+        if self.unsealer is None:
+            return item
+        return [item[0], item[1], self.unsealer.unseal(item[2], sealed), *item[3:]]
 
     def peek(self, looking_ahead: bool = False):
         """The next event without taking it, or None at the end of the trace."""
@@ -222,7 +238,9 @@ class Replayer(Engine):
     def become_child(self, reader) -> None:
         """In a forked child of the replay: follow the child's own recording from here."""
         self.reader = reader
+        unsealer, sealed_environment = self.source.unsealer, self.source.sealed_environment
         self.source = ReplaySource(reader, self._stop)
+        self.source.unsealer, self.source.sealed_environment = unsealer, sealed_environment
         self.finished = False
         if self.signals is not None:
             self.source.ahead = self.signals.ahead
@@ -281,7 +299,7 @@ class Replayer(Engine):
         index = source.index - (0 if expected is None else 1)  # the event that did not match
         first = index - len(source.recent)
         recent = [(first + i, name, source.site(ev[1])) for i, (ev, name) in enumerate(source.recent)]
-        return DivergenceReport(
+        report = DivergenceReport(
             index=index,
             expected_boundary=None if expected is None else source.names.get(expected[0], "?"),
             expected_site=None if expected is None else source.site(expected[1]),
@@ -290,6 +308,8 @@ class Replayer(Engine):
             got_site=user_site(sys._getframe(1)),
             recent=recent,
         )
+        report.sealed = source.placeholders + source.sealed_environment
+        return report
 
     def _mismatch(self, event, name, args, kwargs):
         report = self._report(event, name, args, kwargs)

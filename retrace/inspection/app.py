@@ -42,9 +42,22 @@ def inspect_command(
     wait: Annotated[float, typer.Option(
         "--wait", min=0, metavar="SECONDS",
         help="With --follow: how long to wait for DIR to become a recording.")] = 10.0,
+    secrets: Annotated[bool, typer.Option(
+        "--secrets", help="List what the recording sealed (environment variables, credentials in data "
+                          "received), never the secrets themselves.")] = False,
 ) -> int:
     """The recording's versions, start, state, and its process tree: each process's
     command line, duration, exit status, events, trace size, CPU time and peak memory."""
+    if secrets:
+        from retrace.inspection.model import sealed_secrets
+
+        load_recording(directory)  # (a clear error if DIR is no recording)
+        info, found = sealed_secrets(directory)
+        if as_json:
+            sys.stdout.write(json.dumps(render.secrets_json(info, found), indent=2) + "\n")
+        else:
+            sys.stdout.write(render.secrets_text(info, found))
+        return 0
     if follow:
         from retrace.inspection.follow import follow as follow_recording
 

@@ -463,3 +463,73 @@ def _checked(reader: TraceReader):
         except (IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TraceCorrupt(f"{reader.path} is corrupt: a malformed item ({exc})") from None
         yield item
+
+
+# -- sealed secrets (retrace/sealing.py) -----------------------------------------------
+
+
+@dataclass
+class SealedSecret:
+    process: str
+    where: str        # "environment" or "event"
+    name: str         # the variable's name, or the event's boundary
+    index: int | None  # the event's number
+    site: Site | None
+    what: str         # "environment variable", "header set-cookie", "url password", "setting password"...
+    length: int
+    kept: bool        # its encrypted original is in the recording (recorded with RETRACE_KEY)
+    unit: str = "characters"  # of ``length``: "characters" (text) or "bytes"
+
+
+def sealed_secrets(path: str) -> tuple[dict | None, list[SealedSecret]]:
+    """What a recording sealed (``inspect --secrets``): its root's sealing settings and
+    every sealed environment variable and event value, by process. No secret is shown."""
+    recording = Recording(path)
+    found: list[SealedSecret] = []
+    root_info = None
+    for process in recording.process_ids():
+        settings, _ = _read_json(recording.facts_path(process))
+        if settings is not None:
+            if process == ROOT_PROCESS:
+                root_info = settings.get("sealing")
+            for name, entries in sorted((settings.get("sealed_env") or {}).items()):
+                for entry in entries:
+                    found.append(SealedSecret(process, "environment", name, None, None, entry[2], entry[1],
+                                              len(entry) > 3 and entry[3] is not None))
+        found += _sealed_events(process, recording.process_trace_path(process))
+    return root_info, found
+
+
+def _sealed_events(process: str, trace_path: str) -> list[SealedSecret]:
+    found: list[SealedSecret] = []
+    if not os.path.exists(trace_path):
+        return found
+    names: dict[int, str] = {}
+    sites: dict[int, Site] = {}
+    index, pending = 0, None
+    try:
+        for items in TraceReader(trace_path).chunks():
+            for item in items:
+                if type(item) is list or type(item) is float:
+                    if pending is not None and type(item) is list:
+                        for entry in pending:
+                            value = item[2]
+                            if type(value) is list:  # (a list value: the entry starts with the item's index)
+                                value, entry = value[entry[0]], entry[1:]
+                            found.append(SealedSecret(process, "event", names.get(item[0], "?"), index,
+                                                      sites.get(item[1], UNKNOWN_SITE), entry[2], entry[1],
+                                                      entry[3] is not None,
+                                                      "bytes" if type(value) is bytes else "characters"))
+                    pending = None
+                    index += 1
+                elif type(item) is dict:
+                    if "b" in item:
+                        names[item["b"][0]] = item["b"][1]
+                    elif "s" in item:
+                        sid, file, line, function = item["s"]
+                        sites[sid] = Site(file, line, function)
+                    elif "x" in item:
+                        pending = item["x"]
+    except TraceCorrupt:
+        pass  # (what precedes the damage is listed)
+    return found

@@ -202,3 +202,37 @@ def event_json(row: EventRow) -> dict:
 def events_json(process: str, rows: list[EventRow], problem: str | None) -> dict:
     return {"schema": EVENTS_SCHEMA, "process": process, "events": [event_json(row) for row in rows],
             "problem": problem}
+
+
+# -- sealed secrets (inspect --secrets) ------------------------------------------------
+
+
+def secrets_text(info: dict | None, found: list) -> str:
+    if info is None:
+        return "secrets were not sealed (recorded with RETRACE_SECRETS=off, or by an older retrace)\n"
+    if info.get("keyed"):
+        head = "sealed secrets: kept encrypted (recorded with RETRACE_KEY: replay with the same key is exact)"
+    else:
+        head = "sealed secrets: not kept (recorded without RETRACE_KEY: replay sees them as '*'s)"
+    lines = [head]
+    if not found:
+        lines.append("  none found")
+    for secret in found:
+        if secret.where == "environment":
+            lines.append(f"  process {secret.process}  environment  {secret.name}: {secret.what}, "
+                         f"{secret.length} {secret.unit}")
+        else:
+            lines.append(f"  process {secret.process}  event #{secret.index}  {secret.name} at {secret.site}: "
+                         f"{secret.what}, {secret.length} {secret.unit}")
+    return "\n".join(lines) + "\n"
+
+
+def secrets_json(info: dict | None, found: list) -> dict:
+    return {
+        "schema": "retrace.secrets/1",
+        "sealed": info is not None,
+        "keyed": bool(info and info.get("keyed")),
+        "secrets": [{"process": s.process, "where": s.where, "name": s.name, "event": s.index,
+                     "site": None if s.site is None else str(s.site), "what": s.what, "length": s.length,
+                     "unit": s.unit, "kept": s.kept} for s in found],
+    }

@@ -67,6 +67,8 @@ class TraceWriter:
         self.size = 0  # bytes written to the file so far
         self.limit: int | None = None  # RETRACE_MAX_SIZE: past it, ``on_limit()`` (once)
         self.on_limit = None
+        self.sealer = None  # secrets in str/bytes values (retrace/sealing.py), unless RETRACE_SECRETS=off
+        self._sealable: dict[int, bool] = {}  # boundary id -> whether its values are scanned
         flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
         self._fd = posix.open(path, flags, 0o600)
         self._write(fmt.MAGIC + frame(dumps(header)))
@@ -139,6 +141,8 @@ class TraceWriter:
         """
         items = []
         add = items.append
+        sealer = self.sealer
+        sealable = self._sealable
         sites = self._sites
         named = self._named
         last_bid = last_code = last_line = last_sid = None
@@ -163,13 +167,19 @@ class TraceWriter:
                     else:
                         add({"s": [last_sid, code.co_filename, line, code.co_name]})
                 last_code, last_line = code, line
-            if digest is None:
-                if type(value) is float and repeat is not None and repeat[0] is bid and repeat[1] == last_sid:
-                    add(value)  # (a clock read in a loop: 9 bytes instead of 13)
-                    continue
-                add([bid, last_sid, value])
-            else:
-                add([bid, last_sid, value, digest])
+            kind = type(value)
+            if digest is None and kind is float and repeat is not None and repeat[0] is bid and repeat[1] == last_sid:
+                add(value)  # (a clock read in a loop: 9 bytes instead of 13)
+                continue
+            if sealer is not None and (kind is bytes or kind is str or kind is list) and len(value) > 5:
+                scan = sealable.get(bid)
+                if scan is None:
+                    scan = sealable[bid] = sealer.carries_data(self.names[bid])
+                if scan:
+                    value, sealed = sealer.seal(value)
+                    if sealed:
+                        add({"x": sealed})  # (before its event: a chunk boundary never splits them the wrong way)
+            add([bid, last_sid, value] if digest is None else [bid, last_sid, value, digest])
             repeat = (bid, last_sid)
         return items
 
