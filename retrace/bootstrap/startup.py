@@ -1,7 +1,12 @@
 """Entry point of the start-up hook (site/sitecustomize.py).
 
-Both modes import the machinery of both modes first, so that record and replay
-install their boundaries with the same modules already loaded.
+Each mode imports its own machinery: recording, run at every start in
+production, does not pay for replay's (replay.py, the replayer, the reader, the
+run/ importer). What replay loads besides (its own work uses json, re, runpy)
+reads nothing of the world when imported, so a program's own later import of one
+of them makes the same boundary calls in both modes: none. The modules that do
+read the world when imported (logging reads the clock, random the entropy pool)
+are loaded by neither before the program (tests/test_bootstrap_modules.py).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import os
 
 from retrace import jsontext
-from retrace.bootstrap import record, replay, tracebacks
+from retrace.bootstrap import record, tracebacks
 from retrace.engine.state import stop_all_boundaries
 
 CONFIG_VAR = "RETRACE_CONFIG"
@@ -40,6 +45,8 @@ def start() -> None:
                 raise
             return
     elif mode == "replay":
+        from retrace.bootstrap import replay
+
         replay.prepare(config)
     else:
         record.warn(f"unknown mode {mode!r} in {CONFIG_VAR}; running unrecorded")

@@ -69,7 +69,7 @@ import sys
 from retrace.boundaries.spec import Family, OnImport, Patch, all_args
 from retrace.engine import templates
 from retrace.engine.divergence import is_ours
-from retrace.engine.replayer import SIGNAL_EVENT
+from retrace.trace.format import SIGNAL_EVENT
 from retrace.engine.state import ThreadState, state
 
 SIG_DFL = _signal.SIG_DFL

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from retrace.trace.model import Site
 
 _OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -16,8 +15,10 @@ def is_ours(filename: str) -> bool:
     )
 
 
-def user_site(frame) -> Site:
+def user_site(frame):
     """The first frame outside retrace, as a Site."""
+    from retrace.trace.model import Site  # (only when a report is made: not on the recording's start-up path)
+
     while frame is not None and is_ours(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:

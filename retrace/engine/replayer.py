@@ -20,14 +20,13 @@ from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
-from retrace.trace.format import PREEMPT_ID, SIZE_CAP, SWITCH_ID
+from retrace.trace.format import PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, SWITCH_ID
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.trace.values import Deferred, Raised, resolve_deferred
 
-# The event a signal handler's run leaves in the trace (boundaries/signals.py records it).
+# SIGNAL_EVENT (trace/format.py): the event a signal handler's run leaves in the trace.
 # It is not a call the program makes: replay runs the handler when the program gets
 # there (at its next boundary call, or earlier at the recorded spot, see `ahead`).
-SIGNAL_EVENT = "signal.deliver"
 
 
 class ReplaySource:

@@ -65,3 +65,7 @@ PROCESS_FILE = "process.json"   # processes/<id>/process.json: how that child st
 
 # The end marker's "how" when RETRACE_MAX_SIZE stopped the recording (the program went on).
 SIZE_CAP = "size cap"
+
+# The event a signal handler's run leaves in the trace (boundaries/signals.py): no call of
+# the program's; replay runs the handler where it ran (engine/replayer.py).
+SIGNAL_EVENT = "signal.deliver"
