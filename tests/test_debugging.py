@@ -375,3 +375,55 @@ def test_time_travel_options_misused(tmp_path, argv, message):
     result = run([LAUNCHER, "--replay", str(tmp_path), *argv], cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == f"retrace: {message}\n"
+
+
+PARENT = """\
+import subprocess, sys
+out = subprocess.run([sys.executable, "child.py", "7"], capture_output=True, text=True).stdout
+print("child said", out.strip())
+"""
+CHILD = """\
+import os, sys
+n = int(sys.argv[1])
+token = os.urandom(3).hex()
+print("child", n, token)  # BREAK child
+"""
+
+
+def test_a_python_child_replayed_alone_can_be_debugged(program):
+    app = program(PARENT, name="parent.py")
+    child = app.write("child.py", CHILD)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    token = recorded.stdout.split()[-1]
+    port = free_port()
+    replay = subprocess.Popen([LAUNCHER, "--replay", str(app.recording), "--process", "0.1", "--debug", "--listen",
+                               f"127.0.0.1:{port}", "--wait"], cwd=app.root, env=_clean_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = None
+    try:
+        client = DAPClient("127.0.0.1", port)
+        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
+                       linesStartAt1=True, columnsStartAt1=True)
+        attach = client.send_request("attach", justMyCode=True)
+        client.wait_event("initialized")
+        line = next(n for n, text in enumerate(CHILD.splitlines(), 1) if "BREAK child" in text)
+        body = client.request("setBreakpoints", source={"path": str(child)}, breakpoints=[{"line": line}])
+        assert body["breakpoints"][0]["verified"], body
+        client.request("configurationDone")
+        client.response(attach)
+        stopped = client.wait_event("stopped")
+        top, local = client.locals_at_top(stopped["threadId"])
+        assert (top["line"], local["n"], local["token"]) == (line, "7", repr(token))
+        client.request("continue", threadId=stopped["threadId"])
+        client.wait_event("terminated")
+        client.close()
+        out, err = replay.communicate(timeout=60)
+    finally:
+        if client is not None:
+            client.close()
+        if replay.poll() is None:
+            replay.kill()
+            replay.communicate()
+    assert replay.returncode == 0, err
+    assert out == f"child 7 {token}\n"
