@@ -102,6 +102,47 @@ def debug_session(client: DAPClient, source_path: str, expected: list, evaluate:
     client.wait_event("terminated")
 
 
+class DebuggedReplay:
+    """``retrace-python --replay ... --debug --listen`` in a subprocess, and a DAP client
+    attached to it as an IDE attaches (``breakpoints`` set before configurationDone).
+    Both are ended (by pid) on the way out."""
+
+    def __init__(self, argv: list[str], cwd) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen([LAUNCHER, *argv, "--debug", "--listen", f"127.0.0.1:{self.port}"],
+                                         cwd=cwd, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True)
+        self.client = None
+
+    def __enter__(self):
+        return self
+
+    def attach(self, breakpoints=None) -> DAPClient:
+        client = self.client = DAPClient("127.0.0.1", self.port)
+        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
+                       linesStartAt1=True, columnsStartAt1=True)
+        attach = client.send_request("attach", justMyCode=True)
+        client.wait_event("initialized")
+        if breakpoints is not None:
+            breakpoints(client)
+        client.request("configurationDone")
+        client.response(attach)
+        return client
+
+    def finish(self) -> tuple[str, str]:
+        """After the session: the replay's output (debugpy's adapter process, which shares
+        its pipes, ends with its client)."""
+        self.client.close()
+        return self.process.communicate(timeout=60)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
 def set_breakpoints(client: DAPClient, path: str, verified: bool = True) -> None:
     body = client.request("setBreakpoints", source={"path": path},
                           breakpoints=[{"line": line_of("compute")}, {"line": line_of("worker")}])
@@ -113,30 +154,12 @@ def test_attach_to_replay_debug_sees_the_recorded_values(recorded):
     app, result = recorded
     expected = recorded_stops(result.stdout)
     assert [name for name, _ in expected] == ["compute"] * 3 + ["worker"] * 2
-    port = free_port()
-    replay = subprocess.Popen(
-        [LAUNCHER, "--replay", str(app.recording), "--debug", "--listen", f"127.0.0.1:{port}", "--wait"],
-        cwd=app.root, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = None
-    try:
-        client = DAPClient("127.0.0.1", port)
-        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
-                       linesStartAt1=True, columnsStartAt1=True)
-        attach = client.send_request("attach", justMyCode=True)
-        client.wait_event("initialized")
-        set_breakpoints(client, str(app.script))  # the path the program had when recorded
-        client.request("configurationDone")
-        client.response(attach)
+    with DebuggedReplay(["--replay", str(app.recording), "--wait"], app.root) as replay:
+        client = replay.attach(lambda c: set_breakpoints(c, str(app.script)))  # the path it had when recorded
         debug_session(client, str(app.script), expected)
-        client.close()  # (debugpy's adapter process, which shares our pipes, ends with its client)
-        out, err = replay.communicate(timeout=60)
-    finally:
-        if client is not None:
-            client.close()
-        if replay.poll() is None:
-            replay.kill()
-            replay.communicate()
-    assert replay.returncode == 0, err
+        out, err = replay.finish()
+    port = replay.port
+    assert replay.process.returncode == 0, err
     assert out == result.stdout
     assert f"retrace: replay waiting for a debugger to attach at 127.0.0.1:{port}\n" in err
     assert err.replace(f"retrace: replay waiting for a debugger to attach at 127.0.0.1:{port}\n", "") == result.stderr
@@ -305,35 +328,17 @@ def test_break_then_quit_ends_the_replay_there(recorded):
 def test_break_under_debugpy_stops_at_the_hit(recorded):
     app, result = recorded
     expected = recorded_stops(result.stdout)[2][1]
-    port = free_port()
-    replay = subprocess.Popen(
-        [LAUNCHER, "--replay", str(app.recording), "--debug", "--listen", f"127.0.0.1:{port}",
-         "--break", f"app.py:{line_of('compute')}:3"],
-        cwd=app.root, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = None
-    try:
-        client = DAPClient("127.0.0.1", port)
-        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
-                       linesStartAt1=True, columnsStartAt1=True)
-        attach = client.send_request("attach", justMyCode=True)
-        client.wait_event("initialized")
-        client.request("configurationDone")
-        client.response(attach)
+    with DebuggedReplay(["--replay", str(app.recording), "--break", f"app.py:{line_of('compute')}:3"],
+                        app.root) as replay:
+        client = replay.attach()
         stopped = client.wait_event("stopped")
         top, local = client.locals_at_top(stopped["threadId"])
         assert (top["name"], top["line"]) == ("compute", line_of("compute"))
         assert {name: local.get(name) for name in expected} == expected
         client.request("continue", threadId=stopped["threadId"])
         client.wait_event("terminated")
-        client.close()
-        out, err = replay.communicate(timeout=60)
-    finally:
-        if client is not None:
-            client.close()
-        if replay.poll() is None:
-            replay.kill()
-            replay.communicate()
-    assert replay.returncode == 0, err
+        out, err = replay.finish()
+    assert replay.process.returncode == 0, err
     assert out == result.stdout
 
 
@@ -396,34 +401,19 @@ def test_a_python_child_replayed_alone_can_be_debugged(program):
     recorded = app.record()
     assert recorded.returncode == 0, recorded.stderr
     token = recorded.stdout.split()[-1]
-    port = free_port()
-    replay = subprocess.Popen([LAUNCHER, "--replay", str(app.recording), "--process", "0.1", "--debug", "--listen",
-                               f"127.0.0.1:{port}", "--wait"], cwd=app.root, env=_clean_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = None
-    try:
-        client = DAPClient("127.0.0.1", port)
-        client.request("initialize", clientID="test", adapterID="debugpy", pathFormat="path",
-                       linesStartAt1=True, columnsStartAt1=True)
-        attach = client.send_request("attach", justMyCode=True)
-        client.wait_event("initialized")
-        line = next(n for n, text in enumerate(CHILD.splitlines(), 1) if "BREAK child" in text)
+    line = next(n for n, text in enumerate(CHILD.splitlines(), 1) if "BREAK child" in text)
+
+    def breakpoint_in_child(client):
         body = client.request("setBreakpoints", source={"path": str(child)}, breakpoints=[{"line": line}])
         assert body["breakpoints"][0]["verified"], body
-        client.request("configurationDone")
-        client.response(attach)
+
+    with DebuggedReplay(["--replay", str(app.recording), "--process", "0.1", "--wait"], app.root) as replay:
+        client = replay.attach(breakpoint_in_child)
         stopped = client.wait_event("stopped")
         top, local = client.locals_at_top(stopped["threadId"])
         assert (top["line"], local["n"], local["token"]) == (line, "7", repr(token))
         client.request("continue", threadId=stopped["threadId"])
         client.wait_event("terminated")
-        client.close()
-        out, err = replay.communicate(timeout=60)
-    finally:
-        if client is not None:
-            client.close()
-        if replay.poll() is None:
-            replay.kill()
-            replay.communicate()
-    assert replay.returncode == 0, err
+        out, err = replay.finish()
+    assert replay.process.returncode == 0, err
     assert out == f"child 7 {token}\n"

@@ -364,12 +364,17 @@ def test_upload_by_the_recorded_process_then_fetch_and_replay(tmp_path, s3):
     assert missing.returncode == 69 and missing.stderr == "retrace: no complete recording at s3://recordings/nothing\n"
 
 
+def record_in_container(tmp_path, s3_env: dict, recording: str, upload: str) -> subprocess.CompletedProcess:
+    """APP under the entrypoint with RETRACE_UPLOAD, as a container runs it."""
+    (tmp_path / "app.py").write_text(APP)
+    return subprocess.run([ENTRYPOINT, "python", "app.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env=container_env(tmp_path, RETRACE="1", RETRACE_UPLOAD=upload,
+                                                        RETRACE_RECORDING_PATH=str(tmp_path / recording), **s3_env))
+
+
 def test_entrypoint_uploads_before_it_exits(tmp_path, s3):
     env, client = s3
-    (tmp_path / "app.py").write_text(APP)
-    result = subprocess.run([ENTRYPOINT, "python", "app.py"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60, env=container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(
-                                tmp_path / "rec-two"), RETRACE_UPLOAD="s3://recordings/ci", **env))
+    result = record_in_container(tmp_path, env, "rec-two", "s3://recordings/ci")
     assert result.returncode == 0, result.stderr
     files = sum(len(names) for _, _, names in os.walk(tmp_path / "rec-two"))
     assert result.stderr.endswith(f"retrace: uploaded {files} files of {tmp_path / 'rec-two'} to "
@@ -381,9 +386,6 @@ def test_entrypoint_uploads_before_it_exits(tmp_path, s3):
 
 def test_upload_failure_is_reported_not_fatal(tmp_path, s3):
     env, _ = s3
-    (tmp_path / "app.py").write_text(APP)
-    result = subprocess.run([ENTRYPOINT, "python", "app.py"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60, env=container_env(tmp_path, RETRACE="1", RETRACE_RECORDING_PATH=str(
-                                tmp_path / "rec"), RETRACE_UPLOAD="s3://no-such-bucket/x", **env))
+    result = record_in_container(tmp_path, env, "rec", "s3://no-such-bucket/x")
     assert result.returncode == 0  # the program's status, whatever became of the upload
     assert re.search(r"retrace: cannot upload .*/rec to s3://no-such-bucket/x: .*NoSuchBucket", result.stderr)

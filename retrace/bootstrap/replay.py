@@ -37,14 +37,19 @@ from retrace.trace.reader import TraceReader
 _session: "ReplaySession | None" = None
 
 
-def fail(error: RetraceError) -> None:
-    """Stop the replay now with one line on stderr and the error's exit code."""
+def stop_replaying() -> None:
+    """From here on nothing is replayed; what the program printed so far is out."""
     stop_all_boundaries()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
+
+
+def fail(error: RetraceError) -> None:
+    """Stop the replay now with one line on stderr and the error's exit code."""
+    stop_replaying()
     message = str(error)
     signum = getattr(error, "signum", None)
     tree = _session.engine.processes if _session is not None else None

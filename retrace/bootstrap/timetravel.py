@@ -201,14 +201,9 @@ def post_mortem(exc: BaseException, tb) -> None:
 
 
 def end_replay_now(status: int) -> None:
-    from retrace.engine.state import stop_all_boundaries
+    from retrace.bootstrap.replay import stop_replaying
 
-    stop_all_boundaries()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
+    stop_replaying()
     posix._exit(status)
 
 
