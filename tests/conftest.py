@@ -109,3 +109,70 @@ def assert_same_run(recorded: Result, replayed: Result) -> None:
     assert replayed.returncode == recorded.returncode, (recorded.stderr, replayed.stderr)
     assert replayed.stdout == recorded.stdout
     assert replayed.stderr == recorded.stderr
+
+
+# -- the compatibility matrix (tests/compat_matrix.py) ------------------------------------
+_compat_results: dict = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "compat(row): a row of the compatibility matrix (tests/compat_matrix.py)")
+
+
+def pytest_runtest_logreport(report):
+    marker = getattr(report, "compat_row", None)
+    if marker is None:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        if hasattr(report, "wasxfail"):
+            outcome, reason = ("xfailed", report.wasxfail) if report.outcome == "skipped" else ("failed", "")
+        elif report.outcome == "skipped":
+            outcome, reason = "skipped", str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        else:
+            outcome, reason = report.outcome, ""
+        _compat_results.setdefault(marker, []).append((outcome, reason))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    marker = item.get_closest_marker("compat")
+    if marker is not None:
+        outcome.get_result().compat_row = marker.args[0]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    session.compat_expected = {item.get_closest_marker("compat").args[0] for item in items
+                               if item.get_closest_marker("compat") is not None}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """When every row's tests ran: the matrix they make must be docs/compatibility.md."""
+    import compat_matrix
+
+    expected = getattr(session, "compat_expected", set())
+    if not expected or set(_compat_results) != expected or not _all_rows_with_tests_collected(session):
+        return
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), compat_matrix.DOC)
+    text = compat_matrix.render(_compat_results)
+    if os.environ.get("RETRACE_WRITE_COMPAT"):
+        with open(path, "w") as handle:
+            handle.write(text)
+        return
+    try:
+        with open(path) as handle:
+            current = handle.read()
+    except OSError:
+        current = None
+    if current != text:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"{compat_matrix.DOC} is stale (the compatibility tests say otherwise): "
+            "run the suite with RETRACE_WRITE_COMPAT=1 and commit it", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _all_rows_with_tests_collected(session) -> bool:
+    """Only a run of the whole suite judges the matrix (not `-k`, not one file)."""
+    return not session.config.option.keyword and not session.config.option.markexpr and \
+        len(session.config.args) <= 1 and all(not arg.endswith(".py") and "::" not in arg
+                                              for arg in session.config.args)

@@ -50,6 +50,7 @@ STDLIB_CLIENTS = """
 """
 
 
+@pytest.mark.compat("stdlib-http")
 def test_http_client_and_urllib_get_and_post_json(program):
     app = program(STDLIB_CLIENTS)
     with HttpServer() as server:
@@ -78,6 +79,7 @@ REQUESTS = """
 """
 
 
+@pytest.mark.compat("requests")
 @pytest.mark.skipif(requests is None, reason="requests is not installed")
 def test_requests_get_post_and_session(program):
     app = program(REQUESTS)
@@ -159,6 +161,7 @@ FLASK_APP = """
 """
 
 
+@pytest.mark.compat("flask")
 def test_flask_app_calling_an_http_service_replays_responses_and_traceback(program):
     pytest.importorskip("flask")
     if requests is None:
@@ -177,4 +180,53 @@ def test_flask_app_calling_an_http_service_replays_responses_and_traceback(progr
     assert [a.json()["price_token"] for a in answers[:2]] == prices.tokens[:2]
     assert "ValueError: bad order: quantity -1" in err and "Exception on /order [POST]" in err
     replayed = app.replay(timeout=30)
+    assert (replayed.returncode, replayed.stdout, replayed.stderr) == (code, out, err)
+
+
+FLASK_THREADED = """
+    import os, sys, time
+    from flask import Flask, jsonify, request
+    from werkzeug.serving import make_server
+
+    app = Flask(__name__)
+    hits = []
+
+    @app.get("/item/<int:n>")
+    def item(n):
+        time.sleep(0.01 * (n % 3))   # requests overlap
+        hits.append(n)
+        return jsonify(n=n, token=os.urandom(3).hex(), at=time.time(), seen=len(hits))
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.daemon_threads = False  # server_close() waits for the requests under way
+    print(server.server_port, flush=True)
+    for _ in range(12):
+        server.handle_request()
+    server.server_close()
+    print("served", sorted(hits))
+"""
+
+
+@pytest.mark.compat("flask")
+def test_flask_threaded_server_under_concurrent_clients(program):
+    pytest.importorskip("flask")
+    if requests is None:
+        pytest.skip("requests is not installed")
+    import concurrent.futures
+
+    app = program(FLASK_THREADED)
+    recording = Recording(app)
+    base = f"http://127.0.0.1:{int(recording.first_line)}"
+
+    def get(n):
+        with requests.Session() as client:
+            client.trust_env = False
+            return client.get(f"{base}/item/{n}", timeout=10).json()
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(get, range(12)))
+    code, out, err = recording.finish()
+    assert code == 0, err
+    assert [a["n"] for a in answers] == list(range(12)) and sorted(a["seen"] for a in answers) == list(range(1, 13))
+    replayed = app.replay(timeout=60)
     assert (replayed.returncode, replayed.stdout, replayed.stderr) == (code, out, err)

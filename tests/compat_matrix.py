@@ -1,0 +1,85 @@
+"""The compatibility matrix (issue #8): its rows, and docs/compatibility.md made from
+the test results.
+
+Each row is a library (or a group of them) exercised by tests marked
+``@pytest.mark.compat("row-id")``: a real program using it is recorded, the world it
+talked to is taken away, and the replay must print what the recording printed.
+conftest.py collects the outcome of every marked test; when a session has run all of
+them, the document that the outcomes make must be the committed one (a stale matrix
+fails the run; ``RETRACE_WRITE_COMPAT=1`` rewrites it). Rows whose tests are not
+written yet stay in the matrix as "not tested yet", never dropped.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+DOC = "docs/compatibility.md"
+
+# id -> (library as shown, distributions whose versions are shown, what is covered, known limits)
+ROWS = {
+    "stdlib-http": ("http.client, urllib.request", (), "GET/POST with JSON bodies, errors, DNS failure", ""),
+    "requests": ("requests + urllib3", ("requests", "urllib3"),
+                 "sessions and connection pools, GET/POST JSON, DNS failure", ""),
+    "flask": ("Flask on werkzeug", ("flask", "werkzeug"),
+              "a threaded werkzeug server under concurrent clients outside the recording; an app calling "
+              "another HTTP service; its 500 traceback", ""),
+    "stdlib-readers": ("logging, tempfile, zoneinfo, locale, getpass", (),
+                       "timestamps in log records, temporary files and names, local time in a zone, the locale, "
+                       "the user name", ""),
+    "cli-prompts": ("click, typer", ("click", "typer"), "command-line apps with options and prompts read from stdin",
+                    ""),
+    "django": ("Django", (), "runserver and the test client, ORM on SQLite", ""),
+    "fastapi": ("FastAPI on uvicorn", (), "ASGI under asyncio, an httpx client outside the recording", ""),
+    "postgres": ("psycopg2 / psycopg 3, SQLAlchemy", (), "a PostgreSQL server started by the tests", ""),
+    "redis": ("redis-py", (), "a redis-server started by the tests", ""),
+    "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
+    "httpx-aiohttp": ("httpx (sync, async), aiohttp", (), "clients against a local server", ""),
+    "pytest": ("pytest", (), "recording a test run with a failing test; cache, capture, plugins", ""),
+    "numpy": ("numpy random generators", (), "default_rng, legacy seeding from the entropy pool", ""),
+}
+
+
+def version(distributions) -> str:
+    found = []
+    for name in distributions:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join(found) or "Python's own"
+
+
+def status(outcomes: list[tuple[str, str]]) -> str:
+    """A row's status from its tests' outcomes [(outcome, reason)]."""
+    if not outcomes:
+        return "not tested yet"
+    failed = [reason for outcome, reason in outcomes if outcome == "failed"]
+    if failed:
+        return "failing"
+    xfailed = [reason for outcome, reason in outcomes if outcome == "xfailed"]
+    if xfailed:
+        return "known failure: " + "; ".join(sorted(set(xfailed)))
+    skipped = [reason for outcome, reason in outcomes if outcome == "skipped"]
+    if len(skipped) == len(outcomes):
+        return "skipped: " + "; ".join(sorted(set(skipped)))
+    passed = sum(1 for outcome, _ in outcomes if outcome == "passed")
+    return f"works ({passed} test{'s' if passed != 1 else ''})"
+
+
+def render(results: dict[str, list[tuple[str, str]]]) -> str:
+    lines = [
+        "# Compatibility",
+        "",
+        "Generated from the test results (tests/compat_matrix.py); a test run that has run every row "
+        "fails if this file is stale. Each row is a real program recorded through the launcher and "
+        "replayed with the world it talked to gone; the replay must print what the recording printed.",
+        "",
+        "| library | versions tested | what is covered | status | known limits |",
+        "|---|---|---|---|---|",
+    ]
+    for row, (library, distributions, covers, limits) in ROWS.items():
+        outcomes = results.get(row, [])
+        shown = version(distributions) if outcomes else "—"
+        lines.append(f"| {library} | {shown} | {covers} | {status(outcomes)} | {limits or '—'} |")
+    return "\n".join(lines) + "\n"
