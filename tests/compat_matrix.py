@@ -35,7 +35,7 @@ ROWS = {
     "redis": ("redis-py", (), "a redis-server started by the tests", ""),
     "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", (), "clients against a local server", ""),
-    "pytest": ("pytest", (), "recording a test run with a failing test; cache, capture, plugins", ""),
+    "pytest": ("pytest", ("pytest",), "recording a test run with a failing test; cache, capture, plugins", ""),
     "numpy": ("numpy random generators", (), "default_rng, legacy seeding from the entropy pool", ""),
 }
 
