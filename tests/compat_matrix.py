@@ -34,9 +34,12 @@ ROWS = {
     "postgres": ("psycopg2 / psycopg 3, SQLAlchemy", (), "a PostgreSQL server started by the tests", ""),
     "redis": ("redis-py", (), "a redis-server started by the tests", ""),
     "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
-    "httpx-aiohttp": ("httpx (sync, async), aiohttp", (), "clients against a local server", ""),
+    "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),
+                      "GET/POST JSON from a client, concurrent requests under asyncio, against a server outside "
+                      "the recording", ""),
     "pytest": ("pytest", ("pytest",), "recording a test run with a failing test; cache, capture, plugins", ""),
-    "numpy": ("numpy random generators", (), "default_rng, legacy seeding from the entropy pool", ""),
+    "numpy": ("numpy random generators", ("numpy",), "default_rng and the legacy global generator, both seeded "
+              "from the entropy pool; a seeded generator", ""),
 }
 
 
