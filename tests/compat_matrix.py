@@ -29,8 +29,10 @@ ROWS = {
                        "the user name", ""),
     "cli-prompts": ("click, typer", ("click", "typer"), "command-line apps with options and prompts read from stdin",
                     ""),
-    "django": ("Django", (), "runserver and the test client, ORM on SQLite", ""),
-    "fastapi": ("FastAPI on uvicorn", (), "ASGI under asyncio, an httpx client outside the recording", ""),
+    "django": ("Django", ("django",), "the test client, views, a 500, the ORM on an SQLite file (deleted before "
+               "the replay)", "`runserver` not covered yet"),
+    "fastapi": ("FastAPI on uvicorn", ("fastapi", "uvicorn", "pydantic"),
+                "ASGI under asyncio, concurrent requests from an httpx client outside the recording", ""),
     "postgres": ("psycopg2 / psycopg 3, SQLAlchemy", (), "a PostgreSQL server started by the tests", ""),
     "redis": ("redis-py", (), "a redis-server started by the tests", ""),
     "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
