@@ -32,7 +32,8 @@ ROWS = {
     "django": ("Django", ("django",), "the test client, views, a 500, the ORM on an SQLite file (deleted before "
                "the replay)", "`runserver` not covered yet"),
     "fastapi": ("FastAPI on uvicorn", ("fastapi", "uvicorn", "pydantic"),
-                "ASGI under asyncio, concurrent requests from an httpx client outside the recording", ""),
+                "ASGI under asyncio, concurrent requests from an httpx client outside the recording, the server "
+                "shut down from a handler", ""),
     "postgres": ("psycopg2 / psycopg 3, SQLAlchemy", (), "a PostgreSQL server started by the tests", ""),
     "redis": ("redis-py", (), "a redis-server started by the tests", ""),
     "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),

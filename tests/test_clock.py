@@ -46,3 +46,31 @@ def test_datetime_objects_print_as_with_plain_python(program):
     assert recorded.stdout.splitlines()[:2] == plain.stdout.splitlines()[:2]
     assert recorded.stdout.splitlines()[2] == "date datetime.datetime("
     assert_same_run(recorded, app.replay())
+
+
+METACLASS_SUBCLASS = """
+    from datetime import date, datetime
+
+    class Meta(type):
+        pass
+
+    class ConstrainedDate(date, metaclass=Meta):   # as pydantic.v1 declares it
+        pass
+
+    class Stamp(datetime):
+        pass
+
+    value = ConstrainedDate(2020, 1, 2)
+    print(isinstance(value, date), type(value).__mro__[1].__name__, isinstance(datetime(2020, 1, 1).date(), date))
+    print(date.today(), Stamp.now(), type(Stamp.now()).__name__)
+"""
+
+
+def test_a_date_subclass_with_a_metaclass_of_its_own_is_made(program):
+    """Under recording datetime.date is a stand-in with a metaclass (for isinstance);
+    a subclass declaring another metaclass must not fail with a metaclass conflict."""
+    app = program(METACLASS_SUBCLASS)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.splitlines()[0] == "True date True"
+    assert_same_run(recorded, app.replay())

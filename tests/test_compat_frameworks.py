@@ -95,10 +95,6 @@ FASTAPI = """
 
 
 @pytest.mark.compat("fastapi")
-@pytest.mark.xfail(strict=True, reason=(
-    "recording fails at import: pydantic.v1 (imported by FastAPI) declares `class ConstrainedDate(date, "
-    "metaclass=ConstrainedNumberMeta)`, and the clock family's stand-in for datetime.date has a metaclass of its "
-    "own (_StandsForReal, for isinstance): 'TypeError: metaclass conflict'"))
 def test_fastapi_on_uvicorn_under_an_httpx_client(program):
     httpx = pytest.importorskip("httpx")
     pytest.importorskip("fastapi")

@@ -129,6 +129,46 @@ def _pickle_real_instances(engine, module):
     return undo
 
 
+_NO_METACLASS = object()
+
+
+def _real_bases_for_other_metaclasses(engine, builtins_module):
+    """``class X(date, metaclass=M)`` (pydantic.v1's ConstrainedDate) must work as without
+    retrace: our stand-in's metaclass would conflict with M. Such a class subclasses the
+    real class instead (its instances are still ``datetime.date`` for isinstance; its own
+    ``today()`` would read the clock unrecorded). Every class statement passes here: one
+    type check per base when none is our stand-in."""
+    real_build = builtins_module.__build_class__
+
+    def __build_class__(func, name, *bases, metaclass=_NO_METACLASS, **kwargs):
+        for base in bases:
+            if type(base) is _StandsForReal:
+                bases = _bases_for(bases, metaclass)
+                break
+        if metaclass is _NO_METACLASS:
+            return real_build(func, name, *bases, **kwargs)
+        return real_build(func, name, *bases, metaclass=metaclass, **kwargs)
+
+    __build_class__.__doc__ = real_build.__doc__
+    builtins_module.__build_class__ = __build_class__
+
+    def undo():
+        builtins_module.__build_class__ = real_build
+
+    return undo
+
+
+def _bases_for(bases: tuple, metaclass) -> tuple:
+    """``bases`` with our stand-ins replaced by the real classes when another metaclass is
+    involved (explicitly, or through another base) that does not derive from ours."""
+    others = [] if metaclass is _NO_METACLASS else [metaclass]
+    others += [type(base) for base in bases if isinstance(base, type) and type(base) is not _StandsForReal]
+    if all(issubclass(_StandsForReal, other) or issubclass(other, _StandsForReal) for other in others
+           if isinstance(other, type)):
+        return bases
+    return tuple(base.__retrace_real__ if type(base) is _StandsForReal else base for base in bases)
+
+
 FAMILY = Family(
     name="clock",
     doc=__doc__,
@@ -141,5 +181,9 @@ FAMILY = Family(
         Patch("datetime", "datetime", why="datetime.now/utcnow/today read the clock in C",
               make=_make_datetime),
     ),
-    on_import=(OnImport("datetime", _pickle_real_instances, why="real datetimes must still pickle"),),
+    on_import=(
+        OnImport("datetime", _pickle_real_instances, why="real datetimes must still pickle"),
+        OnImport("builtins", _real_bases_for_other_metaclasses,
+                 why="a subclass of date/datetime with a metaclass of its own (pydantic.v1) must still be made"),
+    ),
 )
