@@ -117,3 +117,66 @@ def test_fastapi_on_uvicorn_under_an_httpx_client(program):
     assert [a["n"] for a in answers] == list(range(6))
     replayed = app.replay(timeout=60)
     assert (replayed.returncode, replayed.stdout, replayed.stderr) == (code, out, err)
+
+
+DJANGO_RUNSERVER = """
+    import sys, time, uuid
+    from django.conf import settings
+
+    settings.configure(DEBUG=False, SECRET_KEY="x" * 50, ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"],
+                       INSTALLED_APPS=["django.contrib.staticfiles"], USE_TZ=True, DATABASES={})
+    from django.http import JsonResponse
+    from django.urls import path
+
+    def item(request, n):
+        return JsonResponse({"n": n, "token": uuid.uuid4().hex, "at": time.time()})
+
+    urlpatterns = [path("item/<int:n>", item)]
+
+    if __name__ == "__main__":
+        from django.core.management import execute_from_command_line
+        execute_from_command_line(sys.argv)
+"""
+
+
+@pytest.mark.compat("django")
+def test_django_runserver_under_clients_then_ctrl_c(program):
+    pytest.importorskip("django")
+    requests = pytest.importorskip("requests")
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from conftest import LAUNCHER, _clean_env
+
+    app = program(DJANGO_RUNSERVER, name="manage.py")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([LAUNCHER, "--recording", str(app.recording), str(app.script), "runserver",
+                               "--noreload", f"127.0.0.1:{port}"], cwd=app.dir, env=_clean_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        session = requests.Session()
+        session.trust_env = False
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                session.get(f"http://127.0.0.1:{port}/item/0", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stderr.read()
+                time.sleep(0.1)
+        answers = [session.get(f"http://127.0.0.1:{port}/item/{n}", timeout=5).json() for n in range(1, 4)]
+        server.send_signal(signal.SIGINT)  # Ctrl-C, as a developer stops it
+        out, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert [answer["n"] for answer in answers] == [1, 2, 3]
+    assert '"GET /item/3 HTTP/1.1" 200' in err
+    replayed = app.replay(timeout=60)
+    assert (replayed.returncode, replayed.stdout, replayed.stderr) == (0, out, err)
