@@ -1,17 +1,9 @@
 """``retrace-python``: record a program like ``python`` runs it, or replay a recording.
 
-    retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
-    retrace-python --replay DIR [--process ID] [--debug [--listen HOST:PORT] [--wait]]
-    retrace-python --replay DIR [--list-hits FILE:LINE | --break FILE:LINE[:HIT] | --post-mortem]
-    retrace-python inspect DIR [--json] [--follow]
-    retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
-    retrace-python prune DIR --older-than AGE [--keep-failed] [--dry-run]
-    retrace-python fetch s3://bucket/prefix/NAME [DIR]
-    retrace-python --version | --help
-
-``inspect`` and ``events`` (only as the first argument) hand over to a typer app
-(retrace/inspection/app.py), imported only then: recording never pays for it. A
-script named ``inspect`` or ``events`` is recorded as ``./inspect``.
+Its command lines are in ``USAGE`` below (also docs/cli-reference.md, generated).
+``inspect``, ``events``, ``prune`` and ``fetch`` (only as the first argument) hand
+over to a typer app (retrace/inspection/app.py), imported only then: recording
+never pays for it. A script named like one of them is recorded as ``./inspect``.
 
 Our own options come first; everything from the first python option or the
 script on is python's command line, passed through untouched. Recording and

@@ -29,6 +29,8 @@ import os
 import signal
 import sys
 
+from retrace_launcher.env_hook import recording_requested
+
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH)
 RECORDINGS_DIR_VAR = "RETRACE_RECORDINGS_DIR"
@@ -51,14 +53,12 @@ def _exec(argv: list[str], env: dict | None = None) -> int:
         return 127 if isinstance(exc, FileNotFoundError) else 126
 
 
-def _recording_target() -> tuple[str, bool]:
-    """Where to record, and whether the directory was chosen here (fresh)."""
+def _recording_target() -> str:
+    """RETRACE_RECORDING_PATH, else a fresh directory under RETRACE_RECORDINGS_DIR."""
     from retrace.launch import fresh_recording_dir
 
-    exact = os.environ.get("RETRACE_RECORDING_PATH")
-    if exact:
-        return exact, False
-    return fresh_recording_dir(os.environ.get(RECORDINGS_DIR_VAR) or None), True
+    return os.environ.get("RETRACE_RECORDING_PATH") or fresh_recording_dir(
+        os.environ.get(RECORDINGS_DIR_VAR) or None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         sys.stderr.write(USAGE)
         return 0 if argv else 2
-    if os.environ.get("RETRACE") not in ("1", "true", "yes", "on"):
+    if not recording_requested(os.environ):
         return _exec(argv)
     from retrace import pycmdline
     from retrace.bootstrap.children import python_argv
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"{argv[0]} is not a Python program this interpreter can record; running it unrecorded")
             return _exec(argv)
         check_python_options(pycmdline.parse(command[1:]).flags)
-        recording, _ = _recording_target()
+        recording = _recording_target()
         check_record_target(recording)
     except (RetraceError, pycmdline.CommandLineError) as error:
         _say(f"{error}; running unrecorded")

@@ -15,6 +15,11 @@ _LAUNCHER_SCRIPTS = ("retrace-python", "retrace-entrypoint")
 _activated = False
 
 
+def recording_requested(env) -> bool:
+    """RETRACE=1 (or true, yes, on)."""
+    return env.get("RETRACE") in ("1", "true", "yes", "on")
+
+
 def activate() -> None:
     # A virtualenv's site-packages is processed twice by Python 3.11's site module
     # (once from venv(), once from addsitepackages()), so this .pth line runs twice.
@@ -22,7 +27,7 @@ def activate() -> None:
     if _activated:
         return
     _activated = True
-    if os.environ.get("RETRACE") not in ("1", "true", "yes", "on"):
+    if not recording_requested(os.environ):
         return
     argv = list(getattr(sys, "orig_argv", []))
     if len(argv) > 1 and os.path.basename(argv[1]) in _LAUNCHER_SCRIPTS:

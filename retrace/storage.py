@@ -148,8 +148,9 @@ def upload_wait() -> float:
 
 def upload_when_finished(path: str, url: str, say, between=None) -> bool:
     """Wait for the recording's processes to end, then upload; False on failure (said)."""
-    if not wait_until_finished(path, upload_wait(), between):
-        say(f"{path}: some of its processes are still running after {upload_wait():.0f} s; uploading it as it is")
+    wait = upload_wait()
+    if not wait_until_finished(path, wait, between):
+        say(f"{path}: some of its processes are still running after {wait:.0f} s; uploading it as it is")
     try:
         upload(path, url, say=say)
     except RetraceError as error:

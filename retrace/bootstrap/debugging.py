@@ -28,6 +28,7 @@ a recorded event. Three things keep it out:
 from __future__ import annotations
 
 import os
+import posix
 import sys
 
 from retrace.engine.state import ThreadState
@@ -218,14 +219,16 @@ def _start_debugpy(session, listen: str, wait: bool) -> None:
     host, port = debugpy.listen((host or "127.0.0.1", int(port)))
     _recorded_files_exist(session)  # before the IDE sets its breakpoints
     if wait:
-        _say(f"replay waiting for a debugger to attach at {host}:{port}")
+        say(f"replay waiting for a debugger to attach at {host}:{port}")
         debugpy.wait_for_client()
     else:
-        _say(f"debugger listening at {host}:{port}")
+        say(f"debugger listening at {host}:{port}")
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
+    """One ``retrace:`` line on stderr, written to the descriptor with ``posix.write``
+    (``os.write`` is a boundary once installed; no stream of the program's)."""
     try:
-        os.write(2, f"retrace: {message}\n".encode())
+        posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
     except OSError:
         pass

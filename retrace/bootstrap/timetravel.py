@@ -27,6 +27,7 @@ import sys
 import threading
 
 from retrace.bootstrap import debugging
+from retrace.bootstrap.debugging import say
 from retrace.engine.state import state, untraced
 from retrace.errors import UsageError
 
@@ -102,13 +103,6 @@ class LineWatch:
         return self._local if self.active else frame.f_trace
 
 
-def _say(message: str) -> None:
-    try:
-        posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
-    except OSError:
-        pass
-
-
 def list_hits(session, text: str) -> None:
     spec = LineSpec(text, with_hit=False)
     spec.resolve(session.recording, _code_root(session))
@@ -118,7 +112,7 @@ def list_hits(session, text: str) -> None:
         thread = state.slot.tid if state.slot is not None else 0
         last = engine.source.index - 1
         after = f"after event #{last}" if last >= 0 else "before any event"
-        _say(f"hit {count} of {spec.text}: thread {thread}, {after}")
+        say(f"hit {count} of {spec.text}: thread {thread}, {after}")
 
     watch = LineWatch(spec, on_hit)
     session.at_end.append(lambda: _summary(watch, spec))
@@ -127,11 +121,11 @@ def list_hits(session, text: str) -> None:
 
 def _summary(watch: LineWatch, spec: LineSpec) -> None:
     if watch.count:
-        _say(f"{spec.text} ran {watch.count} time{'s' if watch.count != 1 else ''}")
+        say(f"{spec.text} ran {watch.count} time{'s' if watch.count != 1 else ''}")
     elif watch.seen_file:
-        _say(f"{spec.text} never ran")
+        say(f"{spec.text} never ran")
     else:
-        _say(f"{spec.text} never ran: no code from a file {spec.file!r} ran")
+        say(f"{spec.text} never ran: no code from a file {spec.file!r} ran")
 
 
 def break_at(session, text: str, debugger: bool) -> None:
@@ -144,7 +138,7 @@ def break_at(session, text: str, debugger: bool) -> None:
     def on_hit(frame, count):
         if count == spec.hit:
             watch.stop()
-            _say(f"stopped at hit {count} of {spec.file}:{spec.line} (pdb; `c` goes on, `q` ends the replay)")
+            say(f"stopped at hit {count} of {spec.file}:{spec.line} (pdb; `c` goes on, `q` ends the replay)")
             debugger = pdb_session()
             debugger.set_trace(frame)  # pdb traces from here on (steps, breakpoints)...
             debugger.botframe = debugging.program_bottom(frame)  # (`where` shows the program's frames)
@@ -153,7 +147,7 @@ def break_at(session, text: str, debugger: bool) -> None:
     def never_came():
         if watch.count < spec.hit:
             times = f"{watch.count} time{'s' if watch.count != 1 else ''}"
-            _say(f"{spec.file}:{spec.line} ran {times}: hit {spec.hit} never came")
+            say(f"{spec.file}:{spec.line} ran {times}: hit {spec.hit} never came")
 
     watch = LineWatch(spec, on_hit)
     session.at_end.append(never_came)
@@ -194,7 +188,7 @@ def recorded_files(session, spec: LineSpec) -> list[str]:
 def post_mortem(exc: BaseException, tb) -> None:
     """pdb on the traceback of the recorded uncaught exception (from the program's
     outermost frame: ``tb`` without retrace's own)."""
-    _say(f"post-mortem: {type(exc).__name__} (pdb; `q` ends the replay)")
+    say(f"post-mortem: {type(exc).__name__} (pdb; `q` ends the replay)")
     debugger = pdb_session(quit_status=1)  # (the status of an uncaught exception, as recorded)
     debugger.reset()
     debugger.interaction(None, tb)
@@ -211,7 +205,7 @@ def no_post_mortem(session):
     """What --post-mortem says at the end of a run that raised nothing uncaught."""
     def say():
         if session.post_mortem:  # (still set: no uncaught exception took it)
-            _say("post-mortem: the recorded run ended without an uncaught exception")
+            say("post-mortem: the recorded run ended without an uncaught exception")
     return say
 
 
