@@ -68,6 +68,41 @@ def test_django_test_client_and_orm_on_sqlite(program):
     assert_same_run(recorded, replay_ok(app))
 
 
+DJANGO_CHECKS = """
+    from django.conf import settings
+    settings.configure()
+    from django.core import checks
+
+    def make(n):
+        def check(app_configs, **kwargs):
+            return []
+        check.__name__ = f"check{n}"
+        return check
+
+    made = [make(n) for n in range(40)]         # made in one order (addresses rising)...
+    for check in reversed(made):                 # ...registered in the other
+        checks.register(check)
+    registry = checks.registry.CheckRegistry()   # a registry made after start-up too
+    for check in reversed(made):
+        registry.register(check, "mine")
+    print([c.__name__ for c in checks.registry.registry.get_checks() if c in made])
+    print([c.__name__ for c in registry.get_checks()])
+"""
+
+
+@pytest.mark.compat("django")
+def test_django_system_checks_run_in_registration_order(program):
+    """Django iterates a set of check functions, whose order follows their addresses, and
+    the checks stat files: recording and replay allocate differently, so both run the
+    checks in registration order (retrace/boundaries/orderings.py)."""
+    pytest.importorskip("django")
+    app = program(DJANGO_CHECKS)
+    recorded = record_ok(app)
+    expected = str([f"check{n}" for n in reversed(range(40))])
+    assert recorded.stdout == f"{expected}\n{expected}\n"
+    assert_same_run(recorded, replay_ok(app))
+
+
 FASTAPI = """
     import asyncio, socket, time, uuid
     import uvicorn
