@@ -35,7 +35,13 @@ ROWS = {
     "fastapi": ("FastAPI on uvicorn", ("fastapi", "uvicorn", "pydantic"),
                 "ASGI under asyncio, concurrent requests from an httpx client outside the recording, the server "
                 "shut down from a handler", ""),
-    "postgres": ("psycopg2 / psycopg 3, SQLAlchemy", (), "a PostgreSQL server started by the tests", ""),
+    "postgres": ("psycopg2, SQLAlchemy", ("psycopg2-binary", "sqlalchemy"),
+                 "a PostgreSQL server started by the tests (stopped, its data removed before the replay): "
+                 "DDL, inserts with RETURNING, timestamptz/numeric/uuid/array/jsonb values, DictCursor, "
+                 "RealDictCursor, a named (server-side) cursor, execute_values, register_uuid, an error's "
+                 "pgcode; SQLAlchemy's ORM with a connection pool, a unique violation rolled back",
+                 "libpq does its I/O in C: psycopg2 is recorded at its Python API (connections, cursors and "
+                 "rows are handles); psycopg 3 not covered yet"),
     "redis": ("redis-py", (), "a redis-server started by the tests", ""),
     "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),

@@ -70,6 +70,56 @@ def test_objects_of_modules_not_yet_imported_are_rebuilt_when_taken():
         sys.modules["decimal"] = saved
 
 
+def test_an_object_inside_a_deferred_object_is_rebuilt_too():
+    """A datetime whose timezone was decoded before ``datetime`` was imported: both
+    are Deferred, the outer one holding the inner (psycopg2's timestamptz)."""
+    import datetime
+
+    when = datetime.datetime(2026, 11, 27, 7, 36, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    wire = cbor2.dumps([values.to_wire(when)])
+    saved = sys.modules.pop("datetime")
+    try:
+        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
+        assert type(decoded[0]) is values.Deferred
+    finally:
+        sys.modules["datetime"] = saved
+    assert values.resolve_deferred(decoded) == [when]
+    assert values.resolve_deferred(decoded)[0].utcoffset() == datetime.timedelta(hours=2)
+
+
+def test_an_exception_with_read_only_state_of_its_own_is_rebuilt_with_it():
+    """psycopg2.Error's pgcode is read-only and comes back through __setstate__."""
+
+    class DriverError(Exception):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self._code = None
+
+        code = property(lambda self: self._code)
+
+        def __reduce__(self):
+            return type(self), self.args, {"code": self._code}
+
+        def __setstate__(self, state):
+            self._code = state.get("code")
+
+    import types
+
+    holder = types.ModuleType("retrace_test_driver")
+    holder.DriverError = DriverError
+    DriverError.__module__, DriverError.__qualname__ = "retrace_test_driver", "DriverError"
+    error = DriverError("relation does not exist")
+    error._code = "42P01"
+    raised = values.Raised.capture(error)
+    assert raised.attrs["code"] == "42P01"
+    sys.modules["retrace_test_driver"] = holder
+    try:
+        rebuilt = raised.rebuild()
+    finally:
+        del sys.modules["retrace_test_driver"]
+    assert type(rebuilt) is DriverError and rebuilt.code == "42P01" and rebuilt.args == error.args
+
+
 def test_sweep_finds_aliases_in_globals_class_attributes_and_defaults():
     import time
     import types

@@ -21,6 +21,7 @@ FAMILY_MODULES = (
     "readiness",   # select.select/poll/epoll (selectors and event loops on top)
     "subprocesses",  # fork_exec/posix_spawn, wait*, kill, os.system: commands not run on replay
     "sqlite",      # sqlite3 connections, cursors, blobs as handles; sqlite3.Row of ours
+    "postgres",    # psycopg2 connections and cursors as handles (libpq does its I/O in C)
     "declared",    # boundaries the user declares in configuration (RETRACE_BOUNDARIES, pyproject.toml)
     "signals",     # handlers run at the recorded point; alarm/setitimer/pause... are leaves
     "interprocess",  # multiprocessing's semaphores (handles) and shared-memory reads

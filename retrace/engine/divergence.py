@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from retrace.engine.state import untraced
+
 _OUR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -27,8 +29,14 @@ def user_site(frame):
 
 
 def _short(value, limit=80) -> str:
+    """The program's value, shown without making boundary calls: a handle proxy's repr
+    would be one (engine/handles.py), and so may a repr of the program's own."""
+    proxied = getattr(type(value), "_rt_name", None)
+    if type(proxied) is str:
+        return f"<{proxied.rpartition('.')[2]}>"
     try:
-        text = repr(value)
+        with untraced():
+            text = repr(value)
     except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

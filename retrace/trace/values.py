@@ -70,6 +70,17 @@ class Raised:
             if value is not None:
                 attrs[name] = value
         kind = type(exc)
+        if kind.__setstate__ is not BaseException.__setstate__:
+            # A class that keeps state its own way (psycopg2.Error's read-only pgcode):
+            # what it pickles, it can be given back (rebuild).
+            try:
+                reduced = exc.__reduce__()
+                if len(reduced) > 2 and type(reduced[2]) is dict:
+                    for name, value in reduced[2].items():
+                        if value is not None and type(name) is str:
+                            attrs.setdefault(name, value)
+            except Exception:
+                pass
         return cls(kind.__module__, kind.__qualname__, exc.args, attrs)
 
     @property
@@ -93,10 +104,16 @@ class Raised:
                 exc.args = tuple(self.args)
             except Exception:
                 return RuntimeError(f"{self.type_name}{self.args!r} (recorded exception cannot be rebuilt)")
+        refused = {}
         for name, value in self.attrs.items():
             try:
                 if getattr(exc, name, None) != value:
                     setattr(exc, name, value)
+            except Exception:
+                refused[name] = value
+        if refused and kind.__setstate__ is not BaseException.__setstate__:
+            try:
+                exc.__setstate__(refused)
             except Exception:
                 pass
         return exc
@@ -139,7 +156,8 @@ class Deferred:
         Deferred.pending += 1
 
     def resolve(self):
-        return self.rebuild(*self.payload, may_import=True)
+        # The payload may hold Deferreds of its own (a datetime's timezone).
+        return self.rebuild(*resolve_deferred(self.payload), may_import=True)
 
 
 def resolve_deferred(value):

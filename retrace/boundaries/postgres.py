@@ -1,0 +1,36 @@
+"""psycopg2: connections and cursors are handles; the server is never reached on replay.
+
+libpq, in C, opens the connection's socket and does all its reads and writes: the
+net family never sees them. So the driver is recorded at its Python API, as sqlite3
+is: ``psycopg2.connect`` returns a handle proxy (engine/handles.py), and every method
+and attribute of the connection, of its cursors (named ones, and the pure-Python
+``DictCursor``/``RealDictCursor``...) and of the rows those return is a leaf. Values
+psycopg2 converts (datetime with its zone, Decimal, UUID, arrays, json) are stored by
+value. SQLAlchemy's psycopg2 dialect runs on top unchanged.
+
+``register_type`` takes the real connection or cursor (C checks its type), so it is a
+leaf too: recording, it gets the real object; on replay the conversions it sets up are
+already in the recorded values. (``psycopg2.Error``'s read-only ``pgcode``/``pgerror``
+come back through the class's own pickling state: trace/values.py's ``Raised``.)
+"""
+
+from __future__ import annotations
+
+from retrace.boundaries.spec import Family, Patch
+from retrace.engine.handles import handles_for
+
+
+def _handle_function(engine, original, name):
+    return handles_for(engine).function(name, original, owner="psycopg2")
+
+
+FAMILY = Family(
+    name="postgres",
+    doc=__doc__,
+    patches=(
+        Patch("psycopg2", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
+              make=_handle_function),
+        Patch("psycopg2.extensions", "register_type", why="takes a real connection or cursor",
+              make=_handle_function),
+    ),
+)

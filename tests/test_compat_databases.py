@@ -1,0 +1,121 @@
+"""Rows of the compatibility matrix (tests/compat_matrix.py): database and broker
+servers the tests start themselves (tests/services.py), stopped before the replay."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import assert_same_run
+from services import postgres, redis_server  # noqa: F401 (fixtures)
+from threadsupport import record_ok, replay_ok
+
+PSYCOPG2 = """
+    import sys, uuid, decimal
+    import psycopg2, psycopg2.extras, psycopg2.errors
+
+    conn = psycopg2.connect(sys.argv[1])
+    with conn, conn.cursor() as cur:
+        cur.execute("create table notes (id serial primary key, text text, token uuid, "
+                    "created timestamptz default now(), price numeric, tags text[], meta jsonb)")
+        for word in ("alpha", "beta"):
+            cur.execute("insert into notes (text, token, price, tags, meta) values (%s, %s, %s, %s, %s) "
+                        "returning id, created",
+                        (word, str(uuid.uuid4()), decimal.Decimal("1.50"), [word, "x"],
+                         psycopg2.extras.Json({"w": word})))
+            row_id, created = cur.fetchone()
+            print("inserted", row_id, cur.rowcount, created.tzinfo is not None)
+    with conn.cursor(cursor_factory=psycopg2.extras.DictCursor) as cur:
+        cur.execute("select id, text, token, price, tags, meta, created from notes order by id")
+        for row in cur:
+            print(row["id"], row["text"], row["token"], row["price"], row["tags"], row["meta"], row["created"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select * from missing_table")
+    except psycopg2.errors.UndefinedTable as error:
+        print("error", error.pgcode, type(error).__name__, str(error).splitlines()[0])
+        conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute("select now(), pg_backend_pid(), gen_random_uuid()")
+        print("server says", cur.fetchone())
+    psycopg2.extras.register_uuid(conn_or_curs=conn)   # takes the real connection (a leaf)
+    with conn, conn.cursor() as cur:
+        cur.execute("create table t (id uuid, n int)")
+        psycopg2.extras.execute_values(cur, "insert into t values %s", [(uuid.uuid4(), n) for n in range(5)])
+        print(cur.mogrify("select %s, %s", (1, "x")))
+    with conn, conn.cursor("named") as cur:              # a server-side cursor, fetched 2 rows at a time
+        cur.itersize = 2
+        cur.execute("select id, n from t order by n")
+        print([(type(row[0]).__name__, row[1]) for row in cur])
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute("select n from t where n > %(m)s", {"m": 2})
+        print(cur.fetchall())
+    print("server", conn.server_version >= 100000, conn.get_transaction_status())
+    conn.close()
+"""
+
+
+@pytest.mark.compat("postgres")
+def test_psycopg2_against_a_postgres_server_gone_at_replay(program, postgres):
+    pytest.importorskip("psycopg2")
+    app = program(PSYCOPG2)
+    recorded = record_ok(app, postgres.url)
+    assert "error 42P01 UndefinedTable" in recorded.stdout and "inserted 2 1 True" in recorded.stdout
+    postgres.remove()  # the server and its data are gone
+    assert_same_run(recorded, replay_ok(app))
+    # Other SQL is a divergence that names the call; showing it makes no calls of its own
+    # (a cursor's repr is a boundary too: the report must not eat the trace through it).
+    main = app.recording / "run" / "app.py"
+    main.write_text(main.read_text().replace("pg_backend_pid()", "pg_backend_pid() + 1"))
+    changed = replay_ok(app)
+    assert changed.returncode == 86, changed.stderr
+    assert "got:      psycopg2.extensions.cursor.execute(<cursor>, 'select now(), pg_backend_pid() + 1" in \
+        changed.stderr and "(same boundary, different arguments)" in changed.stderr, changed.stderr
+
+
+SQLALCHEMY = """
+    import sys, uuid, datetime
+    from sqlalchemy import create_engine, select, func, String, DateTime, Numeric, text
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Order(Base):
+        __tablename__ = "orders"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        token: Mapped[str] = mapped_column(String(32), unique=True)
+        amount = mapped_column(Numeric(10, 2))
+        created: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    engine = create_engine(sys.argv[1].replace("postgresql://", "postgresql+psycopg2://"), pool_size=2)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        tokens = [uuid.uuid4().hex for _ in range(3)]
+        session.add_all([Order(token=t, amount=n * 1.25) for n, t in enumerate(tokens, 1)])
+        session.commit()
+        for order in session.scalars(select(Order).order_by(Order.id)):
+            print(order.id, order.token, order.amount, order.created)
+        session.add(Order(token=tokens[0], amount=1))
+        try:
+            session.commit()
+        except IntegrityError as error:
+            session.rollback()
+            print("duplicate:", error.orig.pgcode, type(error.orig).__name__)
+        print("total", session.scalar(select(func.sum(Order.amount))))
+    with engine.connect() as connection:
+        print(connection.execute(text("select count(*) from orders")).scalar_one(),
+              connection.dialect.server_version_info >= (10,))
+    engine.dispose()
+"""
+
+
+@pytest.mark.compat("postgres")
+def test_sqlalchemy_orm_on_postgres_gone_at_replay(program, postgres):
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg2")
+    app = program(SQLALCHEMY)
+    recorded = record_ok(app, postgres.url)
+    assert "duplicate: 23505 UniqueViolation" in recorded.stdout and "total 7.50" in recorded.stdout
+    postgres.remove()
+    assert_same_run(recorded, replay_ok(app))
