@@ -42,7 +42,10 @@ ROWS = {
                  "pgcode; SQLAlchemy's ORM with a connection pool, a unique violation rolled back",
                  "libpq does its I/O in C: psycopg2 is recorded at its Python API (connections, cursors and "
                  "rows are handles); psycopg 3 not covered yet"),
-    "redis": ("redis-py", (), "a redis-server started by the tests", ""),
+    "redis": ("redis-py", ("redis",),
+              "a redis-server started by the tests (stopped before the replay): strings with a TTL, counters, "
+              "a pipeline of hashes and lists, a Lua script, a blocking pop timing out, INFO, pub/sub, an error "
+              "reply; redis.asyncio with concurrent commands", ""),
     "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),
                       "GET/POST JSON from a client, concurrent requests under asyncio, against a server outside "

@@ -119,3 +119,61 @@ def test_sqlalchemy_orm_on_postgres_gone_at_replay(program, postgres):
     assert "duplicate: 23505 UniqueViolation" in recorded.stdout and "total 7.50" in recorded.stdout
     postgres.remove()
     assert_same_run(recorded, replay_ok(app))
+
+
+REDIS = """
+    import sys, time, uuid
+    import redis
+    r = redis.Redis.from_url(sys.argv[1], decode_responses=True)
+    token = uuid.uuid4().hex
+    r.set("token", token, ex=60)
+    print("get", r.get("token") == token, 0 < r.ttl("token") <= 60)
+    print("incr", [r.incr("hits") for _ in range(3)])
+    with r.pipeline() as pipe:
+        pipe.hset("user:1", mapping={"name": "ada", "at": time.time()})
+        pipe.hgetall("user:1")
+        pipe.rpush("queue", *range(5))
+        pipe.lrange("queue", 0, -1)
+        results = pipe.execute()
+    print("pipeline", results[1]["name"], results[3])
+    print("lua", r.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "hits", 10))
+    print("blpop", r.blpop(["empty"], timeout=0.2))
+    print("info", r.info("server")["redis_version"] > "0", r.dbsize())
+    p = r.pubsub()
+    p.subscribe("news")
+    r.publish("news", "hello")
+    msgs = []
+    deadline = time.time() + 5
+    while len(msgs) < 2 and time.time() < deadline:
+        m = p.get_message(timeout=0.5)
+        if m: msgs.append((m["type"], m["data"]))
+    print("pubsub", msgs)
+    try:
+        r.lpush("token", 1)
+    except redis.ResponseError as e:
+        print("error", str(e)[:9])
+    r.close()
+    import asyncio
+    import redis.asyncio as aioredis
+
+    async def main():
+        client = aioredis.from_url(sys.argv[1], decode_responses=True)
+        async def bump(n):
+            await asyncio.sleep(0.001 * n)
+            return await client.incr("async-hits")
+        print("async", sorted(await asyncio.gather(*(bump(n) for n in range(5)))))
+        await client.aclose()
+
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.compat("redis")
+def test_redis_py_sync_and_asyncio_against_a_redis_server_gone_at_replay(program, redis_server):
+    pytest.importorskip("redis")
+    app = program(REDIS)
+    recorded = record_ok(app, redis_server.url)
+    assert "pubsub [('subscribe', 1), ('message', 'hello')]" in recorded.stdout, recorded.stderr
+    assert "async [1, 2, 3, 4, 5]" in recorded.stdout and "error WRONGTYPE" in recorded.stdout
+    redis_server.remove()
+    assert_same_run(recorded, replay_ok(app))
