@@ -46,7 +46,12 @@ ROWS = {
               "a redis-server started by the tests (stopped before the replay): strings with a TTL, counters, "
               "a pipeline of hashes and lists, a Lua script, a blocking pop timing out, INFO, pub/sub, an error "
               "reply; redis.asyncio with concurrent commands", ""),
-    "celery": ("Celery (Redis broker)", (), "a worker recorded while tasks are sent from outside", ""),
+    "celery": ("Celery (Redis broker)", ("celery", "kombu", "billiard"),
+               "a worker (prefork pool of forked processes, and solo) recorded while a client outside the "
+               "recording sends tasks through a redis-server the tests start; a failing task; warm shutdown by "
+               "SIGTERM; replayed with the broker gone, whole and the worker alone",
+               "the banner shows the app's address (id()), which differs on replay; how the pool's processes "
+               "interleave on a shared stderr is not replayed (each process's own output is)"),
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),
                       "GET/POST JSON from a client, concurrent requests under asyncio, against a server outside "
                       "the recording", ""),

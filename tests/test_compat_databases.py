@@ -177,3 +177,103 @@ def test_redis_py_sync_and_asyncio_against_a_redis_server_gone_at_replay(program
     assert "async [1, 2, 3, 4, 5]" in recorded.stdout and "error WRONGTYPE" in recorded.stdout
     redis_server.remove()
     assert_same_run(recorded, replay_ok(app))
+
+
+CELERY_TASKS = """
+    import os, time, uuid
+    from celery import Celery
+
+    app = Celery("tasks", broker=os.environ["BROKER"], backend=os.environ["BROKER"])
+    app.conf.update(worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
+
+    @app.task
+    def add(x, y):
+        return {"sum": x + y, "token": uuid.uuid4().hex, "at": time.time()}
+
+    @app.task
+    def fail(n):
+        raise ValueError(f"task failed for {n}")
+"""
+
+CELERY_CLIENT = """
+import tasks
+sent = [tasks.add.delay(n, n) for n in range(4)] + [tasks.fail.delay(9)]
+for result in sent:
+    try:
+        print("result", result.get(timeout=60)["sum"])
+    except ValueError as error:
+        print("failed", error)
+"""
+
+
+def _log_records(text: str) -> dict[str, list[str]]:
+    """A worker's log, one list of records per process (MainProcess, ForkPoolWorker-1...):
+    each process's own order is replayed; how processes interleave on a shared stderr is
+    not (docs/limitations.md)."""
+    import re
+
+    records: dict[str, list[str]] = {}
+    current = records.setdefault("before the first record", [])
+    for line in text.splitlines(True):
+        match = re.match(r"\[[^\]]*: \w+/([\w-]+)\]", line)
+        if match:
+            current = records.setdefault(match.group(1), [])
+            current.append(line)
+        elif current:
+            current[-1] += line
+        else:
+            current.append(line)
+    return records
+
+
+@pytest.mark.compat("celery")
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_a_celery_worker_recorded_while_tasks_come_from_outside(program, redis_server, pool):
+    """The worker (with its pool's forked processes) is recorded while a client outside
+    the recording sends tasks through Redis; the broker is gone at replay."""
+    pytest.importorskip("celery")
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import LAUNCHER, _clean_env
+
+    app = program(CELERY_TASKS, name="tasks.py")
+    env = _clean_env({"BROKER": redis_server.url})
+    out_path, err_path = app.root / "worker.out", app.root / "worker.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        worker = subprocess.Popen(
+            [LAUNCHER, "--recording", str(app.recording), "-m", "celery", "-A", "tasks", "worker", "--pool", pool,
+             "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "--hostname", "w1@test"],
+            cwd=app.dir, env=env, stdout=out, stderr=err)
+    try:
+        client = subprocess.run([sys.executable, "-c", CELERY_CLIENT], cwd=app.dir, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert client.stdout == "result 0\nresult 2\nresult 4\nresult 6\nfailed task failed for 9\n", \
+            client.stderr + err_path.read_text()
+        time.sleep(1)  # the worker is idle, waiting on the broker
+        worker.send_signal(signal.SIGTERM)  # warm shutdown
+        assert worker.wait(60) == 0, err_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    redis_server.remove()
+    recorded_out, recorded_err = out_path.read_text(), err_path.read_text()
+    assert "raised unexpected: ValueError('task failed for 9')" in recorded_err
+
+    def without_addresses(text):  # the banner shows the app's id(): an address (docs/limitations.md)
+        return re.sub(r"0x[0-9a-f]+", "0x...", text)
+
+    replayed = replay_ok(app, timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
+    assert without_addresses(replayed.stdout) == without_addresses(recorded_out)
+    assert _log_records(replayed.stderr) == _log_records(recorded_err)
+    # The worker alone: its pool's processes are not run again.
+    alone = replay_ok(app, process="0", timeout=120)
+    assert alone.returncode == 0, alone.stderr
+    main = {name: records for name, records in _log_records(recorded_err).items() if "ForkPoolWorker" not in name}
+    assert _log_records(alone.stderr) == main

@@ -191,3 +191,28 @@ def test_stack_dumps_show_the_programs_frames_only(program):
     assert recorded.returncode == 0, recorded.stderr
     assert "retrace" not in recorded.stdout and "inner()" in recorded.stdout
     assert_same_run(recorded, app.replay())
+
+
+def test_an_insertion_ordered_set_iterates_as_added_whatever_the_addresses():
+    import copy
+
+    from retrace.boundaries.orderings import InsertionOrderedSet
+
+    made = [object() for _ in range(50)]
+    ordered = InsertionOrderedSet()
+    for item in reversed(made):
+        ordered.add(item)
+    assert list(ordered) == made[::-1] and isinstance(ordered, set) and len(ordered) == 50
+    ordered.discard(made[10])
+    ordered.remove(made[20])
+    assert list(ordered) == [m for m in made[::-1] if m not in (made[10], made[20])]
+    assert list(copy.copy(ordered)) == list(ordered) == list(ordered.copy())
+    assert ordered.pop() is made[-1]
+    extra = object()
+    ordered |= {extra}  # set's own operator: iterates after the others
+    assert list(ordered)[-1] is extra and made[10] not in ordered
+    ordered.add(made[10])  # taken out, then added again: at the end
+    assert list(ordered)[-1] is made[10]
+    ordered.clear()
+    assert list(ordered) == [] and not ordered
+    assert type(copy.deepcopy(InsertionOrderedSet([1, 2]))) in (set, InsertionOrderedSet)

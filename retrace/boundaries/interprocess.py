@@ -164,13 +164,18 @@ FAMILY = Family(
         Patch("_multiprocessing", "SemLock", why="a semaphore shared with other processes", make=_make_semlock),
         Patch("_multiprocessing", "sem_unlink", why="removes a named semaphore of the system", key=all_args),
     ),
-    on_import=(
-        OnImport("multiprocessing.sharedctypes", _record_shared_reads,
-                 why="another process may have changed shared memory since"),
-        OnImport("multiprocessing.heap", _anonymous_arenas, why="replay: no file under shared memory"),
-        OnImport("multiprocessing.process", _processes_hash_by_identity,
-                 why="the order a parent polls its children in follows their hash"),
-        OnImport("multiprocessing.managers", _recorded_object_ids,
-                 why="a manager's object names are addresses, sent to other processes"),
+    on_import=tuple(
+        # billiard (Celery's pool) is a fork of multiprocessing with the same modules.
+        action
+        for package in ("multiprocessing", "billiard")
+        for action in (
+            OnImport(f"{package}.sharedctypes", _record_shared_reads,
+                     why="another process may have changed shared memory since"),
+            OnImport(f"{package}.heap", _anonymous_arenas, why="replay: no file under shared memory"),
+            OnImport(f"{package}.process", _processes_hash_by_identity,
+                     why="the order a parent polls its children in follows their hash"),
+            OnImport(f"{package}.managers", _recorded_object_ids,
+                     why="a manager's object names are addresses, sent to other processes"),
+        )
     ),
 )

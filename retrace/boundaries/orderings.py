@@ -16,63 +16,102 @@ from retrace.boundaries.spec import Family, OnImport
 
 
 class InsertionOrderedSet(set):
-    """A set that iterates in the order its items were added through ``add``.
+    """A set that iterates in the order its items were added.
 
-    Still a ``set`` for every other purpose; items that came in another way (``update``,
-    ``|=``) iterate after the others, in the set's own order. Meant for small sets that
-    are iterated now and then (each iteration makes a list)."""
+    Still a ``set`` for every other purpose (``isinstance``, ``in``, operators, which
+    return plain sets). Meant for the small sets of callbacks and registrations that
+    libraries iterate now and then: each iteration makes a list."""
 
     __slots__ = ("_order",)
 
     def __init__(self, items=()) -> None:
         super().__init__()
         self._order: dict = {}
-        for item in items:
-            self.add(item)
+        self.update(items)
 
     def add(self, item) -> None:
-        set.add(self, item)
-        self._order[item] = None
+        if not set.__contains__(self, item):
+            order = self._order
+            order.pop(item, None)  # taken out earlier (discard, -=): it goes to the end now
+            set.add(self, item)
+            order[item] = None
+
+    def update(self, *iterables) -> None:
+        for items in iterables:
+            for item in items:
+                self.add(item)
+
+    def clear(self) -> None:
+        set.clear(self)
+        self._order.clear()
+
+    def copy(self):
+        return InsertionOrderedSet(self)
+
+    __copy__ = copy  # copy.copy(): kombu's hub iterates a copy of its tick callbacks
+
+    def pop(self):
+        for item in self:
+            self.discard(item)
+            return item
+        raise KeyError("pop from an empty set")
 
     def __iter__(self):
         order = self._order
-        added = [item for item in order if item in self]
-        return iter(added + [item for item in set.__iter__(self) if item not in order])
+        items = [item for item in order if item in self]
+        if len(items) != len(self):  # some came in through set's own operators (|=)
+            items += [item for item in set.__iter__(self) if item not in order]
+        if len(order) > 2 * len(items) + 8:  # forget what was taken out
+            self._order = dict.fromkeys(items)
+        return iter(items)
 
-    def __reduce__(self):
+    def __reduce__(self):  # pickled (sent to another process), it is a plain set
         return set, (list(self),)
 
 
-def _django_checks_in_registration_order(engine, module):
-    """Django runs its system checks (runserver, migrate, check...) by iterating
-    ``CheckRegistry.registered_checks``, a set of functions; the checks stat files and
-    directories (static files, locales, templates) in that order."""
-    registry_class = module.CheckRegistry
-    original_init = registry_class.__init__
+def sets_in_insertion_order(*made_at_import: str):
+    """An on-import action: ``set()`` in the module's code makes an InsertionOrderedSet
+    (a module global that shadows the builtin); ``made_at_import`` names sets the module
+    made while it was imported (``"registry.registered_checks"``), converted then.
+    Set displays (``{a, b}``) are unchanged: none of the places listed below uses one."""
 
-    def ordered(registry) -> None:
-        registry.registered_checks = InsertionOrderedSet(registry.registered_checks)
-        registry.deployment_checks = InsertionOrderedSet(registry.deployment_checks)
+    def action(engine, module):
+        module.set = InsertionOrderedSet
+        for dotted in made_at_import:
+            owner_path, _, attr = dotted.rpartition(".")
+            owner = module
+            for part in filter(None, owner_path.split(".")):
+                owner = getattr(owner, part, None)
+            found = getattr(owner, attr, None)
+            if type(found) is set:
+                setattr(owner, attr, InsertionOrderedSet(found))
 
-    def __init__(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        ordered(self)
+        def undo() -> None:
+            if module.__dict__.get("set") is InsertionOrderedSet:
+                del module.set
 
-    registry_class.__init__ = __init__
-    if isinstance(getattr(module, "registry", None), registry_class):
-        ordered(module.registry)
+        return undo
 
-    def undo() -> None:
-        registry_class.__init__ = original_init
-
-    return undo
+    return action
 
 
 FAMILY = Family(
     name="orderings",
     doc=__doc__,
     on_import=(
-        OnImport("django.core.checks.registry", _django_checks_in_registration_order,
-                 why="system checks run in the order of a set of functions (addresses)"),
+        # System checks (runserver, migrate, check...) run by iterating
+        # CheckRegistry.registered_checks, a set of functions; they stat static files,
+        # locales and templates in that order.
+        OnImport("django.core.checks.registry",
+                 sets_in_insertion_order("registry.registered_checks", "registry.deployment_checks"),
+                 why="system checks run in the order of a set of functions"),
+        # Celery's event loop (kombu's Hub): callbacks run each tick (on_tick), ready
+        # callbacks and connections to consolidate are sets of functions and objects;
+        # they read from and write to the broker's sockets in that order.
+        OnImport("kombu.asynchronous.hub", sets_in_insertion_order(),
+                 why="the event loop's callbacks are sets of functions"),
+        # Its Redis transport polls a set of channels, each with its own connection.
+        OnImport("kombu.transport.redis", sets_in_insertion_order(),
+                 why="the channels polled are a set of objects"),
     ),
 )
