@@ -59,8 +59,10 @@ class InsertionOrderedSet(set):
     def __iter__(self):
         order = self._order
         items = [item for item in order if item in self]
-        if len(items) != len(self):  # some came in through set's own operators (|=)
-            items += [item for item in set.__iter__(self) if item not in order]
+        if len(items) != len(self):  # some came in through set's own operators (|=): now last
+            extra = [item for item in set.__iter__(self) if item not in order]
+            order.update(dict.fromkeys(extra))
+            items += extra
         if len(order) > 2 * len(items) + 8:  # forget what was taken out
             self._order = dict.fromkeys(items)
         return iter(items)
