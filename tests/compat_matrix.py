@@ -55,7 +55,10 @@ ROWS = {
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),
                       "GET/POST JSON from a client, concurrent requests under asyncio, against a server outside "
                       "the recording", ""),
-    "pytest": ("pytest", ("pytest",), "recording a test run with a failing test; cache, capture, plugins", ""),
+    "pytest": ("pytest", ("pytest",),
+               "`retrace-python -m pytest` on a project with a failing test: the report with the failure's "
+               "captured output, a conftest.py plugin (report header, fixture), tmp_path; a second run with "
+               "`--lf` reading the cache the first wrote; each replayed with the cache and temp dirs gone", ""),
     "numpy": ("numpy random generators", ("numpy",), "default_rng and the legacy global generator, both seeded "
               "from the entropy pool; a seeded generator", ""),
 }

@@ -97,14 +97,45 @@ EXAMPLE_TESTS = """
 """
 
 
+EXAMPLE_CONFTEST = """
+    import pytest
+
+    def pytest_report_header(config):
+        return "example plugin: loaded"
+
+    @pytest.fixture
+    def token():
+        import uuid
+        return uuid.uuid4().hex
+"""
+
+
 @pytest.mark.compat("pytest")
-@pytest.mark.xfail(strict=True, reason=(
-    "replay diverges while pytest reports the failure: inspect.getmodule() stats the file of every module in "
-    "sys.modules, and the replay process holds modules the recording did not (retrace's replay machinery; "
-    "json, re, enum, runpy used by the replay's own start): 'expected os.stat at genericpath.exists, got "
-    "os.stat(.../retrace/bootstrap/importer.py)'"))
 def test_recording_a_pytest_run_with_a_failing_test(program):
-    app = program(EXAMPLE_TESTS, name="test_example.py")
-    recorded = app.record(python_args=["-m", "pytest", "-q", "-p", "no:randomly"])
-    assert recorded.returncode == 1 and "1 failed, 2 passed" in recorded.stdout, recorded.stdout + recorded.stderr
+    """pytest under recording: its report, the failure's captured output, a plugin
+    (conftest.py) and a fixture, then a second run that reads the cache the first one
+    wrote (--lf). Each replays with the cache and pytest's temporary directories gone."""
+    import shutil
+
+    app = program(EXAMPLE_TESTS + "\n    def test_token(token):\n        assert len(token) == 32\n",
+                  name="test_example.py")
+    app.write("conftest.py", EXAMPLE_CONFTEST)
+    recorded = app.record(python_args=["-m", "pytest", "-p", "no:randomly", "--basetemp", "pytest-tmp"])
+    assert recorded.returncode == 1, recorded.stdout + recorded.stderr
+    assert "1 failed, 3 passed" in recorded.stdout and "example plugin: loaded" in recorded.stdout
+    assert "captured output" in recorded.stdout and "value was" in recorded.stdout
+    cache = app.dir / ".pytest_cache"
+    assert (cache / "v" / "cache" / "lastfailed").exists()
+    shutil.rmtree(app.dir / "pytest-tmp")
+    moved = app.root / "cache-of-the-first-run"
+    cache.rename(moved)
     assert_same_run(recorded, app.replay(timeout=60))
+
+    # The second run reads the cache: only the failed test runs again.
+    moved.rename(cache)
+    shutil.rmtree(app.recording)
+    again = app.record(python_args=["-m", "pytest", "-p", "no:randomly", "--lf"])
+    assert again.returncode == 1 and "run-last-failure: rerun previous 1 failure" in again.stdout, again.stdout
+    assert "1 failed, 3 deselected" in again.stdout
+    shutil.rmtree(cache)
+    assert_same_run(again, app.replay(timeout=60))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import posix
-import site
 import sys
 
+from retrace import installation
 from retrace.recording import Recording, make_private_dirs
 from retrace.trace import format as fmt
 
@@ -24,22 +24,6 @@ SKIP_DIRS = frozenset({
 SOURCE_SUFFIXES = (".py", ".pyi", ".pyw")
 MAX_TREE_FILES = 5000
 MAX_TREE_BYTES = 64 << 20
-
-
-def _library_roots() -> tuple[str, ...]:
-    """Where the stdlib and installed packages live: sysconfig's stdlib, platstdlib and
-    site-packages paths, worked out from sys and site (sysconfig's own answer costs
-    ~1.5 ms at every recorded process's end)."""
-    roots = set()
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}:
-        roots.add(os.path.realpath(os.path.join(prefix, sys.platlibdir, version)))
-    for path in site.getsitepackages() + [site.getusersitepackages()]:
-        roots.add(os.path.realpath(path))
-    roots.add(os.path.realpath(os.path.dirname(os.__file__)))
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    roots.add(os.path.realpath(package))  # retrace itself, wherever it is installed from
-    return tuple(root.rstrip(os.sep) + os.sep for root in roots)
 
 
 def _copy(src: str, dst: str) -> int:
@@ -134,7 +118,7 @@ class Snapshot:
 
     def is_user_file(self, path: str) -> bool:
         if self._roots is None:
-            self._roots = _library_roots()
+            self._roots = installation.roots()
         if path.startswith(self._roots):
             return False  # the common case, without resolving links
         return not os.path.realpath(path).startswith(self._roots)

@@ -36,6 +36,7 @@ import sys
 from operator import attrgetter as _attrgetter
 from operator import index as _index
 
+from retrace import installation
 from retrace.engine.state import state
 
 _RealFileIO = _io.FileIO
@@ -426,6 +427,12 @@ def _parse_mode(mode) -> tuple:
     return parsed
 
 
+def _only_reads(mode) -> bool:
+    """A mode that opens for reading only ("r", "rb", "rt"); an invalid one says no
+    (the recorded path then raises io.open's own error)."""
+    return type(mode) is str and "r" in mode and "+" not in mode
+
+
 def _check_text_args(binary, encoding, errors, newline) -> None:
     for value, what in ((encoding, "encoding"), (errors, "errors"), (newline, "newline")):
         if value is not None and not isinstance(value, str):
@@ -452,10 +459,13 @@ def make_open(engine):
                     load=_replayed_info, depth=2)
     info_size = _INFO.size
     unpack_info = _INFO.unpack_from
+    holds = installation.holds
 
     def open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None,
              closefd=True, opener=None):
-        if state.busy:  # retrace's own work, or inside another boundary
+        if state.busy or (holds(file) and opener is None and _only_reads(mode)):
+            # retrace's own work, inside another boundary, or reading the installation
+            # (a module's source, package data: retrace/installation.py)
             return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
         if type(file) is str or not _is_number(file):
             path_or_fd = file if type(file) is str else posix.fspath(file)

@@ -27,6 +27,7 @@ import sys
 from _functools import partial  # (functools itself costs start-up time)
 from types import GenericAlias
 
+from retrace import installation
 from retrace.boundaries._buffers import gather, scatter
 from retrace.boundaries._fileobj import echo, make_open
 from retrace.boundaries.spec import Family, OnImport, Patch, replacing
@@ -131,8 +132,23 @@ def _load_stat(stored, args, kwargs):
     )
 
 
+def _real_in_installation(leaf, original):
+    """``leaf``, except on a path of the interpreter's installation (stdlib, site-packages,
+    retrace: retrace/installation.py), where the call is real and unrecorded in both
+    modes. The leaf was made with depth=2 (its caller's caller is the program)."""
+    holds = installation.holds
+
+    def call(*args, **kwargs):
+        if holds(args[0] if args else kwargs.get("path")):
+            return original(*args, **kwargs)
+        return leaf(*args, **kwargs)
+
+    return replacing(call, original)
+
+
 def _make_stat(engine, original, name):
-    return engine.leaf(name, original, key=_key_path, store=_store_stat, load=_load_stat)
+    leaf = engine.leaf(name, original, key=_key_path, store=_store_stat, load=_load_stat, depth=2)
+    return _real_in_installation(leaf, original)
 
 
 def _make_fstat(engine, original, name):
@@ -370,8 +386,10 @@ def _key_scandir(*args, **kwargs):
 def _make_scandir(engine, original, name):
     leaf = engine.leaf(name, partial(_scan, original), key=_key_scandir, depth=2)
 
+    holds = installation.holds
+
     def scandir(path=None):
-        if state.busy:  # retrace's own work, or inside another boundary
+        if state.busy or holds(path):  # retrace's own work, inside another boundary, or the installation
             return original(path)
         return ScandirIterator(path, leaf() if path is None else leaf(path))
 
@@ -396,7 +414,13 @@ def _load_listdir(blob, args, kwargs):
 
 
 def _make_listdir(engine, original, name):
-    return engine.leaf(name, original, key=_key_scandir, store=_store_listdir, load=_load_listdir)
+    leaf = engine.leaf(name, original, key=_key_scandir, store=_store_listdir, load=_load_listdir, depth=2)
+    return _real_in_installation(leaf, original)
+
+
+def _make_path_read(engine, original, name):
+    """readlink, access: real in the installation (retrace/installation.py)."""
+    return _real_in_installation(engine.leaf(name, original, key=_key_path, depth=2), original)
 
 
 # -- open() / io.open: one replacement per engine for both names -------------------
@@ -469,9 +493,9 @@ def _rebind_tempfile_defaults(engine, module) -> None:
 
 
 # -- the family ----------------------------------------------------------------------
+_PATH_READS = ("access", "readlink")  # (stat, lstat, listdir, scandir, open: their own makers)
 _PATH_CALLS = (
-    "open", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "access",
-    "readlink", "symlink", "link", "chmod", "chown", "lchown", "lchmod", "chflags", "lchflags",
+    "open", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "lchown", "lchmod", "chflags", "lchflags",
     "utime", "truncate", "statvfs", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr",
     "listxattr", "removexattr",
 )
@@ -508,6 +532,8 @@ FAMILY = Family(
         Patch("os", "preadv", why="reads from a descriptor into buffers", make=_make_readv, optional=True),
         Patch("os", "pwrite", why="writes to a descriptor", key=_key_fd_data, optional=True),
         Patch("os", "pwritev", why="writes to a descriptor", key=_key_fd_buffers, optional=True),
+        *(Patch("os", name, why="reads the file system at a path", make=_make_path_read)
+          for name in _PATH_READS),
         *(Patch("os", name, why="a file system call on a path", key=_key_path,
                 optional=name in _OPTIONAL) for name in _PATH_CALLS),
         *(Patch("os", name, why="a call on a file descriptor", key=_key_ints,

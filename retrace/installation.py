@@ -1,0 +1,62 @@
+"""Where the running interpreter's code lives: the standard library, site-packages, retrace.
+
+Files there are not the outside world of the program: replay imports from this same
+installation (only the program's own code is snapshotted into ``run/``). So the code
+snapshot skips them, and reading them -- ``inspect`` and ``linecache`` looking at a
+module's source, package metadata, a package's data files -- is done for real in both
+modes and never recorded (boundaries/files.py). That also keeps a walk over
+``sys.modules`` (``inspect.getmodule``) out of the trace: the replay's modules are not
+the recorder's (retrace's own machinery differs, and the modules it uses).
+"""
+
+from __future__ import annotations
+
+import os
+import site  # (already imported at start-up; imported here, not when first needed: that may be at exit)
+import sys
+
+from retrace.engine.state import untraced
+
+_roots: tuple[str, ...] | None = None
+_ways_in: frozenset = frozenset()  # the roots without their separator, and the directories above them
+
+
+def holds(path) -> bool:
+    """Whether ``path`` (a str: other types say no) is in the installation, or is one of
+    the directories leading to it (``os.path.realpath`` of a module's file looks at each)."""
+    return type(path) is str and (path.startswith(_roots if _roots is not None else roots())
+                                  or path in _ways_in)
+
+
+def roots() -> tuple[str, ...]:
+    """The installation's directories, each ending in a separator, as written and with
+    links resolved. sysconfig's own answer would cost ~1.5 ms: worked out from sys and
+    site instead (~0.1 ms, once per process, when first needed). Its own file calls
+    are not recorded, and see no installation while it runs."""
+    global _roots, _ways_in
+    if _roots is None:
+        _roots = ()
+        with untraced():
+            found = _find()
+        ways_in = set()
+        for root in found:
+            path = root.rstrip(os.sep)
+            while path and path not in ways_in:
+                ways_in.add(path)
+                path = os.path.dirname(path) if path != os.sep else ""
+        _ways_in = frozenset(ways_in)
+        _roots = found
+    return _roots
+
+
+def _find() -> tuple[str, ...]:
+    found = set()
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}:
+        found.add(os.path.join(prefix, sys.platlibdir, version))
+    found.update(site.getsitepackages())
+    found.add(site.getusersitepackages())
+    found.add(os.path.dirname(os.__file__))
+    found.add(os.path.dirname(os.path.abspath(__file__)))  # retrace itself, wherever it is
+    found |= {os.path.realpath(path) for path in found}
+    return tuple(sorted(path.rstrip(os.sep) + os.sep for path in found))
