@@ -22,10 +22,20 @@ _ways_in: frozenset = frozenset()  # the roots without their separator, and the 
 
 
 def holds(path) -> bool:
-    """Whether ``path`` (a str: other types say no) is in the installation, or is one of
-    the directories leading to it (``os.path.realpath`` of a module's file looks at each)."""
-    return type(path) is str and (path.startswith(_roots if _roots is not None else roots())
-                                  or path in _ways_in)
+    """Whether ``path`` (a str or a path object: other types say no) is in the installation,
+    or is one of the directories leading to it (``os.path.realpath`` of a module's file
+    looks at each)."""
+    if type(path) is not str:
+        fspath = getattr(type(path), "__fspath__", None)
+        if fspath is None:
+            return False
+        try:
+            path = fspath(path)
+        except Exception:
+            return False
+        if type(path) is not str:
+            return False
+    return path.startswith(_roots if _roots is not None else roots()) or path in _ways_in
 
 
 def roots() -> tuple[str, ...]:

@@ -39,6 +39,7 @@ DEBUGGER_PACKAGES = ("debugpy",)
 DEBUGGER_STDLIB = ("pdb", "bdb")
 # Shared with the debugger even when the recorded process had not imported it yet.
 SHARED_MODULES = frozenset({"threading", "_threading_local", "_weakrefset"})
+_STDLIB_DYNLOAD = os.path.join(os.path.dirname(os.__file__), "lib-dynload", "")
 
 _OTHER, _DEBUGGER, _ROOT = 0, 1, 2
 _kinds: dict = {}
@@ -158,20 +159,29 @@ def _locate_debuggers() -> None:
     _debugger_files = frozenset(files)
 
 
-def forget_modules_of_the_debugger(recorded: list | None, before: set | None = None) -> list[str]:
+def forget_modules_the_recording_lacked(recorded: list | None, before: set | None = None,
+                                        keep=frozenset()) -> list[str]:
     """Take out of ``sys.modules`` the pure Python modules the recorded process did not
-    have when its boundaries were installed, but the debugger has imported since
-    (``before``: what this process had before the debugger started, when known)."""
+    have when its boundaries were installed, but this one imported since: for the
+    replay's own start (json, re, enum, runpy...) or a debugger (``before``: what this
+    process had before the debugger started, when known, is kept). The program imports
+    them again where it did when recorded, so what an import does happens at the
+    recorded point: reads of the world at import (logging's clock, random's seeding),
+    and the import machinery's own code (a thread switched out in a finder). ``keep``:
+    modules the boundary installer has patched (a fresh copy would not be)."""
     if recorded is None:
         return []
     had = set(recorded)
     gone = []
     for name, module in list(sys.modules.items()):
-        if name in had or (before is not None and name in before) or _shared(name):
+        if name in had or (before is not None and name in before) or _shared(name) or name in keep:
             continue
         path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.endswith(".py") or path.startswith(_debugger_dirs):
-            continue  # built in, a C extension, or the debugger's own
+        if (path is None and name in sys.builtin_module_names) or (
+                isinstance(path, str) and path.startswith(_STDLIB_DYNLOAD) and path.endswith(".so")):
+            pass  # the stdlib's own C modules (_sre, _json): imported again, they are made again
+        elif not isinstance(path, str) or not path.endswith(".py") or path.startswith(_debugger_dirs):
+            continue  # another C extension, or the debugger's own
         if name.partition(".")[0] in DEBUGGER_PACKAGES + ("retrace", "retrace_launcher"):
             continue
         del sys.modules[name]
@@ -200,7 +210,7 @@ def prepare(session, listen: str | None = None, wait: bool = False) -> None:
         # sys.path keeps them after its recorded entries (replay.py's run_main).
         session.startup_path += [entry for entry in sys.path if entry not in path]
     _locate_debuggers()
-    forget_modules_of_the_debugger(session.settings.get("modules_at_start"), before)
+    forget_modules_the_recording_lacked(session.settings.get("modules_at_start"), before)
     keep_debugger_out(session)
 
 

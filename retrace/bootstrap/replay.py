@@ -219,6 +219,7 @@ class ReplaySession:
         self.engine.processes = tree = ReplayedTree(self)
         tree.process_id = process_id
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
+        self.imported_by_install: set = set()
         self._pid = posix.getpid()
         self.main = self.settings["main"]
         ours = our_site_dirs()  # (before the boundaries: abspath may call os.getcwd)
@@ -278,11 +279,31 @@ class ReplaySession:
         declared.configure_replay(self.recording.path)  # the recording's copy, before families()
         # Before the families' own fork hooks, as when recording (boundaries/forks.py).
         os.register_at_fork(after_in_child=self._after_fork_in_child)
+        before = set(sys.modules)
         self.installer = Installer(self.engine, families())
         self.installer.install()
+        # (as recording's install imports them, after its modules_at_start)
+        self.imported_by_install = set(sys.modules) - before
         # Registered where recording registers its own exit handler, so both run after
         # the program's atexit handlers: the recording must end where the program does.
         atexit.register(self._at_exit)
+
+    def _modules_as_recorded(self) -> None:
+        """The program's ``sys.modules`` holds what it held when recorded: a walk over it
+        (``inspect.getmodule``, Django's autoreloader, with a thread switched out on the
+        way) runs the same code. Again what prepare() did, since `python -m retrace`
+        imported runpy (importlib.util, contextlib, functools) after it; then retrace's
+        own: replay's machinery is taken out (still loaded; it never imports itself
+        again by name: ``from package import module`` finds the package's attribute),
+        and the recorder's start-up modules that replay does not use are put in."""
+        installer = self.installer
+        debugging.forget_modules_the_recording_lacked(
+            self.settings.get("modules_at_start"),
+            keep=set(installer.patches) | set(installer.actions) | self.imported_by_install)
+        for name in REPLAY_MACHINERY:
+            sys.modules.pop(name, None)
+        if self.engine.processes.process_id == ROOT_PROCESS:
+            import retrace.workspace  # noqa: F401 (the root's recorder writes DIR/replay.code-workspace)
 
     def _after_fork_in_child(self) -> None:
         tree = self.engine.processes
@@ -299,6 +320,7 @@ class ReplaySession:
                     say()
 
     def run_main(self) -> None:
+        self._modules_as_recorded()
         main = self.main
         # The recorded sys.path, then what this interpreter needs that the recording
         # did not have; not `-m retrace`'s own sys.path[0] (the replay's cwd).
@@ -399,6 +421,12 @@ class ReplaySession:
         return open_recorded_source
 
 
+# Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
+REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",
+                    "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader",
+                    "retrace.trace.model")
+
+
 def _printed_already(kind, value, tb) -> None:
     pass
 
@@ -415,6 +443,7 @@ def prepare(config: dict) -> None:
         if config.get("debug") or config.get("break") or config.get("post_mortem"):
             # before the boundaries: the debugger is no part of the program
             debugging.prepare(_session, listen=listen, wait=config.get("debug_wait", False) or bool(config.get("break")))
+        debugging.forget_modules_the_recording_lacked(_session.settings.get("modules_at_start"))
         _session.install()
         if config.get("list_hits") or config.get("break") or config.get("post_mortem"):
             with untraced():  # (resolving the line's file reads the working directory)

@@ -195,9 +195,9 @@ def post_mortem(exc: BaseException, tb) -> None:
 
 
 def end_replay_now(status: int) -> None:
-    from retrace.bootstrap.replay import stop_replaying
+    from retrace.bootstrap import replay  # (from the package: see replay.py's _modules_as_recorded)
 
-    stop_replaying()
+    replay.stop_replaying()
     posix._exit(status)
 
 

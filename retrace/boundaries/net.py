@@ -104,6 +104,22 @@ _RESOLVER = (
     "if_nameindex", "if_nametoindex", "if_indextoname",
 )
 _OPTIONAL = {"if_nameindex", "if_nametoindex", "if_indextoname", "sethostname"}
+# These encode a host name with the "idna" codec in C, which imports encodings.idna (and
+# stringprep) the first time. Replay does not call them: their key loads the codec, in
+# both modes, so the program's sys.modules holds it from the same point on.
+_NAMES_IN_IDNA = frozenset({"getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"})
+_idna_loaded = False
+
+
+def _key_host(*args, **kwargs):
+    global _idna_loaded
+    if not _idna_loaded and args and type(args[0]) is str:
+        _idna_loaded = True
+        import codecs
+
+        codecs.lookup("idna")
+    return all_args(*args, **kwargs)
+
 
 # SSLContext methods that read files in C, or report what was read.
 _CONTEXT_FILES = ("load_verify_locations", "load_cert_chain", "set_default_verify_paths",
@@ -116,8 +132,9 @@ FAMILY = Family(
     patches=(
         Patch("socket", "socket", why="a socket: its system calls reach the network", make=_make_socket),
         Patch("socket", "socketpair", why="creates two connected sockets", make=_make_socketpair),
-        *(Patch("_socket", name, why="asks the resolver or a system database", key=all_args,
-                optional=name in _OPTIONAL) for name in _RESOLVER),
+        *(Patch("_socket", name, why="asks the resolver or a system database",
+                key=_key_host if name in _NAMES_IN_IDNA else all_args, optional=name in _OPTIONAL)
+          for name in _RESOLVER),
         Patch("_socket", "sethostname", why="changes the machine: done while recording, not on replay",
               key=all_args, optional=True),
         Patch("_socket", "dup", why="duplicates a descriptor", key=all_args),

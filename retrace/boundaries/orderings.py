@@ -71,14 +71,33 @@ class InsertionOrderedSet(set):
         return set, (list(self),)
 
 
+class InsertionOrderedFrozenSet(frozenset):
+    """A frozenset that iterates in the order of the items it was made from."""
+
+    __slots__ = ("_order",)
+
+    def __new__(cls, items=()):
+        items = list(items)  # (an InsertionOrderedSet gives them in its order)
+        made = super().__new__(cls, items)
+        made._order = tuple(dict.fromkeys(items))
+        return made
+
+    def __iter__(self):
+        return iter(self._order)
+
+    def __reduce__(self):
+        return frozenset, (list(self._order),)
+
+
 def sets_in_insertion_order(*made_at_import: str):
-    """An on-import action: ``set()`` in the module's code makes an InsertionOrderedSet
-    (a module global that shadows the builtin); ``made_at_import`` names sets the module
+    """An on-import action: ``set()`` and ``frozenset()`` in the module's code make
+    insertion-ordered ones (module globals that shadow the builtins); ``made_at_import`` names sets the module
     made while it was imported (``"registry.registered_checks"``), converted then.
     Set displays (``{a, b}``) are unchanged: none of the places listed below uses one."""
 
     def action(engine, module):
         module.set = InsertionOrderedSet
+        module.frozenset = InsertionOrderedFrozenSet
         for dotted in made_at_import:
             owner_path, _, attr = dotted.rpartition(".")
             owner = module
@@ -89,8 +108,9 @@ def sets_in_insertion_order(*made_at_import: str):
                 setattr(owner, attr, InsertionOrderedSet(found))
 
         def undo() -> None:
-            if module.__dict__.get("set") is InsertionOrderedSet:
-                del module.set
+            for name, ours in (("set", InsertionOrderedSet), ("frozenset", InsertionOrderedFrozenSet)):
+                if module.__dict__.get(name) is ours:
+                    delattr(module, name)
 
         return undo
 
@@ -112,6 +132,11 @@ FAMILY = Family(
         # they read from and write to the broker's sockets in that order.
         OnImport("kombu.asynchronous.hub", sets_in_insertion_order(),
                  why="the event loop's callbacks are sets of functions"),
+        # The autoreloader (runserver's child) stats the file of every module in a
+        # frozenset of paths: the replay's modules are not the recorder's (retrace's own
+        # differ), so the set's order would differ for the program's own files too.
+        OnImport("django.utils.autoreload", sets_in_insertion_order(),
+                 why="module files are watched in the order of a set"),
         # Its Redis transport polls a set of channels, each with its own connection.
         OnImport("kombu.transport.redis", sets_in_insertion_order(),
                  why="the channels polled are a set of objects"),

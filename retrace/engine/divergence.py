@@ -19,13 +19,15 @@ def is_ours(filename: str) -> bool:
 
 def user_site(frame):
     """The first frame outside retrace, as a Site."""
-    from retrace.trace.model import Site  # (only when a report is made: not on the recording's start-up path)
+    # (Only when a report is made: not on the recording's start-up path. From the package:
+    # replay takes the module out of sys.modules, see bootstrap/replay.py.)
+    from retrace.trace import model
 
     while frame is not None and is_ours(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:
-        return Site("", 0, "")
-    return Site(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+        return model.Site("", 0, "")
+    return model.Site(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
 def _short(value, limit=80) -> str:

@@ -487,6 +487,11 @@ class ReplayScheduler(Scheduler):
     def notify(self, lock) -> None:
         pass
 
+    def threads_started(self) -> None:
+        # Imported where the recorder imports it (its Preempter): the program's sys.modules
+        # shows it from the same point on (bootstrap/replay.py's _modules_as_recorded).
+        from retrace.engine import preempt  # noqa: F401
+
     def hold_for_signal(self, slot):  # (replay delivers handlers from the trace)
         return None
 
