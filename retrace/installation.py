@@ -11,13 +11,19 @@ the recorder's (retrace's own machinery differs, and the modules it uses).
 
 from __future__ import annotations
 
+import _thread
 import os
 import site  # (already imported at start-up; imported here, not when first needed: that may be at exit)
 import sys
 
+from retrace.engine.scheduler import _allocate_lock  # (the real one)
 from retrace.engine.state import untraced
 
+_get_ident = _thread.get_ident
+
 _roots: tuple[str, ...] | None = None
+_lock = _allocate_lock()
+_working = None  # the thread working the roots out
 _ways_in: frozenset = frozenset()  # the roots without their separator, and the directories above them
 
 
@@ -41,21 +47,30 @@ def holds(path) -> bool:
 def roots() -> tuple[str, ...]:
     """The installation's directories, each ending in a separator, as written and with
     links resolved. sysconfig's own answer would cost ~1.5 ms: worked out from sys and
-    site instead (~0.1 ms, once per process, when first needed). Its own file calls
-    are not recorded, and see no installation while it runs."""
-    global _roots, _ways_in
-    if _roots is None:
-        _roots = ()
-        with untraced():
-            found = _find()
-        ways_in = set()
-        for root in found:
-            path = root.rstrip(os.sep)
-            while path and path not in ways_in:
-                ways_in.add(path)
-                path = os.path.dirname(path) if path != os.sep else ""
-        _ways_in = frozenset(ways_in)
-        _roots = found
+    site instead (~0.1 ms, once per process, when first needed, by whichever thread
+    needs it first: the others wait). Its own file calls are not recorded, and see no
+    installation while it works."""
+    global _roots, _ways_in, _working
+    if _roots is not None:
+        return _roots
+    if _working == _get_ident():
+        return ()
+    with _lock:
+        if _roots is None:
+            _working = _get_ident()
+            try:
+                with untraced():
+                    found = _find()
+                ways_in = set()
+                for root in found:
+                    path = root.rstrip(os.sep)
+                    while path and path not in ways_in:
+                        ways_in.add(path)
+                        path = os.path.dirname(path) if path != os.sep else ""
+                _ways_in = frozenset(ways_in)
+                _roots = found
+            finally:
+                _working = None
     return _roots
 
 

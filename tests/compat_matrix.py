@@ -30,8 +30,9 @@ ROWS = {
     "cli-prompts": ("click, typer", ("click", "typer"), "command-line apps with options and prompts read from stdin",
                     ""),
     "django": ("Django", ("django",), "the test client, views, a 500, the ORM on an SQLite file (deleted before "
-               "the replay); `runserver --noreload` under a client outside the recording, stopped by Ctrl-C",
-               "`runserver` with its autoreloader (a child process) not covered yet"),
+               "the replay); `runserver` with its autoreloader (the server in a child process, a thread "
+               "watching every module's file) and with `--noreload`, under a client outside the recording, "
+               "stopped by Ctrl-C; system checks", ""),
     "fastapi": ("FastAPI on uvicorn", ("fastapi", "uvicorn", "pydantic"),
                 "ASGI under asyncio, concurrent requests from an httpx client outside the recording, the server "
                 "shut down from a handler", ""),

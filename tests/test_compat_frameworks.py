@@ -175,9 +175,14 @@ DJANGO_RUNSERVER = """
 
 
 @pytest.mark.compat("django")
-def test_django_runserver_under_clients_then_ctrl_c(program):
+@pytest.mark.parametrize("autoreload", [False, True], ids=["noreload", "autoreloader"])
+def test_django_runserver_under_clients_then_ctrl_c(program, autoreload):
+    """With its autoreloader, runserver runs the server in a child process (a Python
+    subprocess: a sub-recording) while a thread of the child stats every module's file
+    each second; Ctrl-C reaches both (the terminal's process group)."""
     pytest.importorskip("django")
     requests = pytest.importorskip("requests")
+    import os
     import signal
     import socket
     import subprocess
@@ -189,9 +194,10 @@ def test_django_runserver_under_clients_then_ctrl_c(program):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    options = [] if autoreload else ["--noreload"]
     server = subprocess.Popen([LAUNCHER, "--recording", str(app.recording), str(app.script), "runserver",
-                               "--noreload", f"127.0.0.1:{port}"], cwd=app.dir, env=_clean_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               *options, f"127.0.0.1:{port}"], cwd=app.dir, env=_clean_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         session = requests.Session()
         session.trust_env = False
@@ -204,14 +210,18 @@ def test_django_runserver_under_clients_then_ctrl_c(program):
                 assert time.monotonic() < deadline and server.poll() is None, server.stderr.read()
                 time.sleep(0.1)
         answers = [session.get(f"http://127.0.0.1:{port}/item/{n}", timeout=5).json() for n in range(1, 4)]
-        server.send_signal(signal.SIGINT)  # Ctrl-C, as a developer stops it
+        if autoreload:
+            time.sleep(1.5)  # the reloader's thread looks at the files again
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as a developer stops it
         out, err = server.communicate(timeout=30)
     finally:
         if server.poll() is None:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.communicate()
     assert server.returncode == 0, err
     assert [answer["n"] for answer in answers] == [1, 2, 3]
     assert '"GET /item/3 HTTP/1.1" 200' in err
+    if autoreload:
+        assert (app.recording / "processes" / "0.1").is_dir()  # the server ran in a child
     replayed = app.replay(timeout=60)
     assert (replayed.returncode, replayed.stdout, replayed.stderr) == (0, out, err)

@@ -163,6 +163,35 @@ def test_subprocess_of_sys_executable_records_and_replays_as_a_child(program):
     assert alone["0.1.1"].stdout.startswith("piped grandchild")
 
 
+A_CHILD_THAT_DIVERGES = """
+    import os, subprocess, sys
+    child = subprocess.Popen([sys.executable, "child.py"])
+    print("parent", os.urandom(2).hex(), "child ended", child.wait(), flush=True)
+    forked = os.fork()
+    if forked == 0:
+        os.urandom(2)
+        os._exit(0)
+    print("fork ended", os.waitpid(forked, 0)[1])
+"""
+
+
+def test_a_child_whose_replay_diverges_fails_the_replay_of_the_tree(program):
+    """The child's own report is on the shared stderr; the tree's replay exits 86 with
+    the parent's word on it, even though the parent went on as recorded."""
+    app = program(A_CHILD_THAT_DIVERGES)
+    app.write("child.py", "import os, time\nprint('child', os.urandom(2).hex(), time.time() > 0)\n")
+    recorded = app.record()
+    assert recorded.returncode == 0 and "child ended 0" in recorded.stdout, recorded.stderr
+    assert_same_run(recorded, app.replay())
+    copy = app.recording / "run" / "child.py"
+    copy.write_text(copy.read_text().replace("time.time() > 0", "os.getcwd()"))  # another boundary call
+    replayed = app.replay()
+    assert replayed.returncode == 86, replayed.stderr
+    assert "replay diverged" in replayed.stderr and "expected: time.time" in replayed.stderr
+    assert "retrace: the replay of a child process (recorded pid" in replayed.stderr
+    assert "fork ended 0" in replayed.stdout  # the parent itself replayed to its end
+
+
 MULTIPROCESSING = """
     import multiprocessing as mp, os, random, sys, time
     from concurrent.futures import ProcessPoolExecutor

@@ -1,7 +1,8 @@
 """Replay imports the recorded code from ``DIR/run/`` under its original paths.
 
-``RunDirFinder`` sits on ``sys.meta_path`` during replay, first but for the
-boundaries' import hook (which finds modules through it to patch them). For a module
+``RunDirFinder`` sits on ``sys.meta_path`` during replay, just before the path finder
+(the finders before it run as when recorded; the boundaries' import hook, first, finds
+modules through it to patch them). For a module
 whose source the snapshot holds, it returns a spec whose origin is the
 *original* path (so ``__file__``, ``co_filename`` and tracebacks are what the
 recorded program saw) and whose loader reads the source from ``run/``. Modules

@@ -26,7 +26,7 @@ from retrace.bootstrap.record import our_site_dirs
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
-from retrace.errors import RecordingEnds, RecordingError, RetraceError
+from retrace.errors import EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingEnds, RecordingError, RetraceError
 from retrace import sealing
 from retrace.bootstrap import children, debugging
 from retrace.launch import replay_command
@@ -95,6 +95,24 @@ class ReplayedTree:
         self.target: str | None = None
         self.reached = False
         self._muted: tuple[int, int] | None = None
+        self.failed_children: list[tuple[int, int]] = []  # (recorded pid, exit code of its replay)
+
+    def wait_for_child(self, pid: int, real: int, recorded=None) -> None:
+        """Wait for the replay of child ``pid`` (its real pid: ``real``). A replay failure
+        of its own (it diverged, its recording is unusable or cut short) that the
+        recorded child did not end with fails this replay too, at its end
+        (``_at_exit``): the report is the child's, on the shared stderr."""
+        try:
+            _, status = posix.waitpid(real, 0)
+        except ChildProcessError:
+            return
+        if not posix.WIFEXITED(status):
+            return
+        code = posix.WEXITSTATUS(status)
+        was = recorded[1] if type(recorded) is tuple and len(recorded) == 2 else None
+        recorded_code = posix.WEXITSTATUS(was) if type(was) is int and posix.WIFEXITED(was) else None
+        if code in _REPLAY_FAILURES and code != recorded_code:
+            self.failed_children.append((pid, code))
 
     def set_target(self, target: str | None) -> None:
         self.target = target
@@ -318,6 +336,26 @@ class ReplaySession:
             with untraced():
                 for say in self.at_end:
                     say()
+        tree = self.engine.processes
+        if posix.getpid() == self._pid and not self.interrupted:
+            # Children the program never waited for (or whose end it learnt by a poll
+            # that replay answered): the replay of the tree ends with theirs.
+            for pid, real in list(tree.replayed_children.items()):
+                tree.replayed_children.pop(pid, None)
+                tree.wait_for_child(pid, real)
+        failed = tree.failed_children
+        if failed and not self.interrupted:
+            pid, code = failed[0]
+            with untraced():
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:
+                        pass
+            error = RetraceError(f"the replay of a child process (recorded pid {pid}) failed with exit status "
+                                 f"{code}: its report is above")
+            error.exit_code = code
+            fail(error)
 
     def run_main(self) -> None:
         self._modules_as_recorded()
@@ -326,11 +364,15 @@ class ReplaySession:
         # did not have; not `-m retrace`'s own sys.path[0] (the replay's cwd).
         native_path = [p for p in self.startup_path if p not in main["sys_path"]]
         sys.path[:] = list(main["sys_path"]) + native_path
-        # After the boundary installer's import hook: the hook finds the recorded code
-        # through this finder and patches it on import (declared boundaries of a module
-        # that the snapshot holds), as recording patched the same module.
-        hook = getattr(self.installer, "_hook", None)
-        sys.meta_path.insert(sys.meta_path.index(hook) + 1 if hook in sys.meta_path else 0, self.finder)
+        # Where the path finder is, which found the program's code when recorded: the
+        # finders before it (setuptools' distutils hack, an import hook of the program)
+        # run as they did, and editable installs' finders after it do not bring in the
+        # working tree. The boundary installer's import hook (first) finds the recorded
+        # code through it and patches it on import, as recording patched the same module.
+        from importlib.machinery import PathFinder
+
+        place = sys.meta_path.index(PathFinder) if PathFinder in sys.meta_path else len(sys.meta_path)
+        sys.meta_path.insert(place, self.finder)
         sys.argv[:] = list(main["argv"])
         sys.orig_argv = list(self.settings.get("orig_argv", sys.orig_argv))
         # A fresh __main__ as the interpreter makes it (pylifecycle's add_main_module).
@@ -420,6 +462,9 @@ class ReplaySession:
 
         return open_recorded_source
 
+
+# Exit statuses of a replay that failed (a child's makes its parent's replay fail too).
+_REPLAY_FAILURES = frozenset({EXIT_DIVERGED, EXIT_BAD_RECORDING, EXIT_RECORDING_ENDS})
 
 # Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
 REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",

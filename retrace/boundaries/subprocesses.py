@@ -185,21 +185,17 @@ def _after_the_end(stored, args, kwargs):
 def _make_waitpid(engine, original, name):
     if engine.recording:
         return engine.leaf(name, original, key=all_args)
-    real_waitpid = posix.waitpid
-
     def load(stored, args, kwargs):
-        """A replayed child (forks.py) runs for real: wait for it as the recording did."""
+        """A replayed child (forks.py, children.py) runs for real: wait for it where the
+        recording saw it end (a blocking wait, or a poll that found it gone)."""
+        recorded = _after_the_end(stored, args, kwargs)
         tree = engine.processes
         pid = args[0] if args else kwargs.get("pid")
-        options = args[1] if len(args) > 1 else kwargs.get("options", 0)
         real = None if tree is None else tree.replayed_children.get(pid)
-        if real is not None and type(options) is int and not options & posix.WNOHANG:
-            try:
-                real_waitpid(real, 0)
-            except ChildProcessError:
-                pass
+        if real is not None and type(recorded) is tuple and recorded and recorded[0] == pid:
             tree.replayed_children.pop(pid, None)
-        return _after_the_end(stored, args, kwargs)
+            tree.wait_for_child(pid, real, recorded)
+        return recorded
 
     return engine.leaf(name, original, key=all_args, load=load)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _thread
 import ctypes
+import opcode
 import sys
 
 from retrace.engine.divergence import is_ours
@@ -44,6 +45,8 @@ _PYTRACE_LINE = 2
 _TSTATE_TRACEFUNC = 72
 _TSTATE_THREAD_ID = 152
 
+_PRECALL = opcode.opmap.get("PRECALL", -1)  # (CPython 3.11's; gone in 3.12)
+_PRECALL_SIZE = 2 + 2 * (opcode._inline_cache_entries[_PRECALL] if _PRECALL >= 0 else 0)
 _PLAIN = frozenset({int, float, str, bytes, bool})
 _NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
 _SIZED = frozenset({list, dict, set, frozenset, tuple, bytearray})
@@ -68,12 +71,21 @@ def _digest(parts: list) -> int:
         return -1
 
 
+def _call_instruction(code, lasti: int) -> int:
+    """``lasti`` of a frame that is calling, the same whether the interpreter ran the call
+    specialized or not: CPython 3.11 runs a call to a builtin (``eval``, ``sorted`` with a
+    key) inside a specialized PRECALL, leaving the caller's instruction there, but
+    PRECALL then CALL when the code is traced (as replay traces it to find a spot)."""
+    raw = code.co_code
+    return lasti + _PRECALL_SIZE if 0 <= lasti < len(raw) and raw[lasti] == _PRECALL else lasti
+
+
 def frame_digest(frame) -> int:
     """A frame's function and instruction, the plain values (and container lengths) of
     its locals and of the globals its code names (``counter += 1`` on a global)."""
     found = frame.f_locals  # (each read copies the fast locals into a dict: read once)
     in_globals = frame.f_globals
-    parts: list = [frame.f_code.co_name, frame.f_lasti]
+    parts: list = [frame.f_code.co_name, _call_instruction(frame.f_code, frame.f_lasti)]
     if found is not in_globals:
         _plain_parts(found.values(), parts)
     _plain_parts([in_globals.get(name) for name in frame.f_code.co_names], parts)
