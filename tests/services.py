@@ -57,8 +57,37 @@ def _as_service_user(user: str, directory: str) -> dict:
     return {"user": user, "group": user, "extra_groups": []}
 
 
-class Postgres:
+class _Server:
+    """A server process of ours: its temporary directory, its port, its log."""
+
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, name: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix=f"retrace-{name}-")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def _run(self, argv: list[str], **popen):
+        log = os.path.join(self.dir, "server.log")
+        with open(log, "w") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir, **popen)
+        _wait_for_port(self.port, self.process, log)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process, self.stop_signal)
+            self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Postgres(_Server):
     """``initdb`` + ``postgres`` on a free port, trusting local connections."""
+
+    stop_signal = signal.SIGINT  # "fast" shutdown
 
     def __init__(self) -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -68,9 +97,7 @@ class Postgres:
         if bindir is None:
             pytest.skip("PostgreSQL's server is not installed (.ci/run installs Debian's postgresql)")
         self.bindir = bindir
-        self.dir = tempfile.mkdtemp(prefix="retrace-pg-")
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
+        super().__init__("pg")
 
     @property
     def url(self) -> str:
@@ -79,28 +106,14 @@ class Postgres:
     def start(self) -> "Postgres":
         os.chmod(self.dir, 0o700)
         as_user = _as_service_user("postgres", self.dir)
-        data, log = os.path.join(self.dir, "data"), os.path.join(self.dir, "server.log")
+        data = os.path.join(self.dir, "data")
         subprocess.run([f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync",
                         "-E", "UTF8", "--locale", "C"], check=True, capture_output=True, cwd=self.dir, **as_user)
-        with open(log, "w") as out:
-            self.process = subprocess.Popen(
-                [f"{self.bindir}/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1",
-                 "-k", self.dir, "-c", "fsync=off"], stdout=out, stderr=subprocess.STDOUT, cwd=self.dir,
-                **as_user)
-        _wait_for_port(self.port, self.process, log)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process, signal.SIGINT)  # "fast" shutdown
-            self.process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self._run([f"{self.bindir}/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1",
+                          "-k", self.dir, "-c", "fsync=off"], **as_user)
 
 
-class Redis:
+class Redis(_Server):
     """``redis-server`` on a free port, no persistence."""
 
     def __init__(self) -> None:
@@ -108,31 +121,15 @@ class Redis:
             "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
         if self.binary is None:
             pytest.skip("redis-server is not installed (.ci/run installs Debian's redis-server)")
-        self.dir = tempfile.mkdtemp(prefix="retrace-redis-")
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
+        super().__init__("redis")
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> "Redis":
-        log = os.path.join(self.dir, "server.log")
-        with open(log, "w") as out:
-            self.process = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", self.dir], stdout=out, stderr=subprocess.STDOUT)
-        _wait_for_port(self.port, self.process, log)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-            self.process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self._run([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--dir", self.dir])
 
 
 @pytest.fixture
