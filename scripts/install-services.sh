@@ -18,4 +18,13 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-apt-get install -y -q "${missing[@]}" > /dev/null 2>&1 || { apt-get update -q > /dev/null && apt-get install -y -q "${missing[@]}" > /dev/null; }
+log=$(mktemp)
+if ! apt-get install -y -q "${missing[@]}" > "$log" 2>&1; then
+    if ! { apt-get update -q && apt-get install -y -q "${missing[@]}"; } > "$log" 2>&1; then
+        tail -20 "$log" >&2
+        echo "error: could not install ${missing[*]} from Debian's packages (the compatibility rows need them)" >&2
+        rm -f "$log"
+        exit 1
+    fi
+fi
+rm -f "$log"
