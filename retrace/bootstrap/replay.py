@@ -26,7 +26,8 @@ from retrace.bootstrap.record import our_site_dirs
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
-from retrace.errors import EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingEnds, RecordingError, RetraceError
+from retrace.errors import (EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingEnds, RecordingError,
+                            RetraceError)
 from retrace import sealing
 from retrace.bootstrap import children, debugging
 from retrace.launch import replay_command

@@ -28,7 +28,7 @@ FAMILY_MODULES = (
     "threads",     # threads take turns (engine/scheduler.py); lock waits are boundaries
     "forks",       # os.fork: the child records into processes/<id>/; replay forks there too
     "frames",      # not a boundary: retrace's frames stay out of traceback.walk_stack
-    "orderings",   # not a boundary: sets iterated by address (Django's checks) follow insertion order
+    "orderings",   # not a boundary: sets libraries iterate by address (Django, Celery) follow insertion order
 )
 
 

@@ -495,7 +495,8 @@ def _rebind_tempfile_defaults(engine, module) -> None:
 # -- the family ----------------------------------------------------------------------
 _PATH_READS = ("access", "readlink")  # (stat, lstat, listdir, scandir, open: their own makers)
 _PATH_CALLS = (
-    "open", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "symlink", "link", "chmod", "chown", "lchown", "lchmod", "chflags", "lchflags",
+    "open", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "symlink", "link", "chmod", "chown",
+    "lchown", "lchmod", "chflags", "lchflags",
     "utime", "truncate", "statvfs", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr",
     "listxattr", "removexattr",
 )
