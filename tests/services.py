@@ -132,19 +132,19 @@ class Redis(_Server):
                           "--appendonly", "no", "--dir", self.dir])
 
 
-@pytest.fixture
-def postgres():
-    server = Postgres().start()
+def _serving(server_class):
+    server = server_class().start()
     try:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def postgres():
+    yield from _serving(Postgres)
 
 
 @pytest.fixture
 def redis_server():
-    server = Redis().start()
-    try:
-        yield server
-    finally:
-        server.remove()
+    yield from _serving(Redis)
