@@ -36,13 +36,14 @@ ROWS = {
     "fastapi": ("FastAPI on uvicorn", ("fastapi", "uvicorn", "pydantic"),
                 "ASGI under asyncio, concurrent requests from an httpx client outside the recording, the server "
                 "shut down from a handler", ""),
-    "postgres": ("psycopg2, SQLAlchemy", ("psycopg2-binary", "sqlalchemy"),
+    "postgres": ("psycopg2, psycopg 3, SQLAlchemy", ("psycopg2-binary", "psycopg", "sqlalchemy"),
                  "a PostgreSQL server started by the tests (stopped, its data removed before the replay): "
                  "DDL, inserts with RETURNING, timestamptz/numeric/uuid/array/jsonb values, DictCursor, "
                  "RealDictCursor, a named (server-side) cursor, execute_values, register_uuid, an error's "
-                 "pgcode; SQLAlchemy's ORM with a connection pool, a unique violation rolled back",
-                 "libpq does its I/O in C: psycopg2 is recorded at its Python API (connections, cursors and "
-                 "rows are handles); psycopg 3 not covered yet"),
+                 "pgcode; psycopg 3 with a row factory, a transaction block, its errors; SQLAlchemy's ORM "
+                 "with a connection pool, a unique violation rolled back",
+                 "libpq does its I/O in C: the drivers are recorded at their Python API (connections, "
+                 "cursors and rows are handles); psycopg 3's AsyncConnection is not recorded yet"),
     "redis": ("redis-py", ("redis",),
               "a redis-server started by the tests (stopped before the replay): strings with a TTL, counters, "
               "a pipeline of hashes and lists, a Lua script, a blocking pop timing out, INFO, pub/sub, an error "

@@ -60,9 +60,16 @@ METACLASS_SUBCLASS = """
     class Stamp(datetime):
         pass
 
+    class Registered:
+        def __init_subclass__(cls, name=None, func=None, **kwargs):
+            cls.registered_as = (name, func)
+
+    class Plugin(Registered, name="plugin", func="f"):  # class keywords, as psycopg's declare
+        pass
+
     value = ConstrainedDate(2020, 1, 2)
     print(isinstance(value, date), type(value).__mro__[1].__name__, isinstance(datetime(2020, 1, 1).date(), date))
-    print(date.today(), Stamp.now(), type(Stamp.now()).__name__)
+    print(date.today(), Stamp.now(), type(Stamp.now()).__name__, Plugin.registered_as)
 """
 
 

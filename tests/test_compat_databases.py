@@ -72,6 +72,43 @@ def test_psycopg2_against_a_postgres_server_gone_at_replay(program, postgres):
         changed.stderr and "(same boundary, different arguments)" in changed.stderr, changed.stderr
 
 
+PSYCOPG3 = """
+    import sys, uuid, decimal
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+        conn.execute("create table notes (id serial primary key, text text, token uuid, "
+                     "created timestamptz default now(), price numeric)")
+        with conn.cursor() as cur:
+            for word in ("alpha", "beta"):
+                cur.execute("insert into notes (text, token, price) values (%s, %s, %s) returning id, created",
+                            (word, uuid.uuid4(), decimal.Decimal("1.50")))
+                row_id, created = cur.fetchone()
+                print("inserted", row_id, created)   # timestamptz: the session's zone (a ZoneInfo)
+        with conn.cursor(row_factory=dict_row) as cur:
+            for row in cur.execute("select id, text, token, price from notes order by id"):
+                print(row)
+        try:
+            conn.execute("select * from missing_table")
+        except psycopg.errors.UndefinedTable as error:
+            print("error", error.sqlstate, type(error).__name__)
+        with conn.transaction():
+            conn.execute("insert into notes (text) values ('gamma')")
+        print(conn.execute("select count(*), now() from notes").fetchone())
+"""
+
+
+@pytest.mark.compat("postgres")
+def test_psycopg3_against_a_postgres_server_gone_at_replay(program, postgres):
+    pytest.importorskip("psycopg")
+    app = program(PSYCOPG3)
+    recorded = record_ok(app, postgres.url)
+    assert "error 42P01 UndefinedTable" in recorded.stdout and "tzinfo=zoneinfo.ZoneInfo(key=" in recorded.stdout
+    postgres.remove()
+    assert_same_run(recorded, replay_ok(app))
+
+
 SQLALCHEMY = """
     import sys, uuid, datetime
     from sqlalchemy import create_engine, select, func, String, DateTime, Numeric, text

@@ -87,6 +87,17 @@ def test_an_object_inside_a_deferred_object_is_rebuilt_too():
     assert values.resolve_deferred(decoded)[0].utcoffset() == datetime.timedelta(hours=2)
 
 
+def test_a_zoneinfo_time_zone_is_stored_by_name():
+    """ZoneInfo pickles through a method of its class (ZoneInfo._unpickle), not the class:
+    psycopg 3 hands out datetimes in the session's zone."""
+    import datetime
+    import zoneinfo
+
+    when = datetime.datetime(2026, 11, 27, 8, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    decoded = values.resolve_deferred(cbor2.loads(cbor2.dumps(values.to_wire(when)), tag_hook=values.decode_tag))
+    assert decoded == when and decoded.tzinfo is when.tzinfo  # (ZoneInfo's cache: the same object)
+
+
 def test_an_exception_with_read_only_state_of_its_own_is_rebuilt_with_it():
     """psycopg2.Error's pgcode is read-only and comes back through __setstate__."""
 

@@ -140,14 +140,12 @@ def _real_bases_for_other_metaclasses(engine, builtins_module):
     type check per base when none is our stand-in."""
     real_build = builtins_module.__build_class__
 
-    def __build_class__(func, name, *bases, metaclass=_NO_METACLASS, **kwargs):
+    def __build_class__(func, name, /, *bases, **kwargs):  # (a class keyword may be called `name`)
         for base in bases:
             if type(base) is _StandsForReal:
-                bases = _bases_for(bases, metaclass)
+                bases = _bases_for(bases, kwargs.get("metaclass", _NO_METACLASS))
                 break
-        if metaclass is _NO_METACLASS:
-            return real_build(func, name, *bases, **kwargs)
-        return real_build(func, name, *bases, metaclass=metaclass, **kwargs)
+        return real_build(func, name, *bases, **kwargs)
 
     __build_class__.__doc__ = real_build.__doc__
     builtins_module.__build_class__ = __build_class__

@@ -1,12 +1,14 @@
-"""psycopg2: connections and cursors are handles; the server is never reached on replay.
+"""psycopg2 and psycopg 3: connections and cursors are handles; the server is never reached on replay.
 
 libpq, in C, opens the connection's socket and does all its reads and writes: the
-net family never sees them. So the driver is recorded at its Python API, as sqlite3
-is: ``psycopg2.connect`` returns a handle proxy (engine/handles.py), and every method
-and attribute of the connection, of its cursors (named ones, and the pure-Python
-``DictCursor``/``RealDictCursor``...) and of the rows those return is a leaf. Values
-psycopg2 converts (datetime with its zone, Decimal, UUID, arrays, json) are stored by
-value. SQLAlchemy's psycopg2 dialect runs on top unchanged.
+net family never sees them. So the drivers are recorded at their Python API, as
+sqlite3 is: ``psycopg2.connect`` and ``psycopg.connect`` return a handle proxy
+(engine/handles.py), and every method and attribute of the connection, of its cursors
+(named ones, the pure-Python ``DictCursor``/``RealDictCursor``..., psycopg 3's cursors
+with their row factories), of its transactions and of the rows those return is a leaf.
+Values the drivers convert (datetime with its zone, Decimal, UUID, arrays, json) are
+stored by value. SQLAlchemy's psycopg2 dialect runs on top unchanged. psycopg 3's
+``AsyncConnection`` is not recorded yet (a handle's coroutine cannot be awaited).
 
 ``register_type`` takes the real connection or cursor (C checks its type), so it is a
 leaf too: recording, it gets the real object; on replay the conversions it sets up are
@@ -32,5 +34,7 @@ FAMILY = Family(
               make=_handle_function),
         Patch("psycopg2.extensions", "register_type", why="takes a real connection or cursor",
               make=_handle_function),
+        Patch("psycopg", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
+              make=_handle_function, optional=True),
     ),
 )

@@ -18,7 +18,7 @@ from collections import deque
 from retrace.engine import Engine, wrappers
 from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
-from retrace.engine.state import state
+from retrace.engine.state import state, untraced
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
 from retrace.trace.format import PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, SWITCH_ID
 from retrace.trace.model import UNKNOWN_SITE, Site
@@ -64,8 +64,9 @@ class ReplaySource:
             self._stop(self._deferred_error)
         while True:
             try:
-                items = next(self._chunks)
-                events = self._read_items(items)
+                with untraced():  # decoding may make objects that read the world (a time zone's file)
+                    items = next(self._chunks)
+                    events = self._read_items(items)
             except StopIteration:
                 self.exhausted = True
                 return False
@@ -231,7 +232,8 @@ class Replayer(Engine):
         source.recent.append((event, name))
         value = event[2]
         if Deferred.pending:
-            value = resolve_deferred(value)
+            with untraced():  # our work: a module imported, a time zone's file read, for real
+                value = resolve_deferred(value)
         return value
 
     def become_child(self, reader) -> None:

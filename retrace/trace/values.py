@@ -253,16 +253,23 @@ def _reduced_to_wire(value):
             func, args, new = args[0], args[1:], True
         else:
             new = False
-        if not isinstance(func, type) or len(reduced) > 3 and any(r is not None for r in reduced[3:]):
+        if len(reduced) > 3 and any(r is not None for r in reduced[3:]):
             raise TypeError("not a plain class reduction")
-        func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (clock family)
-        found = find_class(func.__module__, func.__qualname__)
-        if found is not func and getattr(found, "__retrace_real__", None) is not func:
-            raise TypeError("class not importable by name")
-        return CBORTag(
-            fmt.TAG_OBJECT,
-            [func.__module__, func.__qualname__, new, _encode(tuple(args)), _encode(state)],
-        )
+        owner = getattr(func, "__self__", None)
+        if isinstance(func, type):
+            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (clock family)
+            module, qualname = func.__module__, func.__qualname__
+            found = find_class(module, qualname)
+            if found is not func and getattr(found, "__retrace_real__", None) is not func:
+                raise TypeError("class not importable by name")
+        elif isinstance(owner, type) and not new:
+            # A class's own constructor method (zoneinfo.ZoneInfo._unpickle): by name too.
+            module, qualname = owner.__module__, f"{owner.__qualname__}.{func.__name__}"
+            if find_class(module, qualname) != func:
+                raise TypeError("method not importable by name")
+        else:
+            raise TypeError("not a plain class reduction")
+        return CBORTag(fmt.TAG_OBJECT, [module, qualname, new, _encode(tuple(args)), _encode(state)])
     except Exception:
         return CBORTag(fmt.TAG_OPAQUE, [f"{kind.__module__}.{kind.__qualname__}", _short_repr(value)])
 
