@@ -87,6 +87,23 @@ def test_an_object_inside_a_deferred_object_is_rebuilt_too():
     assert values.resolve_deferred(decoded)[0].utcoffset() == datetime.timedelta(hours=2)
 
 
+def test_an_object_holding_a_deferred_one_waits_for_it():
+    """A datetime decoded with ``datetime`` imported but its zone's module (zoneinfo) not
+    yet: the datetime waits for its zone instead of being made with a placeholder."""
+    import datetime
+    import zoneinfo
+
+    when = datetime.datetime(2026, 11, 27, 8, 0, tzinfo=zoneinfo.ZoneInfo("Etc/UTC"))
+    wire = cbor2.dumps([values.to_wire(when)])
+    saved = sys.modules.pop("zoneinfo")
+    try:
+        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
+        assert type(decoded[0]) is values.Deferred
+    finally:
+        sys.modules["zoneinfo"] = saved
+    assert values.resolve_deferred(decoded) == [when]
+
+
 def test_a_zoneinfo_time_zone_is_stored_by_name():
     """ZoneInfo pickles through a method of its class (ZoneInfo._unpickle), not the class:
     psycopg 3 hands out datetimes in the session's zone."""

@@ -172,6 +172,20 @@ def resolve_deferred(value):
     return value
 
 
+def _holds_deferred(value) -> bool:
+    """Whether a Deferred is inside ``value`` (containers walked); cheap while none was made."""
+    if not Deferred.pending:
+        return False
+    kind = type(value)
+    if kind is Deferred:
+        return True
+    if kind is list or kind is tuple or kind is set or kind is frozenset:
+        return any(_holds_deferred(item) for item in value)
+    if kind is dict:
+        return any(_holds_deferred(item) for item in value.values())
+    return False
+
+
 def _is_structseq(value: object) -> bool:
     kind = type(value)
     return isinstance(value, tuple) and hasattr(kind, "n_sequence_fields")
@@ -285,7 +299,8 @@ def _short_repr(value) -> str:
 def _rebuild_object(module, qualname, new, args, state, *, may_import=False):
     """The object again, a Deferred, or an Opaque saying what it was (never raises)."""
     try:
-        if not may_import and module not in sys.modules and module not in sys.builtin_module_names:
+        if not may_import and (module not in sys.modules and module not in sys.builtin_module_names
+                               or _holds_deferred((args, state))):  # (a datetime with a zone to come)
             return Deferred(_rebuild_object, (module, qualname, new, args, state))
         kind = find_class(module, qualname)
         kind = getattr(kind, "__retrace_real__", kind)  # the real class, not the clock's stand-in
@@ -304,7 +319,8 @@ def _rebuild_object(module, qualname, new, args, state, *, may_import=False):
 
 def _rebuild_structseq(module, qualname, seq, extra, *, may_import=False):
     try:
-        if not may_import and module not in sys.modules and module not in sys.builtin_module_names:
+        if not may_import and (module not in sys.modules and module not in sys.builtin_module_names
+                               or _holds_deferred((seq, extra))):
             return Deferred(_rebuild_structseq, (module, qualname, seq, extra))
         kind = find_class(module, qualname)
         return kind(seq, extra)
