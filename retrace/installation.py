@@ -74,6 +74,18 @@ def roots() -> tuple[str, ...]:
     return _roots
 
 
+def _after_fork_in_child() -> None:
+    """A fork while another thread was working the roots out: that thread is gone in the
+    child, with the lock it held; the child works them out again when it needs them."""
+    global _roots, _lock, _working
+    if _working is not None:
+        _roots, _working = None, None
+    _lock = _allocate_lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _find() -> tuple[str, ...]:
     found = set()
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"

@@ -3,6 +3,7 @@
 import sys
 
 import cbor2
+import pytest
 
 from conftest import assert_same_run
 from retrace.trace import values
@@ -244,3 +245,41 @@ def test_an_insertion_ordered_set_iterates_as_added_whatever_the_addresses():
     ordered.clear()
     assert list(ordered) == [] and not ordered
     assert type(copy.deepcopy(InsertionOrderedSet([1, 2]))) in (set, InsertionOrderedSet)
+
+
+@pytest.mark.timeout(30)
+def test_a_fork_while_another_thread_works_the_installation_out_does_not_hang_the_child():
+    """The recorder's writer thread may be working out where the installation is
+    (retrace/installation.py, behind a lock) when the program forks: the child must work
+    it out again, not wait for a thread it does not have."""
+    import os
+    import threading
+
+    from retrace import installation
+
+    saved = installation._roots, installation._ways_in
+    installation._roots = None
+    inside, go_on = threading.Event(), threading.Event()
+    real_find = installation._find
+
+    def slow_find():
+        inside.set()
+        go_on.wait(10)
+        return real_find()
+
+    installation._find = slow_find
+    worker = threading.Thread(target=installation.roots)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: the lock's holder is not here
+            installation._find = real_find
+            os._exit(0 if installation.holds(os.__file__) else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        go_on.set()
+        worker.join(10)
+        installation._find = real_find
+        installation._roots, installation._ways_in = saved
