@@ -91,9 +91,10 @@ class InsertionOrderedFrozenSet(frozenset):
 
 def sets_in_insertion_order(*made_at_import: str):
     """An on-import action: ``set()`` and ``frozenset()`` in the module's code make
-    insertion-ordered ones (module globals that shadow the builtins); ``made_at_import`` names sets the module
-    made while it was imported (``"registry.registered_checks"``), converted then.
-    Set displays (``{a, b}``) are unchanged: none of the places listed below uses one."""
+    insertion-ordered ones (module globals that shadow the builtins). ``made_at_import``
+    names sets the module made while it was imported (``"registry.registered_checks"``),
+    converted then. Set displays and comprehensions (``{a, b}``) are unchanged: none of
+    the places listed below iterates one."""
 
     def action(engine, module):
         module.set = InsertionOrderedSet
