@@ -9,6 +9,17 @@ from conftest import assert_same_run
 from services import postgres, redis_server  # noqa: F401 (fixtures)
 from threadsupport import record_ok, replay_ok
 
+def _replays_without_the_server(app, server, *printed):
+    """Record ``app`` against ``server`` (its url the argument), which must print each of
+    ``printed``; then the server and its data are gone and the replay is the same run."""
+    recorded = record_ok(app, server.url)
+    for text in printed:
+        assert text in recorded.stdout, recorded.stdout + recorded.stderr
+    server.remove()
+    assert_same_run(recorded, replay_ok(app))
+    return recorded
+
+
 PSYCOPG2 = """
     import sys, uuid, decimal
     import psycopg2, psycopg2.extras, psycopg2.errors
@@ -58,10 +69,7 @@ PSYCOPG2 = """
 def test_psycopg2_against_a_postgres_server_gone_at_replay(program, postgres):
     pytest.importorskip("psycopg2")
     app = program(PSYCOPG2)
-    recorded = record_ok(app, postgres.url)
-    assert "error 42P01 UndefinedTable" in recorded.stdout and "inserted 2 1 True" in recorded.stdout
-    postgres.remove()  # the server and its data are gone
-    assert_same_run(recorded, replay_ok(app))
+    _replays_without_the_server(app, postgres, "error 42P01 UndefinedTable", "inserted 2 1 True")
     # Other SQL is a divergence that names the call; showing it makes no calls of its own
     # (a cursor's repr is a boundary too: the report must not eat the trace through it).
     main = app.recording / "run" / "app.py"
@@ -102,11 +110,8 @@ PSYCOPG3 = """
 @pytest.mark.compat("postgres")
 def test_psycopg3_against_a_postgres_server_gone_at_replay(program, postgres):
     pytest.importorskip("psycopg")
-    app = program(PSYCOPG3)
-    recorded = record_ok(app, postgres.url)
-    assert "error 42P01 UndefinedTable" in recorded.stdout and "tzinfo=zoneinfo.ZoneInfo(key=" in recorded.stdout
-    postgres.remove()
-    assert_same_run(recorded, replay_ok(app))
+    _replays_without_the_server(program(PSYCOPG3), postgres, "error 42P01 UndefinedTable",
+                                "tzinfo=zoneinfo.ZoneInfo(key=")
 
 
 SQLALCHEMY = """
@@ -151,11 +156,7 @@ SQLALCHEMY = """
 def test_sqlalchemy_orm_on_postgres_gone_at_replay(program, postgres):
     pytest.importorskip("sqlalchemy")
     pytest.importorskip("psycopg2")
-    app = program(SQLALCHEMY)
-    recorded = record_ok(app, postgres.url)
-    assert "duplicate: 23505 UniqueViolation" in recorded.stdout and "total 7.50" in recorded.stdout
-    postgres.remove()
-    assert_same_run(recorded, replay_ok(app))
+    _replays_without_the_server(program(SQLALCHEMY), postgres, "duplicate: 23505 UniqueViolation", "total 7.50")
 
 
 REDIS = """
@@ -208,12 +209,8 @@ REDIS = """
 @pytest.mark.compat("redis")
 def test_redis_py_sync_and_asyncio_against_a_redis_server_gone_at_replay(program, redis_server):
     pytest.importorskip("redis")
-    app = program(REDIS)
-    recorded = record_ok(app, redis_server.url)
-    assert "pubsub [('subscribe', 1), ('message', 'hello')]" in recorded.stdout, recorded.stderr
-    assert "async [1, 2, 3, 4, 5]" in recorded.stdout and "error WRONGTYPE" in recorded.stdout
-    redis_server.remove()
-    assert_same_run(recorded, replay_ok(app))
+    _replays_without_the_server(program(REDIS), redis_server, "pubsub [('subscribe', 1), ('message', 'hello')]",
+                                "async [1, 2, 3, 4, 5]", "error WRONGTYPE")
 
 
 CELERY_TASKS = """

@@ -57,18 +57,25 @@ def test_wrong_call_raises_the_programs_own_error(program):
     assert_same_run(recorded, app.replay())
 
 
+def _decoded_before_import(value, module: str) -> list:
+    """``[value]`` through the trace's encoding, decoded while ``module`` is not imported:
+    what comes back must wait (a Deferred), decoding importing nothing."""
+    wire = cbor2.dumps([values.to_wire(value)])
+    saved = sys.modules.pop(module)
+    try:
+        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
+        assert type(decoded[0]) is values.Deferred
+        assert module not in sys.modules
+    finally:
+        sys.modules[module] = saved
+    return decoded
+
+
 def test_objects_of_modules_not_yet_imported_are_rebuilt_when_taken():
     import decimal
 
-    wire = cbor2.dumps([values.to_wire(decimal.Decimal("1.5"))])
-    saved = sys.modules.pop("decimal")
-    try:
-        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
-        assert type(decoded[0]) is values.Deferred  # decoding imported nothing
-        assert "decimal" not in sys.modules
-        assert values.resolve_deferred(decoded) == [decimal.Decimal("1.5")]
-    finally:
-        sys.modules["decimal"] = saved
+    decoded = _decoded_before_import(decimal.Decimal("1.5"), "decimal")
+    assert values.resolve_deferred(decoded) == [decimal.Decimal("1.5")]
 
 
 def test_an_object_inside_a_deferred_object_is_rebuilt_too():
@@ -77,13 +84,7 @@ def test_an_object_inside_a_deferred_object_is_rebuilt_too():
     import datetime
 
     when = datetime.datetime(2026, 11, 27, 7, 36, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
-    wire = cbor2.dumps([values.to_wire(when)])
-    saved = sys.modules.pop("datetime")
-    try:
-        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
-        assert type(decoded[0]) is values.Deferred
-    finally:
-        sys.modules["datetime"] = saved
+    decoded = _decoded_before_import(when, "datetime")
     assert values.resolve_deferred(decoded) == [when]
     assert values.resolve_deferred(decoded)[0].utcoffset() == datetime.timedelta(hours=2)
 
@@ -95,13 +96,7 @@ def test_an_object_holding_a_deferred_one_waits_for_it():
     import zoneinfo
 
     when = datetime.datetime(2026, 11, 27, 8, 0, tzinfo=zoneinfo.ZoneInfo("Etc/UTC"))
-    wire = cbor2.dumps([values.to_wire(when)])
-    saved = sys.modules.pop("zoneinfo")
-    try:
-        decoded = cbor2.loads(wire, tag_hook=values.decode_tag)
-        assert type(decoded[0]) is values.Deferred
-    finally:
-        sys.modules["zoneinfo"] = saved
+    decoded = _decoded_before_import(when, "zoneinfo")
     assert values.resolve_deferred(decoded) == [when]
 
 
