@@ -70,7 +70,6 @@ class Snapshot:
         self.code_root = code_root
         self.copied: dict[str, str] = {}  # original path -> run path
         self.external_dirs: set[str] = set()  # directories of copied code outside code_root
-        self._roots: tuple[str, ...] | None = None  # computed off the start-up path
         self._modules_seen = 0
         self._warn = warn
 
@@ -117,11 +116,10 @@ class Snapshot:
         return size
 
     def is_user_file(self, path: str) -> bool:
-        if self._roots is None:
-            self._roots = installation.roots()
-        if path.startswith(self._roots):
+        roots = installation.roots()  # (worked out once per process, there)
+        if path.startswith(roots):
             return False  # the common case, without resolving links
-        return not os.path.realpath(path).startswith(self._roots)
+        return not os.path.realpath(path).startswith(roots)
 
     def copy_new_modules(self) -> None:
         """Copy imported modules that are neither stdlib, site-packages nor ours."""
