@@ -63,8 +63,10 @@ def _with_site_dir(env: dict) -> dict:
     return env
 
 
-def without_start_up_hook(env: dict) -> dict:
-    """``env`` whose PYTHONPATH holds no retrace start-up hook (a debugger's helper process)."""
+def helper_env() -> dict:
+    """This process's environment for a helper process of ours (debugpy's adapter, the
+    uploader): no retrace start-up hook, configuration or recorded hash seed."""
+    env = {k: v for k, v in os.environ.items() if k not in (CONFIG_VAR, "PYTHONHASHSEED")}
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and not _is_site_dir(p)]
     if parts:
         env["PYTHONPATH"] = os.pathsep.join(parts)

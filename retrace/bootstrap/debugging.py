@@ -219,12 +219,12 @@ def _start_debugpy(session, listen: str, wait: bool) -> None:
     it gets this environment without retrace's start-up settings."""
     import debugpy
 
-    from retrace.launch import CONFIG_VAR, without_start_up_hook
+    from retrace.launch import helper_env
 
     host, _, port = listen.rpartition(":")
     # pydevd warns that the stdlib is frozen (breakpoints in it may be missed): noise here.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    env = without_start_up_hook({k: v for k, v in os.environ.items() if k not in (CONFIG_VAR, "PYTHONHASHSEED")})
+    env = helper_env()
     debugpy.configure(subProcess=False, pythonEnv=env)
     host, port = debugpy.listen((host or "127.0.0.1", int(port)))
     _recorded_files_exist(session)  # before the IDE sets its breakpoints

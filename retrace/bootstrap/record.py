@@ -505,10 +505,9 @@ class RecordSession:
         if not url or self.process_id != ROOT_PROCESS or self.process_facts is not None:
             return
         self.upload_url = None
-        from retrace.launch import without_start_up_hook
+        from retrace.launch import helper_env
 
-        env = without_start_up_hook({k: v for k, v in os.environ.items()
-                                     if k not in (CONFIG_VAR, "PYTHONHASHSEED")})
+        env = helper_env()
         log = os.path.join(self.recording.path, "upload.log")
         try:
             with untraced():
