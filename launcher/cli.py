@@ -17,13 +17,14 @@ import os
 import sys
 
 USAGE = """\
-usage: retrace-python [--recording DIR] [python options] (script.py | -m module | -c code) [args...]
-       retrace-python --replay DIR [--process ID] [--debug [--listen HOST:PORT] [--wait]]
+usage: retrace-python [--recording DIR] [--secret NAME]... [python options] (script.py | -m module | -c code) [args...]
+       retrace-python --replay DIR [--process ID] [--key-file KEYFILE] [--strict-secrets] [--debug [--listen HOST:PORT] [--wait]]
        retrace-python --replay DIR [--list-hits FILE:LINE | --break FILE:LINE[:HIT] | --post-mortem]
        retrace-python inspect DIR [--json] [--follow]
        retrace-python events DIR [--process ID] [--thread N] [--boundary PATTERN] [--limit N] [--json]
        retrace-python prune DIR --older-than AGE [--keep-failed] [--dry-run]
        retrace-python fetch s3://bucket/prefix/NAME [DIR]
+       retrace-python keygen KEYFILE
        retrace-python --version | --help
 
 Record: runs the program exactly as `python` would, recording every call that
@@ -42,6 +43,11 @@ named `inspect`, `events`, `prune` or `fetch` is recorded as `./inspect`...)
 
 Prune: removes recordings older than AGE (7d, 12h) from DIR. Fetch: downloads a
 recording that RETRACE_UPLOAD=s3://bucket/prefix uploaded.
+Secrets are sealed ('*'s in the recording); --secret NAME seals environment variable
+NAME too. keygen writes a private key file and prints its public key: record with
+RETRACE_SEAL_TO=<public key>, replay with --key-file KEYFILE (or RETRACE_KEY_FILE) to
+give the program the originals; without it a replay says it runs with '*'s, and
+--strict-secrets refuses to (docs/security.md).
 
 Also: RETRACE=1 RETRACE_RECORDING_PATH=DIR python app.py  records with no launcher;
 retrace-entrypoint is a Docker entrypoint; RETRACE_SAMPLE_RATE and RETRACE_MAX_SIZE
@@ -95,7 +101,7 @@ def _take_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
 
 
 def run(argv: list[str]) -> int:
-    if argv and argv[0] in ("inspect", "events", "prune", "fetch"):
+    if argv and argv[0] in ("inspect", "events", "prune", "fetch", "keygen"):
         from retrace.inspection.app import main as inspection_main
 
         return inspection_main(argv)
@@ -117,6 +123,7 @@ def run(argv: list[str]) -> int:
     process = None
     debug: dict = {}
     travel: dict = {}  # --list-hits, --break, --post-mortem
+    secrets: dict = {}  # --key-file, --strict-secrets (replay); --secret NAME (record)
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -155,6 +162,17 @@ def run(argv: list[str]) -> int:
             travel["post_mortem"] = True
             index += 1
             continue
+        if arg == "--key-file" or arg.startswith("--key-file="):
+            secrets["key_file"], index = _take_value(argv, index, "--key-file")
+            continue
+        if arg == "--strict-secrets":
+            secrets["strict"] = True
+            index += 1
+            continue
+        if arg == "--secret" or arg.startswith("--secret="):
+            name, index = _take_value(argv, index, "--secret")
+            secrets.setdefault("names", []).append(name)
+            continue
         break
     rest = argv[index:]
 
@@ -164,12 +182,16 @@ def run(argv: list[str]) -> int:
         if debug and "listen" not in debug:
             raise UsageError("--wait goes with --debug or --listen")
         _check_travel(travel, debug)
-        exec_python(*replay_command(replay, process, debug=debug or None, extra=travel))
+        if "names" in secrets:
+            raise UsageError("--secret NAME goes with recording (a replay seals nothing)")
+        argv, env = replay_command(replay, process, debug=debug or None, extra=travel)
+        exec_python(argv, _with_replay_keys(env, secrets))
         return 0  # not reached
     if process is not None:
         raise UsageError("--process ID goes with --replay DIR")
-    if debug or travel:
-        raise UsageError("--debug, --listen, --wait, --list-hits, --break and --post-mortem go with --replay DIR")
+    if debug or travel or "key_file" in secrets or "strict" in secrets:
+        raise UsageError("--debug, --listen, --wait, --list-hits, --break, --post-mortem, --key-file and "
+                         "--strict-secrets go with --replay DIR")
 
     if not rest:
         sys.stderr.write(USAGE)
@@ -190,8 +212,29 @@ def run(argv: list[str]) -> int:
     if recording is None:
         recording = fresh_recording_dir()
     check_record_target(recording)
-    exec_python(command.full(sys.executable), record_env(recording, announce=announce))
+    env = record_env(recording, announce=announce)
+    if "names" in secrets:
+        from retrace.sealing import EXTRA_VAR
+
+        env[EXTRA_VAR] = ",".join(filter(None, [env.get(EXTRA_VAR, ""), *secrets["names"]]))
+    exec_python(command.full(sys.executable), env)
     return 0  # not reached
+
+
+def _with_replay_keys(env: dict, secrets: dict) -> dict:
+    """--key-file and --strict-secrets, as the replay reads them (bootstrap/secrets.py)."""
+    from retrace.ciphers import KEY_FILE_VAR
+    from retrace.sealing import STRICT_VAR
+
+    if "key_file" in secrets:
+        if not os.path.isfile(secrets["key_file"]):
+            from retrace.errors import RecordingError
+
+            raise RecordingError(f"--key-file {secrets['key_file']}: no such file")
+        env[KEY_FILE_VAR] = os.path.abspath(secrets["key_file"])
+    if secrets.get("strict"):
+        env[STRICT_VAR] = "1"
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:

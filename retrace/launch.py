@@ -197,12 +197,18 @@ def replay_config(recording_path: str, process: str | None = None, *, alone: boo
     return config, settings
 
 
+# The key a replay was given (bootstrap/secrets.py), for the replays of its Python
+# children: their environment is the recorded one, which never holds it.
+replay_keys: dict = {}
+
+
 def replay_command(recording_path: str, process: str | None = None, *, alone: bool = True,
                    debug: dict | None = None, extra: dict | None = None) -> tuple[list[str], dict]:
     """argv and environment that replay ``recording_path`` (see replay_config)."""
     config, settings = replay_config(recording_path, process, alone=alone, debug=debug, extra=extra)
     env = _startup_env(dict(os.environ), settings.get("env") or {})
     env[CONFIG_VAR] = config_json(config)
+    env.update(replay_keys)
     seed = settings.get("hash_seed")
     if seed is None:
         env.pop("PYTHONHASHSEED", None)

@@ -30,6 +30,10 @@ import time
 PYTHON = sys.executable
 LAUNCHER = shutil.which("retrace-python", path=os.path.dirname(sys.executable)) or "retrace-python"
 
+_FILE_READ = ("import os\np = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data.txt')\n"
+              "for _ in range({n}):\n    with open(p) as f:\n        f.read()\n")
+_TOKEN = "tok-5d41402abc4b2a76"
+
 WORKLOADS = {
     "startup": ("pass", 0),
     "time.time": ("import time\nt = time.time\nfor _ in range({n}):\n    t()\n", 200_000),
@@ -38,6 +42,14 @@ WORKLOADS = {
         "for _ in range({n}):\n    with open(p) as f:\n        f.read()\n",
         20_000,
     ),
+    # Sealing (issue #13): a secret known from the environment is looked for in every
+    # recorded value; a file holding it has it sealed at every read; with a public key
+    # each sealed stretch is also encrypted. All in the flusher thread.
+    "read, sealing off": (_FILE_READ, 20_000, {"RETRACE_SECRETS": "off"}, None),
+    "read, secret known": (_FILE_READ, 20_000, {"API_TOKEN": _TOKEN}, None),
+    "read, sealed": (_FILE_READ, 20_000, {"API_TOKEN": _TOKEN}, "token = " + _TOKEN + "\n" + "x" * 175),
+    "read, sealed+key": (_FILE_READ, 20_000, {"API_TOKEN": _TOKEN, "RETRACE_SEAL_TO": "{public_key}"},
+                         "token = " + _TOKEN + "\n" + "x" * 175),
     "socket round trip": (
         "import socket\nconn = socket.create_connection(('127.0.0.1', {port}))\n"
         "for _ in range({n}):\n    conn.sendall(b'x' * 64)\n    got = 0\n"
@@ -131,11 +143,12 @@ def _clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("RETRACE", "PYTHONHASHSEED"))}
 
 
-def _timed(argv, cwd) -> tuple[float, int]:
+def _timed(argv, cwd, env: dict | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one whole process (the launcher execs python,
     so the pid waited for is the program's)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=cwd, env=dict(_clean_env(), **(env or {})), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
@@ -165,12 +178,13 @@ class EchoServer:
                 conn.sendall(data)
 
 
-def measure(source: str, n: int, runs: int, workdir: str, port: int = 0) -> dict:
+def measure(source: str, n: int, runs: int, workdir: str, port: int = 0, env: dict | None = None,
+            data: str | None = None) -> dict:
     script = os.path.join(workdir, "prog.py")
     with open(script, "w") as handle:
         handle.write(source.format(n=n, port=port))
     with open(os.path.join(workdir, "data.txt"), "w") as handle:
-        handle.write("x" * 200)
+        handle.write("x" * 200 if data is None else data)
     times = {"plain": [], "record": [], "replay": []}
     rss = {"plain": [], "record": [], "replay": []}
     sizes = []
@@ -178,7 +192,7 @@ def measure(source: str, n: int, runs: int, workdir: str, port: int = 0) -> dict
         rec = os.path.join(workdir, f"rec{index}")
         for mode, argv in (("plain", [PYTHON, script]), ("record", [LAUNCHER, "--recording", rec, script]),
                            ("replay", [LAUNCHER, "--replay", rec])):
-            took, peak = _timed(argv, workdir)
+            took, peak = _timed(argv, workdir, env)
             times[mode].append(took)
             rss[mode].append(peak)
         sizes.append(os.path.getsize(os.path.join(rec, "trace.bin")))
@@ -220,6 +234,10 @@ def targets(results: dict, loop: dict, trip: dict, hook_us: float,
     """Issue #6's targets: (target, measured, met)."""
     row = results
     rss_growth = max(r["record_rss_mib"] - r["plain_rss_mib"] for r in results.values())
+    read = row["file read"]["record_added_us_per_call"]  # (what sealing adds to a file read's recording)
+    sealing = {kind: row[name]["record_added_us_per_call"] - read for kind, name in (
+        ("known", "read, secret known"), ("sealed", "read, sealed"), ("keyed", "read, sealed+key"))}
+    sealing["none"] = read - row["read, sealing off"]["record_added_us_per_call"]
     checks = [
         ("start-up under record <= 4x plain", f"{row['startup']['record'] / row['startup']['plain']:.2f}x",
          row["startup"]["record"] <= 4 * row["startup"]["plain"]),
@@ -235,6 +253,11 @@ def targets(results: dict, loop: dict, trip: dict, hook_us: float,
          trip["record_added_us_per_client_trip"] <= 5.0),
         ("file open+read+close: added <= 10 us", f"{row['file read']['record_added_us_per_call']:.2f} us",
          row["file read"]["record_added_us_per_call"] <= 10.0),
+        ("sealing, no secret: adds <= 0.5 us per read", f"{sealing['none']:.2f} us (vs RETRACE_SECRETS=off)",
+         sealing["none"] <= 0.5),
+        ("a known secret adds <= 1 us per recorded value",
+         f"{sealing['known']:.2f} us (sealing one: {sealing['sealed']:.2f} us, and encrypting it: "
+         f"{sealing['keyed']:.2f} us)", sealing["known"] <= 1.0),
         ("<= 12 bytes per scalar call", f"{row['time.time']['bytes_per_call']:.1f} B",
          row["time.time"]["bytes_per_call"] <= 12),
         ("peak RSS <= plain + 15 MB", f"+{rss_growth:.1f} MiB (worst workload)", rss_growth <= 15),
@@ -259,11 +282,15 @@ def main() -> int:
     results = {}
     server = pools = None
     with tempfile.TemporaryDirectory(prefix="retrace-bench-") as workdir:
-        for name, (source, n) in WORKLOADS.items():
-            full = measure(source, n, args.runs, workdir, echo.port)
+        public_key = subprocess.run([LAUNCHER, "keygen", os.path.join(workdir, "bench.key")], capture_output=True,
+                                    text=True, check=True).stdout.strip()
+        for name, (source, n, *extra) in WORKLOADS.items():
+            env, data = extra or (None, None)
+            env = {key: value.format(public_key=public_key) for key, value in (env or {}).items()}
+            full = measure(source, n, args.runs, workdir, echo.port, env, data)
             row = dict(full, calls=n)
             if n and name not in ("pure compute", "sleep-heavy I/O"):
-                empty = measure(source, 0, args.runs, workdir, echo.port)
+                empty = measure(source, 0, args.runs, workdir, echo.port, env, data)
                 per_call = lambda mode: (full[mode] - empty[mode]) / n * 1e6  # noqa: E731
                 row["plain_us_per_call"] = per_call("plain")
                 row["record_added_us_per_call"] = per_call("record") - per_call("plain")

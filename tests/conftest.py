@@ -46,7 +46,12 @@ class Result:
 
 
 def _clean_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRACE", "PYTHONHASHSEED", "COV_CORE"))}
+    """This environment for a program under test: none of retrace's variables, and no
+    secret of the machine's (a CI token would be sealed, and every replay would say so)."""
+    from retrace.sealing import find_secrets, secret_name
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRACE", "PYTHONHASHSEED", "COV_CORE"))
+           and not secret_name(k) and not find_secrets(v)}
     env.pop("PYTHONPATH", None)
     if extra:
         env.update(extra)

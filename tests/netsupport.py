@@ -187,10 +187,10 @@ def make_certificate(directory) -> tuple[str, str] | None:
 class Recording:
     """A program being recorded in the background (a server the test talks to)."""
 
-    def __init__(self, app, *args: str) -> None:
+    def __init__(self, app, *args: str, env: dict | None = None) -> None:
         self.proc = subprocess.Popen(
             [LAUNCHER, "--recording", str(app.recording), str(app.script), *args],
-            cwd=app.dir, env=_clean_env({"no_proxy": "*", "NO_PROXY": "*"}), stdin=subprocess.DEVNULL,
+            cwd=app.dir, env=_clean_env({"no_proxy": "*", "NO_PROXY": "*", **(env or {})}), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         first = self.proc.stdout.readline()

@@ -57,6 +57,9 @@ def _as_service_user(user: str, directory: str) -> dict:
     return {"user": user, "group": user, "extra_groups": []}
 
 
+POSTGRES_PASSWORD = "pg-Secr3t-4711"
+
+
 class _Server:
     """A server process of ours: its temporary directory, its port, its log."""
 
@@ -85,11 +88,13 @@ class _Server:
 
 
 class Postgres(_Server):
-    """``initdb`` + ``postgres`` on a free port, trusting local connections."""
+    """``initdb`` + ``postgres`` on a free port, trusting local connections (or, given a
+    ``password``, asking for it: SCRAM)."""
 
     stop_signal = signal.SIGINT  # "fast" shutdown
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         bindir = os.path.dirname(found[-1]) if found else None
         if bindir is None and shutil.which("initdb"):
@@ -107,7 +112,15 @@ class Postgres(_Server):
         os.chmod(self.dir, 0o700)
         as_user = _as_service_user("postgres", self.dir)
         data = os.path.join(self.dir, "data")
-        subprocess.run([f"{self.bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync",
+        auth = ["-A", "trust"]
+        if self.password is not None:
+            password_file = os.path.join(self.dir, "password")
+            with open(password_file, "w") as handle:
+                handle.write(self.password + "\n")
+            if as_user:
+                shutil.chown(password_file, "postgres", "postgres")
+            auth = ["-A", "scram-sha-256", f"--pwfile={password_file}"]
+        subprocess.run([f"{self.bindir}/initdb", "-D", data, "-U", "postgres", *auth, "--no-sync",
                         "-E", "UTF8", "--locale", "C"], check=True, capture_output=True, cwd=self.dir, **as_user)
         return self._run([f"{self.bindir}/postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1",
                           "-k", self.dir, "-c", "fsync=off"], **as_user)
@@ -132,8 +145,8 @@ class Redis(_Server):
                           "--appendonly", "no", "--dir", self.dir])
 
 
-def _serving(server_class):
-    server = server_class().start()
+def _serving(server_class, **options):
+    server = server_class(**options).start()
     try:
         yield server
     finally:
@@ -143,6 +156,12 @@ def _serving(server_class):
 @pytest.fixture
 def postgres():
     yield from _serving(Postgres)
+
+
+@pytest.fixture
+def postgres_with_password():
+    """A server that asks for the password ``POSTGRES_PASSWORD`` (tests/services.py)."""
+    yield from _serving(Postgres, password=POSTGRES_PASSWORD)
 
 
 @pytest.fixture

@@ -253,7 +253,7 @@ def test_workspace_maps_code_from_outside_the_main_tree(program):
 @pytest.mark.parametrize("argv, message", [
     (["--replay", "R", "--wait"], "--wait goes with --debug or --listen"),
     (["--replay", "R", "--listen", "nowhere"], "--listen needs HOST:PORT (or :PORT), not 'nowhere'"),
-    (["--debug", "app.py"], "--debug, --listen, --wait, --list-hits, --break and --post-mortem go with --replay DIR"),
+    (["--debug", "app.py"], "--debug, --listen, --wait, --list-hits, --break, --post-mortem, --key-file and --strict-secrets go with --replay DIR"),
 ])
 def test_debug_options_misused(tmp_path, argv, message):
     result = run([LAUNCHER, *argv], cwd=tmp_path)

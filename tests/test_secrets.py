@@ -130,8 +130,10 @@ def test_a_divergence_caused_by_a_placeholder_says_so(program):
     assert app.replay(env={"RETRACE_KEY": "k"}).returncode == 0
     replayed = app.replay()
     assert replayed.returncode == 86
-    assert ("(1 sealed secret of this recording reached the program as '*'s: without the RETRACE_KEY it was "
-            "recorded with, that may be the cause)") in replayed.stderr
+    assert replayed.stderr.startswith("retrace: replaying with 1 sealed secret as '*'s: no key to open them")
+    assert ("(1 sealed secret of this recording reached the program as '*'s: SERVICE_TOKEN (environment); "
+            "if its course depends on one, that is the cause: replay with the key it was sealed with "
+            "(RETRACE_KEY_FILE or RETRACE_KEY) to be exact)") in replayed.stderr
 
 
 def test_inspect_secrets_lists_what_was_sealed(recorded):

@@ -17,10 +17,11 @@ import sys
 import time
 
 import retrace
-from retrace import pycmdline, sealing
+from retrace import pycmdline
 from retrace.boundaries import declared, families
 from retrace.bootstrap import children
 from retrace.bootstrap.install import Installer
+from retrace.bootstrap.secrets import RecordingSecrets
 from retrace.bootstrap.snapshot import Snapshot
 from retrace.boundaries import exits
 from retrace.boundaries import signals as signals_family
@@ -243,6 +244,8 @@ class PythonChild:
         config = {"mode": "record", "recording": self.session.recording.path, "process": self.process_id,
                   "parent": self.session.tree.process_id, "how": self.how,
                   "snapshot_root": self.session.snapshot_root or ""}
+        if self.session.secrets is not None:
+            config.update(self.session.secrets.for_child())
         recording_env = children.recording_env(children.env_dict(env), config)
         return children.as_env_list(recording_env) if as_list else recording_env
 
@@ -264,8 +267,7 @@ class RecordSession:
         self._snapshot_lock = _allocate_lock()
         self._workspace_dirs: set[str] = set()  # external code directories the workspace maps
         self.upload_url: str | None = None  # RETRACE_UPLOAD
-        self._sealing: dict | None = None  # settings["sealing"], unless RETRACE_SECRETS=off
-        self._sealed_env = None  # (sealed places, originals) until their tokens are written
+        self.secrets: RecordingSecrets | None = None  # made with the settings
 
     def start(self) -> bool:
         # A signal that kills while the recording is being set up (a pool terminating a
@@ -309,10 +311,7 @@ class RecordSession:
             else:
                 self._become_exec_child()
             self.settings = self._initial_settings(main)
-            if self._sealing is not None:
-                self.settings["sealing"] = self._sealing
-                if self._sealed_env is not None:
-                    self.settings["sealed_env"] = self._sealed_env[0]
+            sealer = self.secrets.start(self.settings)
             header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
                       "python": list(sys.version_info[:3]), "pid": posix.getpid(),
                       "created": self.settings["start_time"]}
@@ -326,9 +325,7 @@ class RecordSession:
             self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.processes = self.tree
             self.upload_url = os.environ.get("RETRACE_UPLOAD") or None  # (storage.py)
-            if self._sealing is not None:
-                self.engine.writer.sealer = sealing.Sealer(os.environ.get(sealing.KEY_VAR),
-                                                           bytes.fromhex(self._sealing["salt"]))
+            self.engine.writer.sealer = sealer
             cap = max_size(os.environ.get(MAX_SIZE_VAR))
             if cap is not None:
                 self.engine.limit_size(cap, f"{MAX_SIZE_VAR}={os.environ[MAX_SIZE_VAR]}")
@@ -362,6 +359,9 @@ class RecordSession:
                                               "announce": False, "pid": str(posix.getpid())})
 
     def _initial_settings(self, main: dict) -> dict:
+        self.secrets = RecordingSecrets(os.environ, self.config, warn=warn)
+        env = self.secrets.environment(dict(os.environ))
+        main, orig_argv = self.secrets.command_line(main, list(sys.orig_argv))
         return {
             "settings_version": SETTINGS_VERSION,
             "format": fmt.FORMAT_VERSION,
@@ -374,10 +374,10 @@ class RecordSession:
             },
             "platform": sys.platform,
             "hostname": posix.uname().nodename,
-            "orig_argv": list(sys.orig_argv),
+            "orig_argv": orig_argv,
             "main": main,
             "cwd": os.getcwd(),
-            "env": self._recorded_environment(),
+            "env": env,
             "hash_seed": os.environ.get("PYTHONHASHSEED"),
             # What a replay under a debugger must not have imported early (bootstrap/debugging.py).
             "modules_at_start": list(sys.modules),
@@ -387,31 +387,15 @@ class RecordSession:
             "distributions": {},
         }
 
-    def _recorded_environment(self) -> dict:
-        """os.environ as settings.json keeps it: secrets sealed (retrace/sealing.py)."""
-        env = dict(os.environ)
-        env.pop(sealing.KEY_VAR, None)  # (never stored, not even sealed)
-        if not sealing.enabled(env):
-            return env
-        shown, sealed = sealing.seal_environment(env)
-        self._sealing = {"salt": sealing.new_salt(), "keyed": bool(os.environ.get(sealing.KEY_VAR))}
-        if sealed:
-            self._sealed_env = (sealed, {name: env[name] for name in sealed})
-        return shown
-
-    def _seal_environment_tokens(self) -> None:
-        """The encrypted originals of the sealed environment, once (off the start-up path:
-        at the first flush, or at the end)."""
-        pending, self._sealed_env = self._sealed_env, None
-        sealer = self.engine.writer.sealer
-        if pending is None or sealer is None or not sealer.keyed or self.process_facts is not None:
-            return  # (a forked child: its parent keeps the settings)
-        sealed, originals = pending
-        self.settings["sealed_env"] = sealer.tokens_for_environment(originals, sealed)
-        try:
-            write_json(self.settings_path, self.settings)
-        except OSError:
-            pass
+    def _update_secrets(self) -> None:
+        """The sealed settings' encrypted originals, once, and the count of sealed values
+        (off the start-up path: in the flusher thread, or at the end)."""
+        facts = self.settings if self.process_facts is None else self.process_facts
+        if self.secrets is not None and self.secrets.update(facts):
+            try:
+                write_json(self.settings_path, facts)
+            except OSError:
+                pass
 
     def _write_workspace(self) -> None:
         from retrace.workspace import replay_workspace
@@ -426,8 +410,7 @@ class RecordSession:
         # The flusher thread and the process's ending both snapshot: one at a time, so
         # an ending (os._exit right after start) waits for a copy already under way.
         with self._snapshot_lock:
-            if self._sealed_env is not None:
-                self._seal_environment_tokens()
+            self._update_secrets()
             self._snapshot_step()
 
     def _snapshot_step(self) -> None:
@@ -490,6 +473,10 @@ class RecordSession:
         self._closing = True  # a fatal signal now must not cut the trace's last chunk short
         try:
             self._engine_end_process(how, status)
+            if self.secrets is not None and self.secrets.final(facts):  # (its last values are flushed now)
+                write_json(self.settings_path, facts)
+        except OSError:
+            pass
         finally:
             self._closing = False
         if self.config.get("announce"):
@@ -557,6 +544,8 @@ class RecordSession:
                               "parent_event": parent_events, "how": "fork", "pid": posix.getpid(),
                               "ppid": posix.getppid(), "start_time": now}
         self.settings_path = os.path.join(directory, fmt.PROCESS_FILE)
+        if self.secrets is not None:
+            self.secrets.after_fork()
         write_json(self.settings_path, self.process_facts)
 
     def _flush_on_fatal_signals(self) -> None:

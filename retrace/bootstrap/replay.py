@@ -23,12 +23,12 @@ from retrace.bootstrap import tracebacks
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
+from retrace.bootstrap.secrets import ReplaySecrets
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import (EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingEnds, RecordingError,
                             RetraceError)
-from retrace import sealing
 from retrace.bootstrap import children, debugging
 from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
@@ -234,7 +234,8 @@ class ReplaySession:
         self.reader = TraceReader(self.recording.process_trace_path(process_id))
         self._check_hash_seed()
         self.engine = Replayer(self.reader, stop=fail)
-        self._open_sealed(os.environ.get(sealing.KEY_VAR))
+        self.secrets = ReplaySecrets(os.environ)  # (before install() puts the recorded environment in place)
+        self.secrets.open(self.settings, self.engine.source)
         self.engine.processes = tree = ReplayedTree(self)
         tree.process_id = process_id
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
@@ -247,19 +248,6 @@ class ReplaySession:
         tracebacks.source_opener = self._recorded_source_opener
         self.at_end: list = []  # said when the replay reaches the recording's end (timetravel.py)
         self.post_mortem = False  # pdb on the recorded uncaught exception
-
-    def _open_sealed(self, key: str | None) -> None:
-        """Secrets sealed when recording (retrace/sealing.py): put back with the key they
-        were sealed with; without it the program gets their '*'s (and a divergence
-        report says that may be why)."""
-        info, sealed_env = self.settings.get("sealing"), self.settings.get("sealed_env") or {}
-        source = self.engine.source
-        if not info or not key or not info.get("keyed"):
-            source.sealed_environment = sum(1 for entries in sealed_env.values() if entries)
-            return
-        unsealer = sealing.Unsealer(key, info["salt"])
-        self.settings["env"] = unsealer.unseal_environment(self.settings["env"], sealed_env)
-        source.unsealer = unsealer
 
     def child_links(self, parent: str) -> list[dict]:
         """processes/*/process.json of ``parent``'s children, in the order they started."""
@@ -485,6 +473,8 @@ def prepare(config: dict) -> None:
         _session = ReplaySession(config)
         _session.configure_threads(stall)
         _session.engine.processes.set_target(config.get("target"))
+        if "process" not in config or "target" in config:  # (not the replay of a child its parent started)
+            _session.secrets.announce(_session.recording)
         listen = config.get("debug_listen")
         if config.get("debug") or config.get("break") or config.get("post_mortem"):
             # before the boundaries: the debugger is no part of the program

@@ -57,7 +57,8 @@ class DivergenceReport:
         self.got_site = got_site
         self.recent = list(recent)
         self.detail = detail
-        self.sealed = 0  # sealed values this replay saw as *s (no RETRACE_KEY)
+        self.sealed: list = []  # the sealed secrets this replay gave the program as *s (no key): the first few
+        self.sealed_count = 0
 
     def render(self) -> str:
         lines = [f"replay diverged at event {self.index}"]
@@ -78,9 +79,11 @@ class DivergenceReport:
             for index, name, site in self.recent:
                 lines.append(f"    #{index} {name} at {site}")
         if self.sealed:
-            lines.append(f"  ({self.sealed} sealed secret{'s' if self.sealed != 1 else ''} of this recording "
-                         "reached the program as '*'s: without the RETRACE_KEY it was recorded with, that may be "
-                         "the cause)")
+            count = max(self.sealed_count, len(self.sealed))
+            named = ", ".join(self.sealed[:4]) + (f" and {count - 4} more" if count > 4 else "")
+            lines.append(f"  ({count} sealed secret{'s' if count != 1 else ''} of this recording reached the "
+                         f"program as '*'s: {named}; if its course depends on one, that is the cause: replay "
+                         "with the key it was sealed with (RETRACE_KEY_FILE or RETRACE_KEY) to be exact)")
         lines.append("  the code in run/ or the outside world read without a boundary differs from the recording;"
                      " see docs/troubleshooting.md#replay-diverges")
         return "\n".join(lines)

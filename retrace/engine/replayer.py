@@ -19,10 +19,13 @@ from retrace.engine import Engine, wrappers
 from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state, untraced
-from retrace.errors import Diverged, RecordedSignal, RecordingEnds, TraceCorrupt
-from retrace.trace.format import PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, SWITCH_ID
+from retrace.errors import Diverged, RecordedSignal, RecordingEnds, RecordingError, TraceCorrupt
+from retrace.trace.format import PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, SWITCH_ID, TAG_SEALED
 from retrace.trace.model import UNKNOWN_SITE, Site
-from retrace.trace.values import Deferred, Raised, resolve_deferred
+from retrace.sealing import blank_key
+from retrace.trace.cbor import CBORTag
+from retrace.trace.digest import digest_of, frozen_call_key
+from retrace.trace.values import Deferred, Raised, open_sealed, resolve_deferred
 
 # SIGNAL_EVENT (trace/format.py): the event a signal handler's run leaves in the trace.
 # It is not a call the program makes: replay runs the handler when the program gets
@@ -54,10 +57,12 @@ class ReplaySource:
         self._watch_points: list = []
         self._deferred_error = None  # a damaged chunk met while looking ahead: reported when reached
         self._previous = None        # the last event item read (a bare float repeats its boundary and site)
-        self.unsealer = None         # puts sealed secrets back (retrace/sealing.py), given RETRACE_KEY
+        self.unsealer = None         # puts sealed secrets back (retrace/sealing.py), given the key
         self._sealed = None          # the next event's sealed places
-        self.placeholders = 0        # sealed values replayed as their *s (no key)
-        self.sealed_environment = 0  # sealed environment variables the program got as *s
+        self._numbered = 0           # events read so far (hand-overs are not numbered)
+        self.sealed_settings: list = []  # what the program got as *s (no key): "DB_PASSWORD (environment)"...
+        self.sealed_values: list = []    # ... and in the trace, "header cookie (event #12)" (the first few)
+        self.sealed_values_count = 0
 
     def _load_next_chunk(self, looking_ahead: bool = False) -> bool:
         if self._deferred_error is not None:
@@ -77,6 +82,10 @@ class ReplaySource:
                     self._deferred_error = error
                     return False
                 self._stop(error)
+                return False
+            except RecordingError as exc:  # a sealed value that the key does not open, or damaged
+                self.exhausted = True
+                self._stop(exc)
                 return False
             if events:
                 self._events = events
@@ -102,10 +111,12 @@ class ReplaySource:
                         item = self._unseal(item)
                     events.append(item)
                     self._previous = item
+                    self._numbered += 1
                 elif type(item) is float:  # the previous event's boundary and site (format 3)
                     if self._previous is None:
                         raise ValueError("a repeated event with no event before it")
                     events.append([self._previous[0], self._previous[1], item])
+                    self._numbered += 1
                 elif type(item) is int:  # a hand-over: kept in line with the events (see _take)
                     events.append([SWITCH_ID, None, item])
                 elif type(item) is not dict:
@@ -131,10 +142,18 @@ class ReplaySource:
     def _unseal(self, item: list) -> list:
         sealed, self._sealed = self._sealed, None
         if self.unsealer is None or not all(entry[-1] for entry in sealed):
-            self.placeholders += 1
-        if self.unsealer is None:
+            what = sealed[0][-2] if sealed and type(sealed[0]) is list and len(sealed[0]) >= 4 else "a value"
+            self.sealed_values_count += 1
+            if len(self.sealed_values) < 8:
+                self.sealed_values.append(f"{what} (event #{self._numbered})")
+        value = item[2]
+        if type(value) is CBORTag and value.tag == TAG_SEALED:  # (secrets inside: opened before decoding)
+            value = open_sealed(value.value, sealed, self.unsealer)
+        elif self.unsealer is None:
             return item
-        return [item[0], item[1], self.unsealer.unseal(item[2], sealed), *item[3:]]
+        else:
+            value = self.unsealer.unseal(value, sealed)
+        return [item[0], item[1], value, *item[3:]]
 
     def peek(self, looking_ahead: bool = False):
         """The next event without taking it, or None at the end of the trace."""
@@ -200,12 +219,15 @@ class Replayer(Engine):
         self.finished = False
         self.signals = None  # the signals family's replay side, once installed (attach_signals)
         self.threads = ReplayScheduler(self)
+        self._keys: dict = {}  # boundary id -> its key function (for calls recorded with secrets)
 
     # -- the hot path ---------------------------------------------------------
     def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
+        bid = self.boundary_id(name)
+        self._keys[bid] = key
         namespace = {
             "state": state, "call": call, "key": key, "load": load, "depth": depth,
-            "bid": self.boundary_id(name), "take": self._take, "Raised": Raised,
+            "bid": bid, "take": self._take, "Raised": Raised,
         }
         return wrappers.build("replay", name, call, namespace)
 
@@ -218,7 +240,8 @@ class Replayer(Engine):
             if self.finished and source.ending is not None:
                 return None  # interpreter shutdown after the recorded end: unrecorded, touch nothing
             self._past_end(name, args, kwargs)
-        if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest):
+        if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest
+                                                  and not self._sealed_key_matches(event[3], bid, args, kwargs)):
             if event[0] == source.signal_bid and self.signals is not None:
                 return self._signal_then_take(event, bid, digest, args, kwargs, depth)
             if event[0] == SWITCH_ID:  # the recording handed over to another thread here
@@ -236,12 +259,25 @@ class Replayer(Engine):
                 value = resolve_deferred(value)
         return value
 
+    def _sealed_key_matches(self, recorded, bid, args, kwargs) -> bool:
+        """A recorded call whose arguments held secrets (``[digest, places]``, see
+        retrace/sealing.py): this call matches if its arguments, blanked at the same
+        places, have the same digest. Whether they held the secret itself (a replay
+        with the key) or its *s (without) does not matter; everything else does."""
+        if type(recorded) is not list or len(recorded) != 2 or type(recorded[1]) is not list:
+            return False
+        try:
+            blanked = blank_key(frozen_call_key(self._keys[bid], args, kwargs), recorded[1])
+        except Exception:  # (a malformed recording: no match, reported as a divergence)
+            return False
+        return blanked is not None and digest_of(blanked) == recorded[0]
+
     def become_child(self, reader) -> None:
         """In a forked child of the replay: follow the child's own recording from here."""
         self.reader = reader
-        unsealer, sealed_environment = self.source.unsealer, self.source.sealed_environment
+        unsealer, sealed_settings = self.source.unsealer, self.source.sealed_settings
         self.source = ReplaySource(reader, self._stop)
-        self.source.unsealer, self.source.sealed_environment = unsealer, sealed_environment
+        self.source.unsealer, self.source.sealed_settings = unsealer, sealed_settings
         self.finished = False
         if self.signals is not None:
             self.source.ahead = self.signals.ahead
@@ -309,7 +345,8 @@ class Replayer(Engine):
             got_site=user_site(sys._getframe(1)),
             recent=recent,
         )
-        report.sealed = source.placeholders + source.sealed_environment
+        report.sealed = source.sealed_settings + source.sealed_values
+        report.sealed_count = len(source.sealed_settings) + source.sealed_values_count
         return report
 
     def _mismatch(self, event, name, args, kwargs):

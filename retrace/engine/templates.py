@@ -73,7 +73,7 @@ def record_quick(*args, **kwargs):
 
 def record_keyed(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    digest = None if key is None else call_digest(key, args, kwargs); state.busy = True
+    digest = None if key is None else frozen_call_key(key, args, kwargs); state.busy = True
     try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs); kept = result if store is None else store(result, args, kwargs)
     except BaseException as exc:
         del state.busy

@@ -13,7 +13,7 @@ cut from the traceback, since replay never runs them.
 from __future__ import annotations
 
 from retrace.engine import templates
-from retrace.trace.digest import call_digest
+from retrace.trace.digest import call_digest, frozen_call_key
 
 RAISE_LINE = templates.RAISE_LINE
 
@@ -36,6 +36,7 @@ def build(template_name: str, name: str, call, namespace: dict):
     scope = dict(namespace)
     scope.setdefault("NO_FRAME", NO_FRAME)
     scope.setdefault("call_digest", call_digest)  # stable across processes (trace/digest.py)
+    scope.setdefault("frozen_call_key", frozen_call_key)  # recording: hashed by the flusher, sealed first
     func_name = getattr(call, "__name__", None) or name.rpartition(".")[2]
     leaf = templates.instantiate(_TEMPLATES[template_name], scope, f"<retrace {name}>", func_name,
                                  getattr(call, "__qualname__", func_name))

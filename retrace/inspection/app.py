@@ -19,7 +19,7 @@ from retrace.inspection import render
 from retrace.inspection.model import EventQuery, load_recording
 from retrace.recording import ROOT_PROCESS
 
-COMMANDS = ("inspect", "events", "prune", "fetch")
+COMMANDS = ("inspect", "events", "prune", "fetch", "keygen")
 
 app = typer.Typer(
     add_completion=False,
@@ -153,6 +153,20 @@ def fetch_command(
 
     where = storage.fetch(url, directory)
     sys.stdout.write(f"fetched {url} into {where}; replay it: retrace-python --replay {where}\n")
+    return 0
+
+
+@app.command("keygen")
+def keygen_command(
+    keyfile: Annotated[str, typer.Argument(metavar="KEYFILE", show_default=False,
+                                           help="Where to write the new private key (never over a file).")],
+) -> int:
+    """Make a key pair for sealing: write the private key to KEYFILE (mode 0600) and print
+    the public key. Record with RETRACE_SEAL_TO=<public key> (production holds nothing
+    secret); replay with RETRACE_KEY_FILE=KEYFILE or --key-file KEYFILE (docs/security.md)."""
+    from retrace.ciphers import keygen
+
+    sys.stdout.write(keygen(keyfile) + "\n")
     return 0
 
 

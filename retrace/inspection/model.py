@@ -471,7 +471,7 @@ def _checked(reader: TraceReader):
 @dataclass
 class SealedSecret:
     process: str
-    where: str        # "environment" or "event"
+    where: str        # "environment", "command line" or "event"
     name: str         # the variable's name, or the event's boundary
     index: int | None  # the event's number
     site: Site | None
@@ -496,6 +496,10 @@ def sealed_secrets(path: str) -> tuple[dict | None, list[SealedSecret]]:
                 for entry in entries:
                     found.append(SealedSecret(process, "environment", name, None, None, entry[2], entry[1],
                                               len(entry) > 3 and entry[3] is not None))
+            for index, entries in sorted((settings.get("sealed_args") or {}).items(), key=lambda kv: int(kv[0])):
+                for entry in entries:
+                    found.append(SealedSecret(process, "command line", f"argument {int(index) + 1}", None, None,
+                                              entry[2], entry[1], len(entry) > 3 and entry[3] is not None))
         found += _sealed_events(process, recording.process_trace_path(process))
     return root_info, found
 
@@ -512,14 +516,12 @@ def _sealed_events(process: str, trace_path: str) -> list[SealedSecret]:
             for item in items:
                 if type(item) is list or type(item) is float:
                     if pending is not None and type(item) is list:
-                        for entry in pending:
-                            value = item[2]
-                            if type(value) is list:  # (a list value: the entry starts with the item's index)
-                                value, entry = value[entry[0]], entry[1:]
+                        for entry in pending:  # ([*path, offset, length, what, token]: path inside the value)
+                            _, length, what, token = entry[-4:]
                             found.append(SealedSecret(process, "event", names.get(item[0], "?"), index,
-                                                      sites.get(item[1], UNKNOWN_SITE), entry[2], entry[1],
-                                                      entry[3] is not None,
-                                                      "bytes" if type(value) is bytes else "characters"))
+                                                      sites.get(item[1], UNKNOWN_SITE), what, length,
+                                                      token is not None,
+                                                      "bytes" if type(item[2]) is bytes else "characters"))
                     pending = None
                     index += 1
                 elif type(item) is dict:

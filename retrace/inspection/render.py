@@ -210,16 +210,20 @@ def events_json(process: str, rows: list[EventRow], problem: str | None) -> dict
 def secrets_text(info: dict | None, found: list) -> str:
     if info is None:
         return "secrets were not sealed (recorded with RETRACE_SECRETS=off, or by an older retrace)\n"
-    if info.get("keyed"):
+    if info.get("keyed") and info.get("cipher") == "x25519":
+        head = ("sealed secrets: kept encrypted to a public key (replay with RETRACE_KEY_FILE=<its private key "
+                "file> is exact)")
+    elif info.get("keyed"):
         head = "sealed secrets: kept encrypted (recorded with RETRACE_KEY: replay with the same key is exact)"
     else:
-        head = "sealed secrets: not kept (recorded without RETRACE_KEY: replay sees them as '*'s)"
+        head = ("sealed secrets: not kept (recorded without RETRACE_SEAL_TO or RETRACE_KEY: replay sees them "
+                "as '*'s)")
     lines = [head]
     if not found:
         lines.append("  none found")
     for secret in found:
-        if secret.where == "environment":
-            lines.append(f"  process {secret.process}  environment  {secret.name}: {secret.what}, "
+        if secret.where in ("environment", "command line"):
+            lines.append(f"  process {secret.process}  {secret.where}  {secret.name}: {secret.what}, "
                          f"{secret.length} {secret.unit}")
         else:
             lines.append(f"  process {secret.process}  event #{secret.index}  {secret.name} at {secret.site}: "
@@ -232,6 +236,8 @@ def secrets_json(info: dict | None, found: list) -> dict:
         "schema": "retrace.secrets/1",
         "sealed": info is not None,
         "keyed": bool(info and info.get("keyed")),
+        "cipher": (info or {}).get("cipher") or ("passphrase" if info and info.get("keyed") else None),
+        "recipient": (info or {}).get("recipient"),
         "secrets": [{"process": s.process, "where": s.where, "name": s.name, "event": s.index,
                      "site": None if s.site is None else str(s.site), "what": s.what, "length": s.length,
                      "unit": s.unit, "kept": s.kept} for s in found],

@@ -37,20 +37,43 @@ def call_digest(key, args, kwargs) -> int:
     real call, or its replay, raises the program's own error right after.
     """
     try:
-        return key_digest(key(*args, **kwargs))
+        return hash(frozen_key(key(*args, **kwargs))) & MASK
+    except Exception:
+        return 0
+
+
+def frozen_call_key(key, args, kwargs):
+    """What ``call_digest`` hashes, not hashed yet: the recording's flusher thread seals
+    secrets in it first (retrace/sealing.py), then hashes it (``digest_of``). It holds no
+    mutable object, so a program that changes an argument after the call changes nothing."""
+    try:
+        return frozen_key(key(*args, **kwargs))
+    except Exception:
+        return 0  # (hashes to 0, as call_digest says)
+
+
+def digest_of(frozen) -> int:
+    try:
+        return hash(frozen) & MASK
     except Exception:
         return 0
 
 
 def key_digest(key) -> int:
     """A 32-bit digest of ``key`` that is the same in the recording and the replay."""
+    return hash(frozen_key(key)) & MASK
+
+
+def frozen_key(key):
+    """``key`` as it is hashed: itself when it is a tuple of plain values, else its
+    ``canonical`` form."""
     if type(key) is tuple:
         for item in key:
             kind = type(item)
             if kind not in _PLAIN and (kind is not float or item != item):
-                return hash(canonical(key)) & MASK
-        return hash(key) & MASK
-    return hash(canonical(key)) & MASK
+                return canonical(key)
+        return key
+    return canonical(key)
 
 
 def _name(obj) -> str:

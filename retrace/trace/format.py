@@ -6,6 +6,7 @@ payload. The first chunk is the header map; every later chunk is a CBOR array of
 items. An item is either an event (a CBOR array) or a definition (a CBOR map):
 
 - event ``[boundary_id, site_id, value]`` or ``[boundary_id, site_id, value, digest]``
+  (``digest``: an int, or ``[int, places]`` for arguments with secrets blanked)
 - ``{"b": [boundary_id, name]}``    names a boundary id (first use)
 - ``{"s": [site_id, filename, line]}`` names a call site (first use)
 - ``{"end": {...}}``                 the process ended cleanly (how, and when)
@@ -29,11 +30,14 @@ MAGIC = b"RETRACE\x00"
 #       A version 1 trace is a version 2 trace of one thread.
 #   3 - repeated events: a bare float is an event at the previous event's boundary
 #       and call site. Versions 1 and 2 have none, so they read as version 3.
+#   4 - a call whose arguments held a secret has ``[digest, [[leaf, offset, length], ...]]``
+#       as its digest: the digest of its key with those stretches blanked
+#       (retrace/sealing.py). Older versions have none, so they read as version 4.
 # Changing how anything is encoded (tags, item shapes, the header, the key
 # digest in trace/digest.py) needs a new version, a reader for the old one or its
 # removal from READABLE_VERSIONS, and a new golden recording in tests/fixtures/.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = frozenset({1, 2, 3})
+FORMAT_VERSION = 4
+READABLE_VERSIONS = frozenset({1, 2, 3, 4})
 
 FRAME_HEADER_SIZE = 8
 
@@ -55,6 +59,7 @@ TAG_RAISED = 40107
 TAG_OPAQUE = 40108
 TAG_OBJECT = 40109
 TAG_SURROGATE_STR = 40110  # a str with lone surrogates (undecodable file names), as UTF-8 surrogatepass
+TAG_SEALED = 40111  # (format 4) a value with secrets blanked inside it, as its CBOR bytes (retrace/sealing.py)
 
 TRACE_FILE = "trace.bin"
 SETTINGS_FILE = "settings.json"

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections import namedtuple
 
 from retrace.errors import TraceCorrupt
+from retrace.trace.cbor import CBORTag
+from retrace.trace.format import TAG_SEALED
+from retrace.trace.values import open_sealed
 
 
 class Site(namedtuple("Site", "file line function")):
@@ -47,7 +50,13 @@ def iter_events(reader):
         for item in items:
             if type(item) is list:
                 digest = item[3] if len(item) > 3 else None
-                yield Event(index, names.get(item[0], f"#{item[0]}"), sites.get(item[1], UNKNOWN_SITE), item[2],
+                value = item[2]
+                if type(value) is CBORTag and value.tag == TAG_SEALED:  # (shown with its secrets as *s)
+                    try:
+                        value = open_sealed(value.value, [])
+                    except Exception as exc:
+                        raise TraceCorrupt(f"{reader.path} is corrupt: a sealed value ({exc})") from None
+                yield Event(index, names.get(item[0], f"#{item[0]}"), sites.get(item[1], UNKNOWN_SITE), value,
                             digest, thread)
                 previous = item
                 index += 1

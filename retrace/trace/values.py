@@ -377,3 +377,15 @@ def decode_tag(tag, immutable=False):
     if number == fmt.TAG_SURROGATE_STR:
         return value.decode("utf-8", "surrogatepass")
     return tag
+
+
+def open_sealed(payload: bytes, entries: list, unsealer=None):
+    """A ``TAG_SEALED`` value (retrace/sealing.py's ``Sealer.seal``: a value with secrets
+    blanked inside it, as CBOR bytes) decoded into objects; given an ``unsealer`` (a
+    replay with the key), with the originals put back first."""
+    from retrace.trace.cbor import dumps, loads
+
+    wire = loads(payload)
+    if unsealer is not None:
+        wire = unsealer.unseal_tree(wire, entries)
+    return loads(dumps(wire), tag_hook=decode_tag)

@@ -16,6 +16,7 @@ import posix
 from retrace.trace.cbor import dumps
 
 from retrace.trace import format as fmt
+from retrace.trace.digest import digest_of
 from retrace.trace.format import SWITCH_ID
 from retrace.trace.framing import frame
 from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
@@ -171,12 +172,18 @@ class TraceWriter:
             if digest is None and kind is float and repeat is not None and repeat[0] is bid and repeat[1] == last_sid:
                 add(value)  # (a clock read in a loop: 9 bytes instead of 13)
                 continue
-            if sealer is not None and (kind is bytes or kind is str or kind is list) and len(value) > 5:
-                scan = sealable.get(bid)
+            if digest is not None:  # (a call's key, frozen: sealed, then hashed here, off the program's path)
+                if sealer is None:
+                    digest = digest_of(digest)
+                else:
+                    sealed_key, positions = sealer.seal_key(digest)
+                    digest = digest_of(sealed_key) if positions is None else [digest_of(sealed_key), positions]
+            if sealer is not None and kind is not float and kind is not int and value is not None:
+                scan = sealable.get(bid)  # (whether its values are data the program received)
                 if scan is None:
                     scan = sealable[bid] = sealer.carries_data(self.names[bid])
-                if scan:
-                    value, sealed = sealer.seal(value)
+                if scan or sealer.known:
+                    value, sealed = sealer.seal(value, scan)
                     if sealed:
                         add({"x": sealed})  # (before its event: a chunk boundary never splits them the wrong way)
             add([bid, last_sid, value] if digest is None else [bid, last_sid, value, digest])
