@@ -53,6 +53,7 @@ class PassphraseCipher:
         self._passphrase = passphrase
         self._salt = salt
         self._fernet = None
+        self._invalid = None  # cryptography's InvalidToken, once imported
 
     def _made(self):
         if self._fernet is None:
@@ -69,12 +70,20 @@ class PassphraseCipher:
     def encrypt(self, data: bytes) -> str:
         return self._made().encrypt(data).decode("ascii")
 
-    def decrypt(self, token: str) -> bytes:
+    def opened(self) -> "PassphraseCipher":
+        """Made now, at a replay's start (see PrivateKeyCipher): its imports with it."""
         from cryptography.fernet import InvalidToken
 
+        self._made()
+        self._invalid = InvalidToken
+        return self
+
+    def decrypt(self, token: str) -> bytes:
+        if self._invalid is None:
+            self.opened()
         try:
             return self._made().decrypt(token.encode("ascii"))
-        except InvalidToken:
+        except self._invalid:
             raise RecordingError(f"{PASSPHRASE_VAR} does not open this recording's sealed values "
                                  "(it was sealed with another key)") from None
         except (ValueError, TypeError, UnicodeError):
@@ -82,12 +91,16 @@ class PassphraseCipher:
 
 
 # -- public key -----------------------------------------------------------------------
-def _data_key(shared: bytes, ephemeral: bytes, recipient: bytes, salt: bytes) -> bytes:
+def _hkdf_tools():
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
-                info=_HKDF_INFO + ephemeral + recipient).derive(shared)
+    return HKDF, hashes.SHA256
+
+
+def _data_key(shared: bytes, ephemeral: bytes, recipient: bytes, salt: bytes, tools=None) -> bytes:
+    HKDF, SHA256 = tools or _hkdf_tools()
+    return HKDF(algorithm=SHA256(), length=32, salt=salt, info=_HKDF_INFO + ephemeral + recipient).derive(shared)
 
 
 def _raw_public(private_key) -> bytes:
@@ -133,32 +146,36 @@ class PrivateKeyCipher:
     kind = "x25519"
 
     def __init__(self, private_key, salt: bytes) -> None:
+        from base64 import b64decode
+
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
         self._private = private_key
         self.recipient = _raw_public(private_key)
         self._salt = salt
         self._opened: dict[bytes, object] = {}  # ephemeral public key -> AEAD
+        # Everything decrypt needs, imported now: a replay takes the modules its start
+        # imported out of sys.modules before the program runs, and classes imported again
+        # later would not be the ones cryptography's own checks know.
+        self._tools = (b64decode, InvalidTag, X25519PublicKey, ChaCha20Poly1305, _hkdf_tools())
 
     def encrypt(self, data: bytes) -> str:
         return PublicKeyCipher(self.recipient, self._salt).encrypt(data)
 
     def decrypt(self, token: str) -> bytes:
-        from base64 import b64decode
-
-        from cryptography.exceptions import InvalidTag
-
+        b64decode, InvalidTag, X25519PublicKey, ChaCha20Poly1305, hkdf = self._tools
         try:
             blob = b64decode(token.encode("ascii"), validate=True)
             if len(blob) < _RAW + _NONCE + 16:
                 raise ValueError("short")
             ephemeral, nonce, sealed = blob[:_RAW], blob[_RAW:_RAW + _NONCE], blob[_RAW + _NONCE:]
             aead = self._opened.get(ephemeral)
-            if aead is None:
-                from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-                from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
+            if aead is None:  # (one per recording process, usually)
                 shared = self._private.exchange(X25519PublicKey.from_public_bytes(ephemeral))
                 aead = self._opened[ephemeral] = ChaCha20Poly1305(
-                    _data_key(shared, ephemeral, self.recipient, self._salt))
+                    _data_key(shared, ephemeral, self.recipient, self._salt, hkdf))
             return aead.decrypt(nonce, sealed, ephemeral)
         except InvalidTag:
             raise RecordingError("a sealed value of this recording is damaged or was not sealed to "
@@ -274,4 +291,4 @@ def for_replay(info: dict, env) -> object | None:
                                  f"{info.get('recipient')})")
         return cipher
     passphrase = env.get(PASSPHRASE_VAR)
-    return PassphraseCipher(passphrase, salt) if passphrase else None
+    return PassphraseCipher(passphrase, salt).opened() if passphrase else None

@@ -221,10 +221,7 @@ class KnownSecrets:
         self._bytes: dict[bytes, str] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._text)
-
-    def __len__(self) -> int:
-        return len(self._text)
+        return bool(self._bytes)  # (every secret has its bytes; not every one a text)
 
     def add(self, value, what: str) -> None:
         if type(value) is bytes:
@@ -263,7 +260,7 @@ class KnownSecrets:
         What its shapes find becomes known."""
         if len(value) < MIN_KNOWN:
             return []
-        hits = self.find(value) if self._text or self._bytes else None
+        hits = self.find(value) if self._bytes else None
         found = find_secrets(value)
         for start, length, what in found:
             self.add(value[start:start + length], what)

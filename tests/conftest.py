@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Started as a background job of a shell, this process ignores SIGINT, and so would every
+# program a test starts (an ignored signal stays ignored across exec): the Ctrl-C tests
+# would fail. A handler is reset to the default at exec instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 LAUNCHER = shutil.which("retrace-python", path=os.path.dirname(sys.executable)) or shutil.which("retrace-python")
 PYTHON = sys.executable

@@ -333,3 +333,22 @@ def test_named_secrets_credentials_in_arguments_and_a_childs_environment(program
     without = replay_ok(app)
     assert without.returncode == 0 and without.stderr.startswith(NOTICE), without.stderr
     assert without.stdout.splitlines() == ["db db.internal app password sealed", "billing *****", "child 13"]
+
+
+def test_a_keyed_recording_of_a_program_without_threads_ends(program):
+    """The first encryption, in the flusher thread, imports ``threading`` (cryptography's
+    binding does); the program never did: its exit must not wait for the flusher."""
+    app = program("""
+        import os, sys, time
+        token = os.environ["API_TOKEN"]
+        for _ in range(3):
+            os.path.exists("/nonexistent/" + token)
+            time.sleep(0.1)  # (past a flush: the flusher encrypts while the program runs)
+        print("done", "threading" in sys.modules)
+    """)
+    for key in ({"RETRACE_KEY": "a passphrase"}, {"RETRACE_SEAL_TO": keygen(app.root / "retrace.key")}):
+        shutil.rmtree(app.recording, ignore_errors=True)
+        recorded = record_ok(app, env={"API_TOKEN": TOKEN, **key}, timeout=30)
+        opened = {"RETRACE_KEY": key["RETRACE_KEY"]} if "RETRACE_KEY" in key else \
+            {"RETRACE_KEY_FILE": str(app.root / "retrace.key")}
+        assert_exact(recorded, replay_ok(app, env=opened))

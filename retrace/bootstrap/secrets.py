@@ -49,6 +49,8 @@ class RecordingSecrets:
             warn(f"{exc}; sealed secrets are not kept (a replay sees them as '*'s)")
             self._cipher, described = None, {}
         self.info = {"salt": salt, "keyed": self._cipher is not None, **described}
+        if self._cipher is not None:
+            _import_threading_here()
 
     def environment(self, env: dict) -> dict:
         """``env`` as settings.json keeps it: the key variables left out, secrets sealed."""
@@ -129,6 +131,15 @@ class RecordingSecrets:
         return {key: value for key, value in handed.items() if value}
 
 
+def _import_threading_here() -> None:
+    """The cipher's first use, in the flusher thread, imports ``threading`` (cryptography's
+    OpenSSL binding does). Imported first by that thread, ``threading`` would take it for
+    the main thread, and the interpreter's exit would wait for it forever (it ends in
+    atexit, after that wait). So a keyed recording imports it on the main thread, at the
+    start, and its replay does too (the program sees the same modules)."""
+    import threading  # noqa: F401
+
+
 # -- replay -------------------------------------------------------------------------------
 class ReplaySecrets:
     """A replay's side: the key it was given (read before the recorded environment
@@ -154,6 +165,8 @@ class ReplaySecrets:
         if not info:
             return
         sealed_env, sealed_args = settings.get("sealed_env") or {}, settings.get("sealed_args") or {}
+        if info.get("keyed"):
+            _import_threading_here()
         cipher = ciphers.for_replay(info, self.given) if self.can_open(info) else None
         if cipher is None:
             source.sealed_settings = [f"{name} (environment)" for name, entries in sealed_env.items() if entries]
