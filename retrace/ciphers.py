@@ -47,8 +47,6 @@ def _crypto():
 class PassphraseCipher:
     """RETRACE_KEY: the same passphrase seals and opens."""
 
-    kind = "passphrase"
-
     def __init__(self, passphrase: str, salt: bytes) -> None:
         self._passphrase = passphrase
         self._salt = salt
@@ -110,9 +108,8 @@ def _raw_public(private_key) -> bytes:
 
 
 class PublicKeyCipher:
-    """RETRACE_SEAL_TO: seals to a public key; only its private key file opens."""
-
-    kind = "x25519"
+    """RETRACE_SEAL_TO: seals to a public key (it cannot open what it sealed: only its
+    private key file, PrivateKeyCipher, does)."""
 
     def __init__(self, recipient: bytes, salt: bytes) -> None:
         self.recipient = recipient
@@ -136,14 +133,9 @@ class PublicKeyCipher:
         nonce = os.urandom(_NONCE)
         return b64encode(ephemeral_public + nonce + aead.encrypt(nonce, data, ephemeral_public)).decode("ascii")
 
-    def decrypt(self, token: str) -> bytes:  # noqa: ARG002  (production holds no private key)
-        raise RecordingError(f"this recording was sealed to a public key: replay with {KEY_FILE_VAR}=KEYFILE")
-
 
 class PrivateKeyCipher:
     """RETRACE_KEY_FILE: opens what was sealed to its public key."""
-
-    kind = "x25519"
 
     def __init__(self, private_key, salt: bytes) -> None:
         from base64 import b64decode
@@ -160,9 +152,6 @@ class PrivateKeyCipher:
         # imported out of sys.modules before the program runs, and classes imported again
         # later would not be the ones cryptography's own checks know.
         self._tools = (b64decode, InvalidTag, X25519PublicKey, ChaCha20Poly1305, _hkdf_tools())
-
-    def encrypt(self, data: bytes) -> str:
-        return PublicKeyCipher(self.recipient, self._salt).encrypt(data)
 
     def decrypt(self, token: str) -> bytes:
         b64decode, InvalidTag, X25519PublicKey, ChaCha20Poly1305, hkdf = self._tools

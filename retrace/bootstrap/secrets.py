@@ -70,12 +70,8 @@ class RecordingSecrets:
         shown, sealed = sealing.seal_arguments(args, self.known)
         if not sealed:
             return main, orig_argv
-        first = len(orig_argv) - len(args)
-        main = dict(main, argv=[main["argv"][0], *shown])
-        orig_argv = [*orig_argv[:first], *shown] if first >= 0 else orig_argv
-        originals = {str(index): arg for index, arg in enumerate(args)}
-        self._pending.append(("sealed_args", originals, sealed))
-        return main, orig_argv
+        self._pending.append(("sealed_args", _by_index(args), sealed))
+        return _with_arguments(main, orig_argv, shown)
 
     def start(self, settings: dict) -> sealing.Sealer | None:
         """The settings' sealing entries, and the trace writer's sealer."""
@@ -131,6 +127,18 @@ class RecordingSecrets:
         return {key: value for key, value in handed.items() if value}
 
 
+def _by_index(args: list) -> dict:
+    """Arguments as settings["sealed_args"] names them (JSON keys: the index as text)."""
+    return {str(index): arg for index, arg in enumerate(args)}
+
+
+def _with_arguments(main: dict, orig_argv: list, args: list) -> tuple[dict, list]:
+    """``main`` and ``orig_argv`` with the program's arguments (those after its script,
+    module or code: the end of both) replaced by ``args``."""
+    first = len(orig_argv) - len(args)
+    return dict(main, argv=[main["argv"][0], *args]), [*orig_argv[:first], *args] if first >= 0 else orig_argv
+
+
 def _import_threading_here() -> None:
     """The cipher's first use, in the flusher thread, imports ``threading`` (cryptography's
     OpenSSL binding does). Imported first by that thread, ``threading`` would take it for
@@ -175,14 +183,10 @@ class ReplaySecrets:
         unsealer = sealing.Unsealer(cipher)
         settings["env"] = unsealer.unseal_all(settings["env"], sealed_env)
         if sealed_args:
-            main = settings["main"]
-            args = unsealer.unseal_all({str(i): arg for i, arg in enumerate(main["argv"][1:])}, sealed_args)
-            args = [args[str(i)] for i in range(len(args))]
-            orig = settings.get("orig_argv") or []
-            first = len(orig) - len(args)
-            settings["main"] = dict(main, argv=[main["argv"][0], *args])
-            if first >= 0:
-                settings["orig_argv"] = [*orig[:first], *args]
+            shown = settings["main"]["argv"][1:]
+            opened = unsealer.unseal_all(_by_index(shown), sealed_args)
+            settings["main"], settings["orig_argv"] = _with_arguments(
+                settings["main"], settings.get("orig_argv") or [], [opened[str(i)] for i in range(len(shown))])
         source.unsealer = unsealer
 
     def announce(self, recording) -> None:
