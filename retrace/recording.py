@@ -9,6 +9,7 @@ Layout (see docs/recording-format.md):
 
 from __future__ import annotations
 
+import _thread
 import os
 import posix
 import sys
@@ -232,9 +233,14 @@ def _settings_problem(settings: dict) -> str | None:
     return None
 
 
+_get_ident = _thread.get_ident  # (the real one, whatever the threads family does to _thread)
+
+
 def write_private_file(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600, through posix only."""
-    tmp = f"{path}.tmp{posix.getpid()}"
+    """Write ``data`` to ``path`` atomically with mode 0600, through posix only. The
+    temporary copy is this thread's own: two threads writing the same file (the
+    flusher's tick and the process's end) must not write into one copy."""
+    tmp = f"{path}.tmp{posix.getpid()}-{_get_ident()}"
     fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
     try:
         try:

@@ -264,7 +264,7 @@ class RecordSession:
         self.installer: Installer | None = None
         self.snapshot: Snapshot | None = None
         self.settings: dict = {}
-        self._snapshot_lock = _allocate_lock()
+        self._snapshot_lock = _allocate_lock()  # the code snapshot and settings.json: one writer at a time
         self._workspace_dirs: set[str] = set()  # external code directories the workspace maps
         self.upload_url: str | None = None  # RETRACE_UPLOAD
         self.secrets: RecordingSecrets | None = None  # made with the settings
@@ -389,13 +389,21 @@ class RecordSession:
 
     def _update_secrets(self) -> None:
         """The sealed settings' encrypted originals, once, and the count of sealed values
-        (off the start-up path: in the flusher thread, or at the end)."""
+        (off the start-up path: in the flusher thread's tick, under its lock)."""
         facts = self.settings if self.process_facts is None else self.process_facts
         if self.secrets is not None and self.secrets.update(facts):
-            try:
-                write_json(self.settings_path, facts)
-            except OSError:
-                pass
+            self._write_facts(facts, locked=True)
+
+    def _write_facts(self, facts: dict, *, locked: bool = False) -> None:
+        """settings.json (process.json for a forked child) again. The flusher's tick and the
+        process's end both write it: one at a time, so the last one written is the last made."""
+        if not locked:
+            with self._snapshot_lock:
+                return self._write_facts(facts, locked=True)
+        try:
+            write_json(self.settings_path, facts)
+        except OSError:
+            pass
 
     def _write_workspace(self) -> None:
         from retrace.workspace import replay_workspace
@@ -466,19 +474,15 @@ class RecordSession:
             facts["distributions"] = _imported_distributions()
             facts["end_time"] = time.time()
             facts["resources"] = _resource_usage()
-            try:
-                write_json(self.settings_path, facts)
-            except OSError:
-                pass
+            self._write_facts(facts)
         self._closing = True  # a fatal signal now must not cut the trace's last chunk short
         try:
             self._engine_end_process(how, status)
-            if self.secrets is not None and self.secrets.final(facts):  # (its last values are flushed now)
-                write_json(self.settings_path, facts)
-        except OSError:
-            pass
         finally:
             self._closing = False
+        if self.secrets is not None and self.secrets.final(facts):  # (the trace written: its exact count)
+            with untraced():
+                self._write_facts(facts)
         if self.config.get("announce"):
             try:
                 posix.write(2, f"retrace: recording saved to {self.recording.path}\n".encode())
