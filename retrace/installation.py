@@ -63,6 +63,8 @@ def roots() -> tuple[str, ...]:
                     found = _find()
                 ways_in = set()
                 for root in found:
+                    if not root.endswith(os.sep):
+                        continue  # ("<frozen ": no directories lead there)
                     path = root.rstrip(os.sep)
                     while path and path not in ways_in:
                         ways_in.add(path)
@@ -96,4 +98,6 @@ def _find() -> tuple[str, ...]:
     found.add(os.path.dirname(os.__file__))
     found.add(os.path.dirname(os.path.abspath(__file__)))  # retrace itself, wherever it is
     found |= {os.path.realpath(path) for path in found}
-    return tuple(sorted(path.rstrip(os.sep) + os.sep for path in found))
+    # The pseudo-files of frozen modules ("<frozen runpy>"): a stack walk (inspect.stack(),
+    # coverage, an HTTP CLI) stats them, and replay's own start has frames of them too.
+    return (*sorted(path.rstrip(os.sep) + os.sep for path in found), "<frozen ")

@@ -16,6 +16,7 @@ from retrace.recording import ROOT_PROCESS, Recording
 
 CONFIG_VAR = "RETRACE_CONFIG"
 SITE_DIR_NAME = "retrace_site"
+REPLAY_ENTRY = "replay_entry.py"  # in the site directory: how a replay of a script starts
 
 # Interpreter options that would stop the start-up hook from running.
 UNSUPPORTED_OPTIONS = {
@@ -215,8 +216,14 @@ def replay_command(recording_path: str, process: str | None = None, *, alone: bo
     else:
         env["PYTHONHASHSEED"] = seed
     _with_site_dir(env)
-    options = list(settings.get("main", {}).get("options", []))
-    argv = [sys.executable, *options, "-m", "retrace", "--recording", config["recording"]]
+    main = settings.get("main", {})
+    options = list(main.get("options", []))
+    # The frames below the program as the recording had them (site/replay_entry.py says why).
+    if main.get("kind") in ("module", "directory"):
+        entry = ["-m", "retrace"]
+    else:
+        entry = [os.path.join(site_dir(), REPLAY_ENTRY)]
+    argv = [sys.executable, *options, *entry, "--recording", config["recording"]]
     if process is not None:
         argv += ["--process", process]
     return argv, env

@@ -61,8 +61,36 @@ ROWS = {
                "`retrace-python -m pytest` on a project with a failing test: the report with the failure's "
                "captured output, a conftest.py plugin (report header, fixture), tmp_path; a second run with "
                "`--lf` reading the cache the first wrote; each replayed with the cache and temp dirs gone", ""),
-    "numpy": ("numpy random generators", ("numpy",), "default_rng and the legacy global generator, both seeded "
-              "from the entropy pool; a seeded generator", ""),
+    "numpy": ("numpy", ("numpy",), "default_rng and the legacy global generator, both seeded from the entropy "
+              "pool; a seeded generator; `fromfile`/`tofile` by name and on open files (binary, text, counts, "
+              "offsets, positions), `np.save`/`np.load`, `savetxt`/`loadtxt`, the files deleted before the replay",
+              "numpy reads and writes a file object's descriptor in C: retrace moves those bytes through "
+              "Python (boundaries/cfiles.py); `np.memmap` is not recorded yet"),
+    "pandas": ("pandas", ("pandas",), "`read_csv`/`to_csv` of files deleted before the replay, groupby, describe, "
+               "`Timestamp.now()`, NaT, date ranges; datetimes stay the stdlib's own classes", ""),
+    "pillow": ("Pillow", ("pillow",), "PNG, JPEG and GIF saved by name and into an open file, opened again, "
+               "a thumbnail, the files deleted before the replay", ""),
+    "pyzmq": ("pyzmq", ("pyzmq",), "REQ/REP with a Poller and PUB/SUB between threads of one program; PUSH/PULL "
+              "to a multiprocessing child (fork and spawn); replayed with no network",
+              "contexts, sockets and pollers are handles (libzmq does its I/O in C); `zmq.asyncio` and "
+              "`zmq.proxy` are not recorded yet"),
+    "grpc": ("gRPC (grpcio)", ("grpcio",), "a client's unary, streaming, `with_call` and `future` calls and "
+             "its `RpcError`s (INVALID_ARGUMENT, DEADLINE_EXCEEDED) against a server in another process, "
+             "stopped before the replay; a server and a client in one recorded program (recording only)",
+             "channels and their calls are handles (gRPC's core does its I/O in C); a server in the recorded "
+             "program records, but replaying it needs its port (its handlers run on gRPC's threads)"),
+    "uvloop": ("uvloop", ("uvloop",), "`uvloop.run` and `uvloop.install` of an asyncio TCP server and its clients, "
+               "replayed with no network",
+               "libuv does its I/O in C: under retrace uvloop's loop is asyncio's selector loop (an instance of "
+               "`uvloop.Loop`), so its speed is asyncio's and uvloop-only methods are missing"),
+    "cryptography": ("cryptography", ("cryptography",), "RSA, EC, Ed25519 and X25519 keys generated, PSS and "
+                     "ECDSA signatures, OAEP encryption, `ssl.RAND_bytes`: the replay gives the recorded keys "
+                     "and bytes", "DH and DSA parameter generation is not recorded yet"),
+    "lxml": ("lxml", ("lxml",), "`etree.parse` by name (plain and gzip-compressed) and from a file object, "
+             "`ElementTree.write` to a name (with compression), a missing file's and a syntax error's exception, "
+             "the files deleted before the replay",
+             "libxml2's own network access (a URL given to parse), external DTDs and XInclude read in C "
+             "are not recorded"),
 }
 
 
@@ -93,7 +121,17 @@ def status(outcomes: list[tuple[str, str]]) -> str:
     return f"works ({passed} test{'s' if passed != 1 else ''})"
 
 
-def render(results: dict[str, list[tuple[str, str]]]) -> str:
+SWEEP_BEGIN, SWEEP_END = "<!-- sweep -->", "<!-- /sweep -->"  # (scripts/sweep_libraries.py writes between)
+
+
+def sweep_section(current: str | None) -> str:
+    """The library sweep's table as the document has it (the sweep writes it, not the tests)."""
+    if current and SWEEP_BEGIN in current and SWEEP_END in current:
+        return current[current.index(SWEEP_BEGIN):current.index(SWEEP_END) + len(SWEEP_END)]
+    return f"{SWEEP_BEGIN}\nNot swept yet: `python scripts/sweep_libraries.py --write-doc`.\n{SWEEP_END}"
+
+
+def render(results: dict[str, list[tuple[str, str]]], current: str | None = None) -> str:
     lines = [
         "# Compatibility",
         "",
@@ -108,4 +146,17 @@ def render(results: dict[str, list[tuple[str, str]]]) -> str:
         outcomes = results.get(row, [])
         shown = version(distributions) if outcomes else "—"
         lines.append(f"| {library} | {shown} | {covers} | {status(outcomes)} | {limits or '—'} |")
+    lines += [
+        "",
+        "## The library sweep",
+        "",
+        "The most-used PyPI libraries (by download rank), each imported and used by a small program "
+        "(written by hand for the most-used ones; the import and a stable fact for the rest) that runs "
+        "plain, recorded and replayed with its project directory gone and no network "
+        "(`scripts/sweep_libraries.py`; CI runs its top-40 subset, tests/test_library_sweep.py). "
+        "Outcomes, worst first: the recorder crashed (a signal or another exit status than the plain "
+        "run), the recording printed something else than the plain run, the replay diverged.",
+        "",
+        sweep_section(current),
+    ]
     return "\n".join(lines) + "\n"

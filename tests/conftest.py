@@ -65,6 +65,14 @@ def _clean_env(extra: dict | None = None) -> dict:
     return env
 
 
+def needs(module: str) -> None:
+    """Skip unless ``module`` is installed (found, not imported: the test process stays clean)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+
+
 def run(argv: list[str], *, cwd=None, env=None, stdin: str | None = None, timeout: float = 60,
         no_network: bool = False) -> Result:
     if no_network and CAN_UNSHARE_NET:
@@ -166,16 +174,16 @@ def pytest_sessionfinish(session, exitstatus):
     if not expected or set(_compat_results) != expected or not _all_rows_with_tests_collected(session):
         return
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), compat_matrix.DOC)
-    text = compat_matrix.render(_compat_results)
-    if os.environ.get("RETRACE_WRITE_COMPAT"):
-        with open(path, "w") as handle:
-            handle.write(text)
-        return
     try:
         with open(path) as handle:
             current = handle.read()
     except OSError:
         current = None
+    text = compat_matrix.render(_compat_results, current)
+    if os.environ.get("RETRACE_WRITE_COMPAT"):
+        with open(path, "w") as handle:
+            handle.write(text)
+        return
     if current != text:
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
             f"{compat_matrix.DOC} is stale (the compatibility tests say otherwise): "

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import assert_same_run
+from conftest import assert_same_run, needs
 from netsupport import EchoServer, HttpServer, events, make_certificate
 
 ROUND_TRIPS = """
@@ -202,3 +202,45 @@ def test_event_loops_closed_by_the_garbage_collector(program):
     assert names.count("select.epoll") == 61 and names.count("select.epoll.close") <= 1
     for _ in range(2):
         assert_same_run(recorded, app.replay())
+
+
+UVLOOP = """
+    import asyncio, time
+    import uvloop
+
+    async def handle(reader, writer):
+        data = await reader.readline()
+        writer.write(b"echo " + data)
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        answers = []
+        for word in (b"alpha", b"beta"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(word + b"\\n")
+            answers.append(await reader.readline())
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.01)
+        return answers, isinstance(asyncio.get_running_loop(), uvloop.Loop), time.time() > 0
+
+    print(uvloop.run(main()))
+    uvloop.install()
+    print(asyncio.run(asyncio.sleep(0, "installed")))
+"""
+
+
+@pytest.mark.compat("uvloop")
+def test_uvloop_programs_run_on_a_loop_whose_io_is_recorded(program):
+    """uvloop does its I/O in libuv, in C: under retrace its loop is asyncio's (an instance
+    of uvloop.Loop), so a server and its clients replay with no network."""
+    needs("uvloop")
+    app = program(UVLOOP)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout == "([b'echo alpha\\n', b'echo beta\\n'], True, True)\ninstalled\n"
+    assert_same_run(recorded, app.replay())

@@ -62,3 +62,20 @@ def test_the_program_sees_the_same_modules_in_both_modes(program):
     replayed = app.replay()
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout.splitlines() == recorded.stdout.splitlines()
+
+
+def test_a_module_first_imported_inside_a_boundary_call_is_imported_there_on_replay(program):
+    """platform.processor() is a boundary that imports subprocess while it runs (its
+    import-time calls unrecorded, inside the call): on replay the program must find it
+    imported at the same point, and its own later use of it must replay."""
+    app = program("""
+        import platform, sys
+        print("subprocess" in sys.modules)
+        print(len(platform.processor()) >= 0, "subprocess" in sys.modules)
+        import subprocess
+        print(subprocess.run(["true"]).returncode)
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout == "False\nTrue True\n0\n"
+    assert (app.replay().output) == recorded.output

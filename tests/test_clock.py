@@ -74,10 +74,39 @@ METACLASS_SUBCLASS = """
 
 
 def test_a_date_subclass_with_a_metaclass_of_its_own_is_made(program):
-    """Under recording datetime.date is a stand-in with a metaclass (for isinstance);
-    a subclass declaring another metaclass must not fail with a metaclass conflict."""
+    """A subclass declaring a metaclass of its own (pydantic.v1) is made as without retrace,
+    and the recorded clock reaches subclasses (Stamp.now(), date.today())."""
     app = program(METACLASS_SUBCLASS)
     recorded = app.record()
     assert recorded.returncode == 0, recorded.stderr
     assert recorded.stdout.splitlines()[0] == "True date True"
+    assert_same_run(recorded, app.replay())
+
+
+def test_the_stdlib_classes_keep_their_identity(program):
+    """The clock is recorded inside datetime's own classes, never by swapping in others:
+    C code keyed on the exact type (orjson, msgpack, pandas' C subclasses, yaml's
+    representers) sees what it sees without retrace, and so does the program."""
+    source = """
+        import datetime, _datetime, json
+        now = datetime.datetime.now()
+        print(type(now) is datetime.datetime is _datetime.datetime, type(datetime.date.today()) is datetime.date)
+        print(datetime.datetime.today().__class__ is datetime.datetime, datetime.datetime.now.__name__)
+        class Stamp(datetime.datetime):
+            pass
+        print(type(Stamp.now()).__name__, type(Stamp.today()).__name__, type(Stamp.utcnow()).__name__)
+        print(now.isoformat(), datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=5))).isoformat())
+        try:
+            datetime.datetime.now("UTC")
+        except TypeError as exc:
+            print("TypeError", exc)
+    """
+    app = program(source)
+    plain = run([PYTHON, str(app.script)], cwd=app.dir)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.splitlines()[:3] == plain.stdout.splitlines()[:3] == [
+        "True True", "True now", "Stamp Stamp Stamp"]
+    assert recorded.stdout.splitlines()[-1] == plain.stdout.splitlines()[-1]
+    time.sleep(0.01)
     assert_same_run(recorded, app.replay())

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import PYTHON, Program, assert_same_run, run
 
 from retrace.trace.reader import TraceReader
@@ -210,3 +212,32 @@ def test_random_imported_after_install_is_covered(tmp_path):
     expected = ["os.urandom", "uuid._generate_time_safe"] if uuid._generate_time_safe else None
     if expected is not None:
         assert done.stdout == f"{expected}\n"
+
+
+@pytest.mark.compat("cryptography")
+def test_keys_and_signatures_openssl_randomizes_replay_the_same(program):
+    """cryptography's keys, PSS/ECDSA signatures and OAEP ciphertexts draw OpenSSL's own
+    randomness in C (not os.urandom): replayed, they must be the recorded ones (the
+    replay printed other keys, silently, before boundaries/cryptokeys.py)."""
+    app = program("""
+        import ssl
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
+        key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        print(key.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).hex())
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        print(key.sign(b"data", pss, hashes.SHA256()).hex())
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+        sealed = key.public_key().encrypt(b"secret", oaep)
+        print(sealed.hex(), key.decrypt(sealed, oaep))
+        curve_key = ec.generate_private_key(ec.SECP256R1())
+        print(curve_key.sign(b"x", ec.ECDSA(hashes.SHA256())).hex())
+        print(ed25519.Ed25519PrivateKey.generate().sign(b"m").hex())
+        print(x25519.X25519PrivateKey.generate().public_key().public_bytes_raw().hex(), ssl.RAND_bytes(8).hex())
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert "b'secret'" in recorded.stdout
+    assert_same_run(recorded, app.replay())
+    assert_same_run(recorded, app.replay())

@@ -271,22 +271,38 @@ def test_plain_objects_round_trip_by_class(value):
     assert_same(roundtrip(value), value)
 
 
-def test_datetimes_round_trip_while_the_clock_family_replaces_the_classes(monkeypatch):
+def test_datetimes_round_trip_while_the_clock_family_is_installed():
+    """The clock family patches now/utcnow/today inside datetime's own (immutable) classes:
+    what they make is of the real class, encodes as such, and uninstalling puts C's
+    methods back exactly (a class method again, for subclasses too)."""
+    from retrace.bootstrap.install import Installer
     from retrace.boundaries import clock
+    from retrace.boundaries.spec import Family
 
     class NoEngine:
         def leaf(self, name, call, **kwargs):
             return call
 
-    real_datetime, real_date = datetime.datetime, datetime.date
-    monkeypatch.setattr(datetime, "datetime", clock._make_datetime(NoEngine(), real_datetime, "datetime.datetime"))
-    monkeypatch.setattr(datetime, "date", clock._make_date(NoEngine(), real_date, "datetime.date"))
-    moment = real_datetime(2024, 5, 6, 7, 8, 9)
-    assert_same(roundtrip(moment), moment)
-    assert_same(roundtrip(real_date(2024, 5, 6)), real_date(2024, 5, 6))
-    faked = datetime.datetime.now()  # an instance of the stand-in class
-    back = roundtrip(faked)
-    assert type(back) is real_datetime and back == faked
+    originals = {name: owner.__dict__[name] for owner, name in
+                 ((datetime.datetime, "now"), (datetime.datetime, "utcnow"), (datetime.date, "today"))}
+    patches = tuple(patch for patch in clock.FAMILY.patches if patch.module == "datetime")
+    installer = Installer(NoEngine(), [Family("clock", patches=patches)])
+    installer.install()
+    try:
+        assert datetime.datetime.__dict__["now"] is not originals["now"]
+        made = datetime.datetime.now()
+        assert type(made) is datetime.datetime and type(datetime.date.today()) is datetime.date
+        assert_same(roundtrip(made), made)
+        assert_same(roundtrip(datetime.date(2024, 5, 6)), datetime.date(2024, 5, 6))
+    finally:
+        installer.uninstall()
+    assert {"now": datetime.datetime.__dict__["now"], "utcnow": datetime.datetime.__dict__["utcnow"],
+            "today": datetime.date.__dict__["today"]} == originals
+
+    class Stamp(datetime.datetime):
+        pass
+
+    assert type(Stamp.now()) is Stamp
 
 
 def test_values_without_a_faithful_encoding_are_opaque():
@@ -522,6 +538,7 @@ def test_writer_failure_stops_recording_and_calls_back_once(tmp_path):
     readonly = os.open(os.devnull, os.O_RDONLY)
     os.close(writer._fd)
     writer._fd = readonly  # writes now fail with EBADF, like a vanished disk
+    os.unlink(tmp_path / "trace.bin")  # (and the file cannot be opened again)
     writer.events.append((0, None, 0, 1, None))
     writer.flush()
     writer.events.append((0, None, 0, 2, None))
@@ -529,6 +546,29 @@ def test_writer_failure_stops_recording_and_calls_back_once(tmp_path):
     writer.close({"how": "exit"})
     assert len(failures) == 1 and isinstance(failures[0], OSError)
     assert writer.failed is failures[0]
+
+
+def test_a_trace_whose_descriptor_the_program_closed_is_opened_again(tmp_path):
+    """A program may close every descriptor it does not know (a daemon, a pty child before
+    exec: os.closerange), or take the number for a file of its own: the writer notices at
+    its next write and appends to its trace through a new descriptor, losing nothing."""
+    path = tmp_path / "trace.bin"
+    writer = new_writer(path)
+    writer.events.append((0, None, 0, 1, None))
+    writer.flush()
+    os.close(writer._fd)  # closed under the writer
+    writer.events.append((0, None, 0, 2, None))
+    writer.flush()
+    taken = os.open(tmp_path / "other", os.O_WRONLY | os.O_CREAT)
+    os.dup2(taken, writer._fd)  # the number now names another file
+    writer.events.append((0, None, 0, 3, None))
+    writer.flush()
+    writer.close({"how": "exit"})
+    os.close(taken)
+    assert writer.failed is None
+    assert os.path.getsize(tmp_path / "other") == 0
+    events = [item[2] for items in TraceReader(str(path)).chunks() for item in items if type(item) is list]
+    assert events == [1, 2, 3]
 
 
 # -- golden recordings ------------------------------------------------------------

@@ -10,6 +10,7 @@ and a second ``install`` does nothing.
 
 from __future__ import annotations
 
+import gc
 import sys
 import types
 from _functools import partial as _partial
@@ -47,6 +48,33 @@ def _resolve_owner(module, attr: str):
     for part in path:
         owner = getattr(owner, part)
     return owner, last
+
+
+_IMMUTABLE_TYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE
+_ABSTRACT_METHODS = type.__dict__["__abstractmethods__"]
+
+
+def _set_attribute(owner, attr: str, value) -> None:
+    """``setattr``, also on a C type that refuses it (``datetime.datetime``).
+
+    Such a type is patched in place, never replaced by a subclass: C extensions subclass
+    and type-check the stdlib's classes. Its namespace is still a dict (the one its
+    ``__dict__`` proxy shows); after writing there the interpreter must be told the type
+    changed, or its method caches and specialised bytecode keep the old attribute.
+    Setting ``__abstractmethods__`` through its descriptor is the way Python itself marks
+    a type changed (as ``abc`` does), without ctypes.
+    """
+    if not (isinstance(owner, type) and owner.__flags__ & _IMMUTABLE_TYPE):
+        setattr(owner, attr, value)
+        return
+    (namespace,) = gc.get_referents(owner.__dict__)
+    if type(namespace) is not dict:
+        raise TypeError(f"cannot patch {owner.__qualname__}.{attr}: its namespace is not a dict")
+    namespace[attr] = value
+    abstract = namespace.get("__abstractmethods__")
+    _ABSTRACT_METHODS.__set__(owner, frozenset() if abstract is None else abstract)
+    if abstract is None:
+        _ABSTRACT_METHODS.__delete__(owner)
 
 
 class _PatchingLoader:
@@ -157,8 +185,11 @@ class Installer:
                                           quick=patch.quick)
             if type(original) is types.BuiltinFunctionType and type(replacement) is types.FunctionType:
                 replacement = self._not_a_method(replacement)
-            setattr(owner, attr, replacement)
-            self.applied.append((owner, attr, original, replacement))
+            # What uninstall puts back: a class's own entry (a classmethod stays one), else
+            # the attribute as read.
+            restore = owner.__dict__.get(attr, original) if isinstance(owner, type) else original
+            _set_attribute(owner, attr, replacement)
+            self.applied.append((owner, attr, restore, replacement))
             self.replacements[id(original)] = (original, replacement)
         for action in self.actions.get(name, ()):
             undo = action.action(engine, module)
@@ -194,28 +225,32 @@ class Installer:
         for modname, module in list(sys.modules.items()):
             if module is None or _sweep_excluded(modname):
                 continue
-            spec = getattr(module, "__spec__", None)
-            origin = getattr(spec, "origin", None)
-            if origin == "built-in" or (origin or "").endswith(".so"):
-                continue  # C modules hold no Python-level aliases
-            namespace = getattr(module, "__dict__", None)
-            if namespace is None:
-                continue
-            # A patched module is swept too (random._urandom is an alias inside the
-            # patched random module); only the attributes we patched are left alone.
-            self._sweep_namespace(module, namespace, patched)
-            sweep_defaults = self._sweep_defaults
-            for value in list(namespace.values()):
-                kind = type(value)
-                if kind is _FunctionType:  # (the type checks inline: thousands of values, at start-up)
-                    if value.__defaults__ or value.__kwdefaults__:
-                        sweep_defaults(value)
-                elif isinstance(value, type) and getattr(value, "__module__", None) == modname:
-                    self._sweep_namespace(value, value.__dict__, patched)
-                    for member in list(value.__dict__.values()):
-                        member = getattr(member, "__func__", member)
-                        if type(member) is _FunctionType and (member.__defaults__ or member.__kwdefaults__):
-                            sweep_defaults(member)
+            self._sweep_module(modname, module, patched)
+
+    def _sweep_module(self, modname: str, module, patched) -> None:
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None)
+        if origin == "built-in" or (origin or "").endswith(".so"):
+            return  # C modules hold no Python-level aliases
+        namespace = getattr(module, "__dict__", None)
+        if namespace is None:
+            return
+        # A patched module is swept too (random._urandom is an alias inside the
+        # patched random module); only the attributes we patched are left alone.
+        self._sweep_namespace(module, namespace, patched)
+        sweep_defaults = self._sweep_defaults
+        for value in list(namespace.values()):
+            kind = type(value)
+            if kind is _FunctionType:  # (the type checks inline: thousands of values, at start-up)
+                if value.__defaults__ or value.__kwdefaults__:
+                    sweep_defaults(value)
+            elif isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                self._sweep_namespace(value, value.__dict__, patched)
+                for member in list(value.__dict__.values()):
+                    if type(member) is classmethod or type(member) is staticmethod:
+                        member = member.__func__  # (no getattr: a lazy attribute, six.moves', imports)
+                    if type(member) is _FunctionType and (member.__defaults__ or member.__kwdefaults__):
+                        sweep_defaults(member)
 
     def _sweep_namespace(self, owner, namespace, patched) -> None:
         replacements = self.replacements
@@ -259,7 +294,7 @@ class Installer:
         for owner, attr, original in reversed(self.alias_changes):
             setattr(owner, attr, original)
         for owner, attr, original, _ in reversed(self.applied):
-            setattr(owner, attr, original)
+            _set_attribute(owner, attr, original)
         self.alias_changes.clear()
         self.default_changes.clear()
         self.applied.clear()

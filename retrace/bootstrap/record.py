@@ -456,16 +456,17 @@ class RecordSession:
         self._finish("exit", _normal_exit_status())
         self._start_uploader()
 
-    def _end_process(self, how: str, status: int | None = None) -> None:
-        """Endings that skip atexit (os._exit, a fatal signal) still complete the recording."""
-        self._finish(how, status)
+    def _end_process(self, how: str, status: int | None = None, why: str | None = None) -> None:
+        """Endings that skip atexit (os._exit, a fatal signal, retrace stopping itself)
+        still complete the recording."""
+        self._finish(how, status, why)
         self._start_uploader()
 
-    def _finish(self, how: str, status: int | None) -> None:
+    def _finish(self, how: str, status: int | None, why: str | None = None) -> None:
         if self.engine.ended:
             return
         if self._finishing:  # a fatal signal in the middle of finishing: just end the trace
-            self._engine_end_process(how, status)
+            self._engine_end_process(how, status, why)
             return
         self._finishing = True
         with untraced():
@@ -477,7 +478,7 @@ class RecordSession:
             self._write_facts(facts)
         self._closing = True  # a fatal signal now must not cut the trace's last chunk short
         try:
-            self._engine_end_process(how, status)
+            self._engine_end_process(how, status, why)
         finally:
             self._closing = False
         if self.secrets is not None and self.secrets.final(facts):  # (the trace written: its exact count)

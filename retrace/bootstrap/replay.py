@@ -386,13 +386,9 @@ class ReplaySession:
                 module.__loader__ = RunDirLoader("__main__", main["file"], mirrored, False)
                 exec(code, module.__dict__)
             elif main["kind"] == "module":
-                import runpy
-
-                runpy._run_module_as_main(main["target"], alter_argv=True)
+                exec(*_module_as_main(main["target"]))
             elif main["kind"] == "directory":  # `python DIR`: DIR/__main__.py, DIR is sys.path[0]
-                import runpy
-
-                runpy._run_module_as_main("__main__", alter_argv=False)
+                exec(*_module_as_main(None))
             else:
                 # dont_inherit: this module's `from __future__ import annotations` is not the program's
                 exec(compile(main["target"], "<string>", "exec", dont_inherit=True), module.__dict__)
@@ -458,7 +454,30 @@ _REPLAY_FAILURES = frozenset({EXIT_DIVERGED, EXIT_BAD_RECORDING, EXIT_RECORDING_
 # Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
 REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",
                     "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader",
-                    "retrace.trace.model")
+                    "retrace.trace.model", "retrace.__main__")  # (the last: site/replay_entry.py imports it)
+
+
+def _module_as_main(name: str | None):
+    """The code and globals that ``runpy._run_module_as_main`` (``python -m name``; None:
+    ``python DIR``'s ``__main__``) would run, set up as it does, for the caller to exec:
+    its own frames are not left below the program's, so that a stack walk
+    (``inspect.stack()``: coverage) meets as many runpy frames as the recording had (the
+    two of ``python -m retrace`` stand for those of ``python -m name``)."""
+    import runpy
+
+    try:
+        if name is None:
+            mod_name, spec, code = runpy._get_main_module_details(runpy._Error)
+        else:
+            mod_name, spec, code = runpy._get_module_details(name, runpy._Error)
+    except runpy._Error as exc:
+        sys.exit(f"{sys.executable}: {exc}")
+    if name is not None:
+        sys.argv[0] = spec.origin
+    main_globals = sys.modules["__main__"].__dict__
+    main_globals.update(__name__="__main__", __file__=spec.origin, __cached__=spec.cached, __doc__=None,
+                        __loader__=spec.loader, __package__=spec.parent, __spec__=spec)
+    return code, main_globals
 
 
 def _printed_already(kind, value, tb) -> None:

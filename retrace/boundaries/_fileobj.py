@@ -37,6 +37,8 @@ from operator import attrgetter as _attrgetter
 from operator import index as _index
 
 from retrace import installation
+from retrace.descriptors import hold as _hold
+from retrace.descriptors import release as _release
 from retrace.engine.state import state
 
 _RealFileIO = _io.FileIO
@@ -99,6 +101,8 @@ class FileIO(io.RawIOBase):
             self._echo_fd = fd if fd == 1 or fd == 2 else _STD_NAMES[name]
         else:
             self._echo_fd = None
+            if real is None and closefd and not _is_number(name):
+                _hold(fd)  # a real descriptor at the recorded number (retrace/descriptors.py)
 
     # -- attributes ------------------------------------------------------------
     # C getters (no Python frame): the buffered layers ask ``raw.closed`` on every call.
@@ -221,6 +225,8 @@ class FileIO(io.RawIOBase):
             self._unrecorded("close")
         else:
             self._l_close()
+        if self._real is None and self._closefd:
+            _release(self._fd)
 
     def _dealloc_warn(self, source) -> None:
         # io calls this when a file object is garbage collected unclosed, just before it

@@ -147,19 +147,19 @@ def render(declarations: list[Declaration], sources: list[str]) -> str:
 
 # -- from declarations to patches -----------------------------------------------------------
 def _make_function(engine, original, name):
-    from retrace.engine.handles import handles_for
+    from retrace.engine.handles import handle_function
 
     # Objects of the declared module's own package always come back as handles.
-    return handles_for(engine).function(name, original, owner=name.partition(".")[0])
+    return handle_function()(engine, original, name)
 
 
 def _make_class(engine, original, name):
-    from retrace.engine.handles import handles_for
+    from retrace.engine.handles import handle_class
 
     if not isinstance(original, type):
         warn(f"declared class {name} is not a class; left alone")
         return original
-    return handles_for(engine).stand_in(original, construct=name)
+    return handle_class(engine, original, name)
 
 
 def _check_names(declaration: Declaration):

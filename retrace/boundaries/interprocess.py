@@ -103,19 +103,22 @@ def _record_shared_reads(engine, sharedctypes):
 
 
 def _anonymous_arenas(engine, heap):
-    """Replay: the arenas under Value/Array map anonymous shared memory (the recorded
-    descriptor of their file is no descriptor here)."""
-    if engine.recording:
-        return None
+    """The arenas under Value/Array are shared memory, whose reads this family records
+    (``_record_shared_reads``): their mapping is no boundary of the files family's
+    (cfiles.py records what an ordinary mapping holds). Recording maps the arena's file
+    with mmap's own class; replay maps anonymous shared memory (the recorded descriptor
+    of their file is no descriptor here)."""
     import mmap as real_mmap
     import types
 
+    mapping_class = getattr(real_mmap.mmap, "__wrapped__", real_mmap.mmap)  # (mmap's, not cfiles')
+
     def anonymous(fileno, length, *args, **kwargs):
-        return real_mmap.mmap(-1, length)
+        return mapping_class(-1, length)
 
     shim = types.ModuleType("mmap")
     shim.__dict__.update(real_mmap.__dict__)
-    shim.mmap = anonymous
+    shim.mmap = mapping_class if engine.recording else anonymous
     previous = heap.mmap
     heap.mmap = shim
 

@@ -19,11 +19,8 @@ come back through the class's own pickling state: trace/values.py's ``Raised``.)
 from __future__ import annotations
 
 from retrace.boundaries.spec import Family, Patch
-from retrace.engine.handles import handles_for
+from retrace.engine.handles import handle_function
 
-
-def _handle_function(engine, original, name):
-    return handles_for(engine).function(name, original, owner="psycopg2")
 
 
 FAMILY = Family(
@@ -31,10 +28,10 @@ FAMILY = Family(
     doc=__doc__,
     patches=(
         Patch("psycopg2", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
-              make=_handle_function),
+              make=handle_function("psycopg2")),
         Patch("psycopg2.extensions", "register_type", why="takes a real connection or cursor",
-              make=_handle_function),
+              make=handle_function("psycopg2")),
         Patch("psycopg", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
-              make=_handle_function, optional=True),
+              make=handle_function("psycopg2"), optional=True),
     ),
 )

@@ -88,6 +88,7 @@ FAMILY = Family(
     patches=(
         Patch("os", "urandom", why="reads the kernel's entropy pool", key=all_args, quick=True),
         Patch("os", "getrandom", why="reads the kernel's entropy pool", key=all_args, optional=True, quick=True),
+        Patch("ssl", "RAND_bytes", why="reads OpenSSL's random generator", key=all_args, quick=True),
         Patch("random", "Random.seed", why="seeding without a seed reads entropy in C", make=_make_seed),
         # After Random.seed (patches of a module apply in this order): rebinds to the patched one.
         Patch("random", "seed", why="a method bound at import to the original Random.seed",

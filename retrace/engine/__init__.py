@@ -66,5 +66,6 @@ class Engine:
         """
         raise NotImplementedError
 
-    def end_process(self, how: str, status: int | None = None) -> None:
-        """The process is ending (``how``: exit, os._exit, signal)."""
+    def end_process(self, how: str, status: int | None = None, why: str | None = None) -> None:
+        """The process is ending (``how``: exit, os._exit, signal; or retrace stopped
+        recording, saying ``why``)."""

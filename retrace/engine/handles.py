@@ -428,11 +428,14 @@ class Handles:
         cls = self._by_type.get(kind)
         if cls is not None and _top(cls._rt_desc[0]) in owner:
             return self.proxy_for(value, cls)  # a type of the library's own: always a handle
-        if isinstance(value, (HandleProxy, BaseException)) or _is_named(value):
-            return value
-        if getattr(kind, "__retrace_value__", False):
+        if isinstance(value, HandleProxy) or _is_named(value):
             return value
         module = getattr(kind, "__module__", None)
+        if isinstance(value, BaseException) and _top(module) not in owner:
+            return value  # (one of the library's own is an object that is an exception too: a
+            #              gRPC call is an RpcError and the iterator of its responses)
+        if getattr(kind, "__retrace_value__", False):
+            return value
         if _top(module) not in owner:
             if _top(module) in _VALUE_MODULES or _faithful(to_wire(value)):
                 return value
@@ -730,3 +733,19 @@ def handles_for(engine) -> Handles:
     if system is None:
         system = engine._rt_handles = Handles(engine)
     return system
+
+
+
+def handle_function(owner: str | None = None):
+    """A ``Patch.make`` for a module function whose results follow the handle rule (objects
+    of ``owner``'s package, by default the function's, are always handles)."""
+    def make(engine, original, name):
+        return handles_for(engine).function(name, original, owner=owner or _top(name))
+
+    return make
+
+
+def handle_class(engine, original, name):
+    """A ``Patch.make`` for a class: a stand-in, constructing it is a boundary returning a
+    handle, and ``isinstance`` accepts its handles."""
+    return handles_for(engine).stand_in(original, construct=name)

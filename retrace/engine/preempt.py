@@ -21,6 +21,14 @@ frames of the recorded code) until it reaches the instruction with the same stac
 digest, and hands over there. If it reaches a boundary call, a lock wait or its end
 first, the replay has diverged and says so.
 
+A thread that does not answer within a few slices is not running Python: it waits inside
+a C call that is no boundary (a C queue, libzmq, gRPC's core), and the others would wait
+for it forever. The preempter then switches it out where it is, from its own thread: the
+spot is that call's instruction (marked *inside*), and the thread takes the baton again
+at its first Python event after the call (an opcode in its frame, a callback's call).
+Replay hands over just before the same call, runs the call without the baton, and
+waits for the turn at the first event after it, as the recording did.
+
 Known limit: passes of a loop that leave every plain local and container length
 unchanged look alike; the switch-out then happens at the first of them. A thread
 that is already traced (a debugger, coverage) is not switched out by time.
@@ -39,6 +47,12 @@ from retrace.engine.state import mark_machinery_thread, start_machinery_thread, 
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
 SLICE_SECONDS = 0.005  # as CPython's own switch interval
+# An asked thread that reached no line in this many slices is inside a C call (it does
+# not hold the GIL, or the preempter would not be running): switched out where it is.
+# Not fewer: a thread that has just returned from a call and waits for the GIL (another
+# thread of the process holds it) looks the same for a moment, and its call must not be
+# replayed as running without the baton.
+STUCK_SLICES = 10
 _PYTRACE_LINE = 2
 
 # PyThreadState of CPython 3.11: where c_tracefunc and thread_id live (checked at start).
@@ -47,6 +61,9 @@ _TSTATE_THREAD_ID = 152
 
 _PRECALL = opcode.opmap.get("PRECALL", -1)  # (CPython 3.11's; gone in 3.12)
 _PRECALL_SIZE = 2 + 2 * (opcode._inline_cache_entries[_PRECALL] if _PRECALL >= 0 else 0)
+_CALLS = frozenset(number for name, number in opcode.opmap.items()
+                   if name.startswith(("CALL", "PRECALL")) and not name.startswith("CALL_INTRINSIC"))
+_INSIDE = 1  # a switch-out spot's 9th item: the thread was inside the call at its instruction
 _PLAIN = frozenset({int, float, str, bytes, bool})
 _NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
 _SIZED = frozenset({list, dict, set, frozenset, tuple, bytearray})
@@ -126,6 +143,17 @@ def spot_of(frame, held: float, threads: int) -> list:
             stack_digests(frame), round(held, 4), threads]
 
 
+def _inside_call(frame) -> bool:
+    """Whether a thread whose innermost Python frame is ``frame`` is inside a call to C
+    made by the program (not by retrace, not by importlib, which may hold the import lock)."""
+    code = frame.f_code
+    filename = code.co_filename
+    if is_ours(filename) or filename.startswith("<frozen importlib"):
+        return False
+    raw, lasti = code.co_code, frame.f_lasti
+    return 0 <= lasti < len(raw) and raw[lasti] in _CALLS
+
+
 def _describe(spot) -> str:
     return f"{spot[0]}:{spot[3]} in {spot[1]}"
 
@@ -193,12 +221,39 @@ class Preempter:
         mark_machinery_thread()
         scheduler = self.scheduler
         seen = None
+        unanswered = 0  # slices the pending request has gone unanswered
         while not scheduler.off:
             self._sleep.acquire(True, SLICE_SECONDS)
             holder, turns = scheduler.holder, scheduler.turns
-            if holder is not None and scheduler.runnable and (holder, turns) == seen and self._asked is None:
-                self._ask(holder, turns)
+            if holder is not None and scheduler.runnable and (holder, turns) == seen:
+                if self._asked is None:
+                    self._ask(holder, turns)
+                    unanswered = 0
+                elif self._asked == (holder, turns):
+                    unanswered += 1
+                    if unanswered >= STUCK_SLICES:
+                        self._switch_out_in_c(holder)
+                        unanswered = 0
             seen = (holder, turns)
+
+    def _switch_out_in_c(self, slot) -> None:
+        """The asked thread is blocked in a C call that is no boundary: switch it out there."""
+        frame = sys._current_frames().get(slot.ident)
+        if frame is None or not _inside_call(frame):
+            return  # (in retrace, in importlib, or not at a call: it answers at its next line)
+        scheduler = self.scheduler
+
+        def spot(frame):
+            found = spot_of(frame, _monotonic() - scheduler.turn_began, len(scheduler.slots))
+            found[4] = _call_instruction(frame.f_code, frame.f_lasti)  # (where replay stops: the CALL)
+            found.append(_INSIDE)
+            return found
+
+        frame.f_trace_opcodes = True  # its first instruction after the call is an event
+        if scheduler.preempt_in_c(slot, frame, spot):
+            self._asked = None
+        else:
+            frame.f_trace_opcodes = False
 
     def _ask(self, slot, turns) -> None:
         """Set our trace function on ``slot``'s thread state (unless something traces it)."""
@@ -219,6 +274,9 @@ class Preempter:
     def _event(self, obj, frame, what, arg) -> int:
         """In the running thread, on every trace event until it is switched out."""
         try:
+            if state.slot is not None and state.slot.in_c is not None:
+                self._back_from_c(state.slot)  # (any event: an instruction, a callback's call)
+                return 0
             if what != _PYTRACE_LINE or state.busy:
                 return 0
             filename = frame.f_code.co_filename
@@ -233,10 +291,17 @@ class Preempter:
             if asked is not None and asked[1] == scheduler.turns and asked[0] is state.slot:
                 scheduler.preempt(asked[0], spot_of(frame, _monotonic() - scheduler.turn_began,
                                                     len(scheduler.slots)))
+            if slot is not None and slot.in_c is not None:  # switched out meanwhile, from the preempter
+                self._back_from_c(slot)
         except BaseException:  # never into the program; at worst this switch-out is lost
             sys.settrace(None)
             self._asked = None
         return 0
+
+    def _back_from_c(self, slot) -> None:
+        sys.settrace(None)
+        slot.in_c.f_trace_opcodes = False
+        self.scheduler.return_from_c(slot)
 
 
 # -- replay ------------------------------------------------------------------------------------
@@ -255,6 +320,10 @@ class SpotWatcher:
             self.engine.thread_diverged(f"damaged switch-out item {spot!r}")
         file, function, firstlineno, _, lasti, digests = spot[:6]
         threads = spot[7] if len(spot) > 7 else None  # (recordings made before it was kept)
+        # Inside a call: the recording switched the thread out while it was in C, at that
+        # call's instruction; replay stops there just before the call (an opcode event).
+        inside = len(spot) > 8 and spot[8] == _INSIDE
+        wanted = "opcode" if inside else "line"
         slots = self.scheduler.slots
         previous = sys.gettrace()
         touched: list = []
@@ -264,26 +333,28 @@ class SpotWatcher:
         def is_spot_code(code) -> bool:
             return code.co_firstlineno == firstlineno and code.co_name == function and code.co_filename == file
 
-        # Line events only in frames of the spot's code; the cheap digests first.
+        # Line (or opcode) events only in frames of the spot's code; the cheap digests first.
         def local(frame, event, arg):
-            if frame.f_lasti != lasti or event != "line" or not matches(frame, digests):
+            if frame.f_lasti != lasti or event != wanted or not matches(frame, digests):
                 return local
             if threads is not None and len(slots) != threads:
                 return local
-            switch_out_here(slot, pending)
-            return None
+            return switch_out_here(slot, pending, frame)
 
         def on_call(frame, event, arg):
             chained = previous(frame, event, arg) if previous is not None else None
             if event == "call" and is_spot_code(frame.f_code):
+                if inside:
+                    frame.f_trace_opcodes = True
                 return local
             return chained
 
         frame = sys._getframe(1)
         while frame is not None:
             if is_spot_code(frame.f_code):
-                touched.append((frame, frame.f_trace))
+                touched.append((frame, frame.f_trace, frame.f_trace_opcodes))
                 frame.f_trace = local
+                frame.f_trace_opcodes = inside or frame.f_trace_opcodes
             frame = frame.f_back
         sys.settrace(on_call)
 
@@ -291,13 +362,15 @@ class SpotWatcher:
         item, spot, previous, touched = slot.preempt
         slot.preempt = None
         sys.settrace(previous)
-        for frame, trace in touched:
+        for frame, trace, opcodes in touched:
             frame.f_trace = trace
+            frame.f_trace_opcodes = opcodes
         # A frame that got ``local`` on its call keeps it (and so ``pending``) as long as it
         # lives: the frames listed here must not live that long with it (their locals would).
         touched.clear()
 
-    def _switch_out_here(self, slot, pending) -> None:
+    def _switch_out_here(self, slot, pending, frame):
+        """Hand over at the spot; the tracer ``frame`` keeps (None: as it was)."""
         self._disarm(slot)
         source = self.engine.source
         taken = source.next_event()
@@ -308,7 +381,31 @@ class SpotWatcher:
         if following is None or following[0] != SWITCH_ID:
             self.engine.thread_diverged("a switch-out in the recording is not followed by a hand-over")
         source.index -= 1
-        self.scheduler.switch_to(following[2])
+        spot = pending[1]
+        if not (len(spot) > 8 and spot[8] == _INSIDE):
+            self.scheduler.switch_to(following[2])
+            return None
+        # Switched out inside a C call: the call runs now, without the baton, as it did when
+        # recorded; the thread waits for its turn at its first Python event after it.
+        self.scheduler.switch_to(following[2], park=False)
+        return self._wait_after_the_call(slot, frame)
+
+    def _wait_after_the_call(self, slot, frame):
+        previous = sys.gettrace()
+        had = (frame.f_trace, frame.f_trace_opcodes)
+        scheduler = self.scheduler
+
+        def back(event_frame, event, arg):
+            sys.settrace(previous)
+            frame.f_trace, frame.f_trace_opcodes = had
+            slot.doing = "waiting for its turn"
+            scheduler._park(slot)
+            slot.doing = "running"
+            return None
+
+        frame.f_trace_opcodes = True
+        sys.settrace(back)  # (a call the C code makes back into Python is an event too)
+        return back
 
     def missed(self, slot, what: str) -> None:
         """``slot`` reached ``what`` while its switch-out spot was still ahead."""

@@ -14,7 +14,7 @@ from retrace.engine import Engine, wrappers
 from retrace.engine.scheduler import RecordScheduler
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries, untraced
 from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
-from retrace.trace.format import SIZE_CAP
+from retrace.trace.format import IMPORTS_ID, SIZE_CAP, STOPPED
 from retrace.trace.writer import TraceWriter
 
 _real_time = _time_module.time  # captured before any patching
@@ -32,6 +32,10 @@ _NEVER_RELEASES = _NeverReleases()
 
 def _capture(exc: BaseException):
     return raised_to_wire(Raised.capture(exc))
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class Recorder(Engine):
@@ -68,8 +72,41 @@ class Recorder(Engine):
     def _writer_failed(self, exc: BaseException) -> None:
         stop_all_boundaries()
         self.threads.stop()
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        self._warn(f"recording stopped, the program goes on unrecorded: cannot write the trace ({reason})")
+        if isinstance(exc, OSError):
+            reason = f"cannot write the trace ({exc.strerror or exc})"
+        else:
+            reason = f"an internal error in the trace writer ({_described(exc)})"
+        self._warn(f"recording stopped, the program goes on unrecorded: {reason}")
+
+    def _imported(self, loaded: int) -> None:
+        """A boundary call imported modules for the first time (``platform.processor()``
+        imports subprocess): their import-time calls ran inside it, unrecorded. Noted before
+        its event, so that replay imports them inside the same call (the program later finds
+        them imported, as it did). Only with one thread running: another thread's imports,
+        made meanwhile, are that thread's own."""
+        if not self.threads.idle:
+            return
+        names = list(sys.modules)[loaded:]
+        if names:
+            self.writer.events.append((IMPORTS_ID, None, 0, names, None))
+
+    def _bookkeeping_failed(self, exc: BaseException, bid: int) -> None:
+        """A boundary wrapper could not note its call (engine/templates.py)."""
+        self.stop_recording(f"an internal error recording {self.names_by_id.get(bid, '?')} ({_described(exc)})")
+
+    def stop_recording(self, reason: str) -> None:
+        """Retrace cannot go on recording safely: say so once, end the trace where it is
+        (a replay stops there and says why), and let the program go on unrecorded."""
+        if self.ended:
+            return
+        with untraced():
+            try:
+                self._warn(f"recording stopped, the program goes on unrecorded: {reason}")
+                self.end_process(STOPPED, None, why=reason)
+            except Exception:  # (worse: at least nothing more is recorded)
+                self.ended = True
+                stop_all_boundaries()
+                self.threads.stop()
 
     def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
         namespace = {
@@ -78,6 +115,7 @@ class Recorder(Engine):
             "bid": self.boundary_id(name), "append": self.writer.events.append,
             "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
             "capture": _capture, "pending": self.writer.events, "BACKLOG": BACKLOG, "relieve": self._relieve,
+            "broken": self._bookkeeping_failed, "modules": sys.modules, "imported": self._imported,
         }
         if key is None and store is None:
             template = "record_quick" if quick else "record_plain"
@@ -98,11 +136,14 @@ class Recorder(Engine):
         code, line = (None, 0) if frame is None else (frame.f_code, frame.f_lineno)
         self.writer.events.append((self.boundary_id(name), code, line, to_wire(value), None))
 
-    def end_process(self, how: str, status: int | None = None) -> None:
+    def end_process(self, how: str, status: int | None = None, why: str | None = None) -> None:
         if self.ended:
             return
         self.ended = True
-        self.writer.close({"how": how, "status": status, "time": _real_time(), "events": self.writer.events_so_far(locked=False)})
+        end = {"how": how, "status": status, "time": _real_time(), "events": self.writer.events_so_far(locked=False)}
+        if why is not None:
+            end["why"] = why
+        self.writer.close(end)
         # Interpreter shutdown (finalizers, module teardown) runs after this point at
         # moments replay cannot reproduce: from here on calls are real and unrecorded.
         stop_all_boundaries()

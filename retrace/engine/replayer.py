@@ -20,7 +20,7 @@ from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state, untraced
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, RecordingError, TraceCorrupt
-from retrace.trace.format import PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, SWITCH_ID, TAG_SEALED
+from retrace.trace.format import IMPORTS_ID, PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, STOPPED, SWITCH_ID, TAG_SEALED
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.sealing import blank_key
 from retrace.trace.cbor import CBORTag
@@ -123,6 +123,8 @@ class ReplaySource:
                     raise ValueError("malformed item")
                 elif "p" in item:
                     events.append([PREEMPT_ID, None, item["p"]])
+                elif "i" in item:
+                    events.append([IMPORTS_ID, None, item["i"]])
                 elif "b" in item:
                     bid, name = item["b"]
                     self.names[bid] = name
@@ -208,6 +210,20 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def _import_as_recorded(names) -> None:
+    """Import what a recorded boundary call imported first, as it did: inside the call,
+    its import-time calls real and unrecorded."""
+    import importlib
+
+    with untraced():
+        for name in names if type(names) is list else ():
+            if type(name) is str and name not in sys.modules:
+                try:
+                    importlib.import_module(name)
+                except BaseException:  # (not importable by name here: it was made, not imported)
+                    pass
+
+
 class Replayer(Engine):
     mode = "replay"
 
@@ -247,6 +263,10 @@ class Replayer(Engine):
             if event[0] == SWITCH_ID:  # the recording handed over to another thread here
                 source.index -= 1  # (hand-overs are not numbered events)
                 self.threads.switch_to(event[2])
+                return self._take(bid, digest, args, kwargs, depth)
+            if event[0] == IMPORTS_ID:  # modules the recorded call imported first: imported here too
+                source.index -= 1
+                _import_as_recorded(event[2])
                 return self._take(bid, digest, args, kwargs, depth)
             if event[0] == PREEMPT_ID:
                 source.index -= 1
@@ -360,10 +380,12 @@ class Replayer(Engine):
         source = self.source
         report = self._report(None, name, args, kwargs)
         ending = source.ending
-        if ending is not None and ending.get("how") == SIZE_CAP:
+        how = None if ending is None else ending.get("how")
+        if how == SIZE_CAP or how == STOPPED:
+            why = "at its size cap (RETRACE_MAX_SIZE)" if how == SIZE_CAP else f"because of {ending.get('why')}"
             self._stop(RecordingEnds(
-                f"recording ends at event {source.index}: it stopped there at its size cap (RETRACE_MAX_SIZE) "
-                f"while the program went on; replay stops before {name} at {report.got_site}"))
+                f"recording ends at event {source.index}: it stopped there {why} while the program went on; "
+                f"replay stops before {name} at {report.got_site}"))
         if ending is not None:
             self._ended_as_recorded(ending, f"before {name} at {report.got_site}")
             report.detail = f"the recorded process had already ended ({ending.get('how', 'exit')})"
@@ -409,7 +431,7 @@ class Replayer(Engine):
             self._stop(self._cut_short("replay went on to the program's end, past what was recorded"))
         self._ended_as_recorded(source.ending, "at the program's end")
 
-    def end_process(self, how: str, status: int | None = None) -> None:
+    def end_process(self, how: str, status: int | None = None, why: str | None = None) -> None:
         self.finished = True
 
 

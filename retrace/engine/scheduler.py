@@ -11,7 +11,8 @@ wait. A thread hands the baton over only at points that replay can find again:
 - when it ends;
 - when it has held the baton for a whole time slice while others wait: it is then
   switched out at its next line, a spot that replay finds by position and the values
-  of plain locals (engine/preempt.py).
+  of plain locals (engine/preempt.py) -- or, when it is blocked inside a C call that is
+  no boundary, right there, from the preempter's thread (``preempt_in_c``).
 
 Recording appends a hand-over item (``N``: thread N runs from here) to the trace each
 time the baton goes to another thread, in the same critical section that moves it,
@@ -50,7 +51,7 @@ class Slot:
     """One scheduled thread: its logical id and the lock it parks on while others run."""
 
     __slots__ = ("tid", "ident", "park", "finished", "waiting_on", "sentinel", "doing", "preempt",
-                 "first_turn_due", "starting")
+                 "first_turn_due", "starting", "in_c")
 
     def __init__(self, tid: int) -> None:
         self.tid = tid
@@ -64,6 +65,8 @@ class Slot:
         self.preempt = None          # replay: the switch-out spot it is looking for
         self.first_turn_due = False  # a threading.Thread: its first turn comes just before run()
         self.starting = 0            # inside threading.Thread.start(): waits there are real
+        self.in_c = None             # recording: switched out inside a C call (its frame): must take
+                                     # the baton again before running any Python (engine/preempt.py)
 
     def name(self) -> str:
         threading = sys.modules.get("threading")
@@ -388,6 +391,28 @@ class RecordScheduler(Scheduler):
                 return
             self._append((PREEMPT_ID, None, 0, spot, None))
             self._pass_on()
+        self.take(slot)
+
+    def preempt_in_c(self, slot: Slot, frame, spot_of) -> bool:
+        """``slot`` holds the baton but is blocked inside a C call that is no boundary (a
+        libzmq or gRPC wait, a C queue): it cannot switch itself out, and the others would
+        wait for it forever. From the preempter's thread: switch it out where it is, as if
+        the call were a boundary running without the baton; it takes the baton again
+        before it runs any Python (``return_from_c``). True if done."""
+        with self.mutex:
+            if self.holder is not slot or not self.runnable or self.off or slot.in_c is not None:
+                return False
+            spot = spot_of(frame)
+            if spot is None:
+                return False
+            self._append((PREEMPT_ID, None, 0, spot, None))
+            slot.in_c = frame
+            self._pass_on()
+            return True
+
+    def return_from_c(self, slot: Slot) -> None:
+        """In ``slot``'s thread, at its first Python event after the C call: the baton first."""
+        slot.in_c = None
         self.take(slot)
 
 

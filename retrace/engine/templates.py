@@ -30,22 +30,30 @@ def instantiate(template, scope: dict, filename: str, name: str, qualname: str |
 
 
 # -- boundary wrappers (engine/wrappers.py) --------------------------------------------
+# Recording: a failure of our own bookkeeping after the real call (encoding its result,
+# capturing its exception) never reaches the program: ``broken`` stops the recording and
+# the program gets what the call gave it. Modules first imported inside the call (its
+# import-time calls unrecorded) are noted by ``imported``: replay imports them there too.
 
 def record_plain(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    state.busy = True
+    state.busy = True; loaded = len(modules)
     try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs)
     except BaseException as exc:
         del state.busy
+        if len(modules) != loaded: imported(loaded)
         try: frame = getframe(depth)
         except ValueError: frame = NO_FRAME  # called straight from C (atexit, a callback)
-        append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        try: append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        except Exception as failure: broken(failure, bid)
         exc.__traceback__.tb_next = None  # as on replay: no frames below the wrapper's
         raise
     del state.busy
+    if len(modules) != loaded: imported(loaded)
     try: frame = getframe(depth)
     except ValueError: frame = NO_FRAME
-    append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    try: append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    except Exception as failure: broken(failure, bid)
     if len(pending) > BACKLOG: relieve()
     return result
 
@@ -61,31 +69,37 @@ def record_quick(*args, **kwargs):
     except BaseException as exc:
         try: frame = getframe(depth)
         except ValueError: frame = NO_FRAME
-        append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        try: append((bid, frame.f_code, frame.f_lineno, capture(exc), None))
+        except Exception as failure: broken(failure, bid)
         exc.__traceback__.tb_next = None
         raise
     try: frame = getframe(depth)
     except ValueError: frame = NO_FRAME
-    append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    try: append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
+    except Exception as failure: broken(failure, bid)
     if len(pending) > BACKLOG: relieve()
     return result
 
 
 def record_keyed(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    digest = None if key is None else frozen_call_key(key, args, kwargs); state.busy = True
+    digest = None if key is None else frozen_call_key(key, args, kwargs); state.busy = True; loaded = len(modules)
     try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs); kept = result if store is None else store(result, args, kwargs)
     except BaseException as exc:
         del state.busy
+        if len(modules) != loaded: imported(loaded)
         try: frame = getframe(depth)
         except ValueError: frame = NO_FRAME  # called straight from C (atexit, a callback)
-        append((bid, frame.f_code, frame.f_lineno, capture(exc), digest))
+        try: append((bid, frame.f_code, frame.f_lineno, capture(exc), digest))
+        except Exception as failure: broken(failure, bid)
         exc.__traceback__.tb_next = None  # as on replay: no frames below the wrapper's
         raise
     del state.busy
+    if len(modules) != loaded: imported(loaded)
     try: frame = getframe(depth)
     except ValueError: frame = NO_FRAME
-    append((bid, frame.f_code, frame.f_lineno, kept if type(kept) in scalars else encode(kept), digest))
+    try: append((bid, frame.f_code, frame.f_lineno, kept if type(kept) in scalars else encode(kept), digest))
+    except Exception as failure: broken(failure, bid)
     if len(pending) > BACKLOG: relieve()
     return result
 

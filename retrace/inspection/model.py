@@ -81,6 +81,8 @@ class ProcessInfo:
         how, code = self.ending.how, self.ending.status
         if how == "size cap":  # (RETRACE_MAX_SIZE: the program went on, unrecorded)
             return "recording stopped at its size cap"
+        if how == "stopped":  # (retrace's own machinery failed: the program went on, unrecorded)
+            return "recording stopped by an internal error"
         if how == "signal" and type(code) is int:
             try:
                 name = signal.Signals(-code).name

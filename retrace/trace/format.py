@@ -42,10 +42,13 @@ READABLE_VERSIONS = frozenset({1, 2, 3, 4})
 FRAME_HEADER_SIZE = 8
 
 # Boundary ids below 0 mark items that are no call's result, on the hot path
-# (writer) and in the replayer's event lists: a hand-over to another thread, and a
-# switch-out spot. Real boundary ids count up from 0.
+# (writer) and in the replayer's event lists: a hand-over to another thread, a
+# switch-out spot, and the modules a boundary call imported first (``{"i": [names]}``,
+# just before its event: replay imports them inside the same call; readers that do not
+# know the item skip it). Real boundary ids count up from 0.
 SWITCH_ID = -1
 PREEMPT_ID = -2
+IMPORTS_ID = -3
 
 # CBOR tags for values that CBOR has no type for (private range).
 TAG_LIST = 40100
@@ -70,6 +73,9 @@ PROCESS_FILE = "process.json"   # processes/<id>/process.json: how that child st
 
 # The end marker's "how" when RETRACE_MAX_SIZE stopped the recording (the program went on).
 SIZE_CAP = "size cap"
+# ... and when retrace stopped it because its own machinery failed (the program went on;
+# the marker's "why" says what failed).
+STOPPED = "stopped"
 
 # The event a signal handler's run leaves in the trace (boundaries/signals.py): no call of
 # the program's; replay runs the handler where it ran (engine/replayer.py).

@@ -95,13 +95,15 @@ class Raised:
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
             return RuntimeError(f"{self.type_name}{self.args!r} (recorded exception type unavailable)")
         # The recorded type is the exact subclass (FileNotFoundError...), so its own args
-        # rebuild it; errno, filename and friends are then set as they were.
+        # rebuild it; errno, filename and friends are then set as they were. (Args of a class
+        # whose module was not imported when decoded are made now: the program gets them.)
+        args = resolve_deferred(self.args) if _holds_deferred(self.args) else self.args
         try:
-            exc = kind(*self.args)
+            exc = kind(*args)
         except Exception:  # a constructor with another signature: keep type, set args
             try:
                 exc = kind.__new__(kind)
-                exc.args = tuple(self.args)
+                exc.args = tuple(args)
             except Exception:
                 return RuntimeError(f"{self.type_name}{self.args!r} (recorded exception cannot be rebuilt)")
         refused = {}
@@ -271,7 +273,7 @@ def _reduced_to_wire(value):
             raise TypeError("not a plain class reduction")
         owner = getattr(func, "__self__", None)
         if isinstance(func, type):
-            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (clock family)
+            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (engine/handles.py)
             module, qualname = func.__module__, func.__qualname__
             found = find_class(module, qualname)
             if found is not func and getattr(found, "__retrace_real__", None) is not func:
@@ -302,8 +304,15 @@ def _rebuild_object(module, qualname, new, args, state, *, may_import=False):
         if not may_import and (module not in sys.modules and module not in sys.builtin_module_names
                                or _holds_deferred((args, state))):  # (a datetime with a zone to come)
             return Deferred(_rebuild_object, (module, qualname, new, args, state))
-        kind = find_class(module, qualname)
-        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not the clock's stand-in
+        try:
+            kind = find_class(module, qualname)
+        except LookupError:
+            if may_import:
+                raise
+            # A module being imported (a chunk decoded during its import) has no such class
+            # yet: made when the program gets the value.
+            return Deferred(_rebuild_object, (module, qualname, new, args, state))
+        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not a stand-in (engine/handles.py)
         obj = kind.__new__(kind, *args) if new else kind(*args)
         if state is not None:
             if hasattr(obj, "__setstate__"):

@@ -13,11 +13,12 @@ from __future__ import annotations
 import _thread
 import posix
 
+from retrace.descriptors import move_up
 from retrace.trace.cbor import dumps
 
 from retrace.trace import format as fmt
 from retrace.trace.digest import digest_of
-from retrace.trace.format import SWITCH_ID
+from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 from retrace.trace.framing import frame
 from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
 
@@ -70,8 +71,7 @@ class TraceWriter:
         self.on_limit = None
         self.sealer = None  # secrets in str/bytes values (retrace/sealing.py), unless RETRACE_SECRETS=off
         self._sealable: dict[int, bool] = {}  # boundary id -> whether its values are scanned
-        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
-        self._fd = posix.open(path, flags, 0o600)
+        self._open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC)
         self._write(fmt.MAGIC + frame(dumps(header)))
 
     # -- flushing -------------------------------------------------------------
@@ -85,9 +85,15 @@ class TraceWriter:
             self._wake.acquire(True, FLUSH_INTERVAL)
             if self._closed:
                 break
-            self.flush()
-            if self.on_tick is not None:
-                self.on_tick()
+            try:
+                self.flush()
+                if self.on_tick is not None:
+                    self.on_tick()
+            except Exception as exc:  # a failure of ours: the recording stops, never the program
+                with self._lock:
+                    if self.failed is None:
+                        self._fail(exc)
+                return
 
     def flush(self, extra_items: list | None = None) -> None:
         """Encode and write every pending event (and ``extra_items``) as one chunk."""
@@ -100,7 +106,11 @@ class TraceWriter:
             del events[:count]
             if not batch and not extra_items:
                 return
-            items = self._encode(batch)
+            try:
+                items = self._encode(batch)
+            except Exception as exc:  # a failure of ours: what is written stays, nothing more
+                self._fail(exc)
+                return
             if extra_items:
                 items.extend(extra_items)
             # Bounded chunks: a write cut short (full disk, SIGKILL) costs one small chunk.
@@ -150,8 +160,8 @@ class TraceWriter:
         repeat = None  # the previous event's boundary and site (a float may repeat them)
         for bid, code, line, value, digest in batch:
             if bid is not last_bid:
-                if bid < 0:  # a thread hand-over or switch-out (fmt.SWITCH_ID, PREEMPT_ID)
-                    add(value if bid == SWITCH_ID else {"p": value})
+                if bid < 0:  # a thread hand-over, a switch-out, imports (fmt.SWITCH_ID, PREEMPT_ID, IMPORTS_ID)
+                    add(value if bid == SWITCH_ID else {"p": value} if bid == PREEMPT_ID else {"i": value})
                     last_bid = repeat = None
                     continue
                 if bid not in named:
@@ -190,12 +200,28 @@ class TraceWriter:
             repeat = (bid, last_sid)
         return items
 
+    def _open(self, path: str, flags: int) -> None:
+        self._fd = move_up(posix.open(path, flags, 0o600))  # (retrace/descriptors.py)
+        self._inode = posix.fstat(self._fd).st_ino
+
     def _write(self, data: bytes) -> None:
+        self._still_ours()
         view = memoryview(data)
         while view:
             written = posix.write(self._fd, view)
             self.size += written
             view = view[written:]
+
+    def _still_ours(self) -> None:
+        """A program may close every descriptor it does not know (a daemon, a pty child
+        before its exec: ``os.closerange(3, ...)``), or reuse the number: the trace file is
+        opened again, at its end, rather than the recording lost or written elsewhere."""
+        try:
+            if posix.fstat(self._fd).st_ino == self._inode:
+                return
+        except OSError:
+            pass
+        self._open(self.path, posix.O_WRONLY | posix.O_APPEND | posix.O_CLOEXEC)
 
     def _fail(self, exc: BaseException) -> None:
         self.failed = exc
@@ -238,8 +264,7 @@ class TraceWriter:
         self.failed = None
         self._closed = False
         self.path = path
-        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC
-        self._fd = posix.open(path, flags, 0o600)
+        self._open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_APPEND | posix.O_CLOEXEC)
         self._write(fmt.MAGIC + frame(dumps(header)))
         self.start_flusher()
 
