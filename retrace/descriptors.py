@@ -27,13 +27,13 @@ def move_up(fd: int) -> int:
     it is when the descriptor limit has no room; the number it now has. (With dup2, not
     fcntl: the program's modules must be the same in both modes, and fcntl is one.)"""
     for floor in (_FLOOR, 256, 64):
-        target = floor
-        while target < floor + 64:
+        for target in range(floor, floor + 64):
             try:
                 posix.fstat(target)
             except OSError:
                 break  # free (EBADF), or beyond the limit: dup2 says which
-            target += 1
+        else:
+            continue  # (all taken: dup2 would close one of them)
         try:
             posix.dup2(fd, target, inheritable=False)
         except OSError:

@@ -621,7 +621,7 @@ def sweep_one(dist: str, python: str, launcher: str, *, timeout: float = 180, no
         return Outcome(dist, version or "-", "skipped", TOO_LARGE[dist])
     if version is None:
         return Outcome(dist, "-", "skipped", "not installed")
-    module, source = program_for(dist)
+    _, source = program_for(dist)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("RETRACE", "PYTHONHASHSEED"))}
     env.pop("PYTHONPATH", None)
     unshare = ["unshare", "-n"] if (no_network if no_network is not None else _can_unshare()) else []

@@ -402,10 +402,7 @@ class RecordScheduler(Scheduler):
         with self.mutex:
             if self.holder is not slot or not self.runnable or self.off or slot.in_c is not None:
                 return False
-            spot = spot_of(frame)
-            if spot is None:
-                return False
-            self._append((PREEMPT_ID, None, 0, spot, None))
+            self._append((PREEMPT_ID, None, 0, spot_of(frame), None))
             slot.in_c = frame
             self._pass_on()
             return True
