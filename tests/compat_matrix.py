@@ -50,8 +50,9 @@ ROWS = {
               "reply; redis.asyncio with concurrent commands", ""),
     "celery": ("Celery (Redis broker)", ("celery", "kombu", "billiard"),
                "a worker (prefork pool of forked processes, and solo) recorded while a client outside the "
-               "recording sends tasks through a redis-server the tests start; a failing task; warm shutdown by "
-               "SIGTERM; replayed with the broker gone, whole and the worker alone",
+               "recording sends tasks through a redis-server the tests start; a failing task; tasks that drop a "
+               "redis client each (its pool's finalizer asks os.getpid() when the collector runs); warm "
+               "shutdown by SIGTERM; replayed with the broker gone, whole and the worker alone",
                "the banner shows the app's address (id()), which differs on replay; how the pool's processes "
                "interleave on a shared stderr is not replayed (each process's own output is)"),
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),
@@ -61,6 +62,14 @@ ROWS = {
                "`retrace-python -m pytest` on a project with a failing test: the report with the failure's "
                "captured output, a conftest.py plugin (report header, fixture), tmp_path; a second run with "
                "`--lf` reading the cache the first wrote; each replayed with the cache and temp dirs gone", ""),
+    "coverage": ("coverage.py", ("coverage",),
+                 "coverage's API measuring a module imported by the recorded program (its report printed); "
+                 "`retrace-python -m coverage run --branch app.py` and `-m coverage run -m pytest`, each replayed "
+                 "with the data file (and pytest's temp dirs) gone; the program's own `sys.settrace`/`setprofile` "
+                 "tracers in its threads (tests/test_cotenants.py)",
+                 "with retrace installed in editable mode (its files outside site-packages) coverage measures "
+                 "retrace's own code too, which differs on replay; `coverage run` through coverage's console "
+                 "script is not replayed yet (#15)"),
     "numpy": ("numpy", ("numpy",), "default_rng and the legacy global generator, both seeded from the entropy "
               "pool; a seeded generator; `fromfile`/`tofile` by name and on open files (binary, text, counts, "
               "offsets, positions), `np.save`/`np.load`, `savetxt`/`loadtxt`, the files deleted before the replay",

@@ -32,6 +32,7 @@ FAMILY_MODULES = (
     "interprocess",  # multiprocessing's semaphores (handles) and shared-memory reads
     "threads",     # threads take turns (engine/scheduler.py); lock waits are boundaries
     "forks",       # os.fork: the child records into processes/<id>/; replay forks there too
+    "collector",   # cyclic garbage is collected at boundary calls (engine/garbage.py); gc as the program set it
     "frames",      # not a boundary: retrace's frames stay out of traceback.walk_stack
     "orderings",   # not a boundary: sets libraries iterate by address (Django, Celery) follow insertion order
 )

@@ -239,8 +239,12 @@ def _prepare_threading(engine, threading):
         if slot is None:
             return original_start(self)
         slot.starting += 1
+        slots = _scheduler.slots
+        known = len(slots)
         try:
-            return original_start(self)
+            original_start(self)
+            if len(slots) > known:
+                _scheduler.wait_registered(slots[known])
         finally:
             slot.starting -= 1
 

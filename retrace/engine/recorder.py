@@ -11,6 +11,7 @@ import sys
 import time as _time_module
 
 from retrace.engine import Engine, wrappers
+from retrace.engine.garbage import RecordedCollections, gc_count
 from retrace.engine.scheduler import RecordScheduler
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries, untraced
 from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
@@ -19,6 +20,10 @@ from retrace.trace.writer import TraceWriter
 
 _real_time = _time_module.time  # captured before any patching
 BACKLOG = 20_000  # pending events (about 2 MB) before the recording thread writes them itself
+# A wrapper does its upkeep (backlog, garbage collection) when the count of pending events
+# is a multiple of this: an allocation count costs as much as a clock read's whole wrapper.
+UPKEEP_EVERY = 4
+UPKEEP_EVERY_QUICK = 16
 
 
 class _NeverReleases:
@@ -51,6 +56,7 @@ class Recorder(Engine):
         self.writer.names = self.names_by_id = {}
         self.ended = False
         self.threads = RecordScheduler(self.writer.events.append)
+        self.garbage = RecordedCollections(self.writer.events.append)
 
     def start(self) -> None:
         self.writer.start_flusher()
@@ -72,6 +78,7 @@ class Recorder(Engine):
     def _writer_failed(self, exc: BaseException) -> None:
         stop_all_boundaries()
         self.threads.stop()
+        self.garbage.stop()
         if isinstance(exc, OSError):
             reason = f"cannot write the trace ({exc.strerror or exc})"
         else:
@@ -107,6 +114,7 @@ class Recorder(Engine):
                 self.ended = True
                 stop_all_boundaries()
                 self.threads.stop()
+                self.garbage.stop()
 
     def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
         namespace = {
@@ -114,7 +122,8 @@ class Recorder(Engine):
             "sched": self.threads if releases else _NEVER_RELEASES,
             "bid": self.boundary_id(name), "append": self.writer.events.append,
             "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
-            "capture": _capture, "pending": self.writer.events, "BACKLOG": BACKLOG, "relieve": self._relieve,
+            "capture": _capture, "pending": self.writer.events, "upkeep": self._upkeep,
+            "every": (UPKEEP_EVERY_QUICK if quick else UPKEEP_EVERY) - 1,
             "broken": self._bookkeeping_failed, "modules": sys.modules, "imported": self._imported,
         }
         if key is None and store is None:
@@ -123,12 +132,22 @@ class Recorder(Engine):
             template = "record_keyed"
         return wrappers.build(template, name, call, namespace)
 
-    def _relieve(self) -> None:
-        """The program records faster than the flusher thread writes (it shares the GIL):
+    def _upkeep(self, _count=gc_count) -> None:
+        """Every few events, on a boundary call's way in (engine/templates.py).
+
+        The program records faster than the flusher thread writes (it shares the GIL):
         past ``BACKLOG`` pending events the recording thread writes them itself. That is
-        the back-pressure that keeps memory bounded (a slow disk slows the program)."""
-        with untraced():
-            self.writer.flush()
+        the back-pressure that keeps memory bounded (a slow disk slows the program).
+        Then cyclic garbage is collected here if it is due (engine/garbage.py)."""
+        try:
+            if len(self.writer.events) > BACKLOG:
+                with untraced():
+                    self.writer.flush()
+            garbage = self.garbage
+            if garbage.due[0] < _count()[0]:
+                garbage.collect_due()
+        except Exception as exc:  # (a failure of ours: never the program's)
+            self.stop_recording(f"an internal error in its upkeep ({_described(exc)})")
 
     def note(self, name: str, value, frame) -> None:
         """Append an event that is no call's result (a signal handler's run, from
@@ -144,6 +163,7 @@ class Recorder(Engine):
         if why is not None:
             end["why"] = why
         self.writer.close(end)
+        self.garbage.stop()
         # Interpreter shutdown (finalizers, module teardown) runs after this point at
         # moments replay cannot reproduce: from here on calls are real and unrecorded.
         stop_all_boundaries()
@@ -160,5 +180,6 @@ class Recorder(Engine):
         the parent's trace, and has no recording of its own."""
         self.ended = True
         self.writer.abandon_after_fork()
+        self.garbage.stop()
         stop_all_boundaries()
         self.threads.after_fork_in_child()

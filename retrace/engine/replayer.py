@@ -20,7 +20,8 @@ from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state, untraced
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, RecordingError, TraceCorrupt
-from retrace.trace.format import IMPORTS_ID, PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, STOPPED, SWITCH_ID, TAG_SEALED
+from retrace.engine.garbage import ReplayedCollections
+from retrace.trace.format import GC_ID, IMPORTS_ID, PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, STOPPED, SWITCH_ID, TAG_SEALED
 from retrace.trace.model import UNKNOWN_SITE, Site
 from retrace.sealing import blank_key
 from retrace.trace.cbor import CBORTag
@@ -125,6 +126,8 @@ class ReplaySource:
                     events.append([PREEMPT_ID, None, item["p"]])
                 elif "i" in item:
                     events.append([IMPORTS_ID, None, item["i"]])
+                elif "g" in item:
+                    events.append([GC_ID, None, item["g"]])
                 elif "b" in item:
                     bid, name = item["b"]
                     self.names[bid] = name
@@ -235,12 +238,16 @@ class Replayer(Engine):
         self.finished = False
         self.signals = None  # the signals family's replay side, once installed (attach_signals)
         self.threads = ReplayScheduler(self)
+        self.garbage = ReplayedCollections()
         self._keys: dict = {}  # boundary id -> its key function (for calls recorded with secrets)
+        self._facts: dict = {}  # boundary id -> the real call, for quick leaves (see _after_the_end)
 
     # -- the hot path ---------------------------------------------------------
     def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
         bid = self.boundary_id(name)
         self._keys[bid] = key
+        if quick:
+            self._facts[bid] = call
         namespace = {
             "state": state, "call": call, "key": key, "load": load, "depth": depth,
             "bid": bid, "take": self._take, "Raised": Raised,
@@ -254,7 +261,7 @@ class Replayer(Engine):
         name = self.names[bid]
         if event is None:
             if self.finished and source.ending is not None:
-                return None  # interpreter shutdown after the recorded end: unrecorded, touch nothing
+                return self._after_the_end(bid, args, kwargs)
             self._past_end(name, args, kwargs)
         if source.names.get(event[0]) != name or (len(event) > 3 and event[3] != digest
                                                   and not self._sealed_key_matches(event[3], bid, args, kwargs)):
@@ -268,6 +275,10 @@ class Replayer(Engine):
                 source.index -= 1
                 _import_as_recorded(event[2])
                 return self._take(bid, digest, args, kwargs, depth)
+            if event[0] == GC_ID:  # a garbage collection ran as this call began: its finalizers' calls follow
+                source.index -= 1
+                self.garbage.collect_recorded(event[2])
+                return self._take(bid, digest, args, kwargs, depth)
             if event[0] == PREEMPT_ID:
                 source.index -= 1
                 self.threads.missed_switch_out(event, f"{name} at {user_site(sys._getframe(1))}")
@@ -278,6 +289,19 @@ class Replayer(Engine):
             with untraced():  # our work: a module imported, a time zone's file read, for real
                 value = resolve_deferred(value)
         return value
+
+    def _after_the_end(self, bid, args, kwargs):
+        """A call during interpreter shutdown, after the recorded end (a finalizer's): the
+        recording made it for real, unrecorded. A quick leaf (a clock, the pid) is a fact
+        with no effect: asked for real again; anything else touches nothing and gives None."""
+        fact = self._facts.get(bid)
+        if fact is None:
+            return None
+        with untraced():
+            try:
+                return fact(*args, **kwargs)
+            except Exception:
+                return None
 
     def _sealed_key_matches(self, recorded, bid, args, kwargs) -> bool:
         """A recorded call whose arguments held secrets (``[digest, places]``, see
@@ -417,9 +441,16 @@ class Replayer(Engine):
         self.finished = True
         source = self.source
         event = source.peek()
-        while event is not None and event[0] == source.signal_bid and self.signals is not None:
-            self.take_signal(event)  # a signal handled after the last boundary call
-            self.signals.deliver(event)
+        while event is not None:
+            if event[0] == source.signal_bid and self.signals is not None:
+                self.take_signal(event)  # a signal handled after the last boundary call
+                self.signals.deliver(event)
+            elif event[0] == GC_ID:  # (the recording ended inside the call that collected)
+                source.next_event()
+                source.index -= 1
+                self.garbage.collect_recorded(event[2])
+            else:
+                break
             event = source.peek()
         if event is not None:
             report = self._report(None, "the program's end (no more boundary calls)", None, None)
@@ -430,9 +461,11 @@ class Replayer(Engine):
         if source.ending is None:
             self._stop(self._cut_short("replay went on to the program's end, past what was recorded"))
         self._ended_as_recorded(source.ending, "at the program's end")
+        self.garbage.stop()  # (as the recording's end did: what is left is finalized in order)
 
     def end_process(self, how: str, status: int | None = None, why: str | None = None) -> None:
         self.finished = True
+        self.garbage.stop()
 
 
 class _Live(BaseException):

@@ -51,7 +51,7 @@ class Slot:
     """One scheduled thread: its logical id and the lock it parks on while others run."""
 
     __slots__ = ("tid", "ident", "park", "finished", "waiting_on", "sentinel", "doing", "preempt",
-                 "first_turn_due", "starting", "in_c")
+                 "first_turn_due", "starting", "in_c", "unregistered")
 
     def __init__(self, tid: int) -> None:
         self.tid = tid
@@ -67,6 +67,8 @@ class Slot:
         self.starting = 0            # inside threading.Thread.start(): waits there are real
         self.in_c = None             # recording: switched out inside a C call (its frame): must take
                                      # the baton again before running any Python (engine/preempt.py)
+        self.unregistered = _allocate_lock()  # held until threading has registered it (wait_registered)
+        self.unregistered.acquire()
 
     def name(self) -> str:
         threading = sys.modules.get("threading")
@@ -127,6 +129,7 @@ class Scheduler:
             # no hand-over. The thread's first turn comes as it registers (threads.py).
             slot.first_turn_due = True
         else:
+            slot.unregistered.release()  # (no registry to wait for)
             self.first_turn(slot)
         try:
             function(*args, **kwargs)
@@ -135,6 +138,8 @@ class Scheduler:
         except BaseException as exc:  # as _thread reports it, but while holding the baton
             _report_thread_exception(function, exc)
         finally:
+            if slot.unregistered.locked():  # (it ended before threading registered it)
+                slot.unregistered.release()
             self.thread_ends(slot)
 
     def current(self) -> Slot | None:
@@ -152,7 +157,18 @@ class Scheduler:
         slot = state.slot
         if slot is not None and slot.first_turn_due:
             slot.first_turn_due = False
+            slot.unregistered.release()
             self.first_turn(slot)
+
+    def wait_registered(self, slot: Slot) -> None:
+        """The starter of a threading.Thread, holding the baton, waits until the new thread
+        has registered itself (under ``threading._active_limbo_lock``) and waits for its
+        first turn. ``Thread.start`` returns once the thread has *started*, a moment
+        before that: the new thread, turnless, would still take the registry's lock while
+        the baton moves on, and a thread ending meanwhile (``_delete`` takes the same
+        lock) would wait for it in one run and not in the other."""
+        slot.unregistered.acquire()
+        slot.unregistered.release()
 
 
 def _is_thread_bootstrap(function) -> bool:

@@ -34,10 +34,14 @@ def instantiate(template, scope: dict, filename: str, name: str, qualname: str |
 # capturing its exception) never reaches the program: ``broken`` stops the recording and
 # the program gets what the call gave it. Modules first imported inside the call (its
 # import-time calls unrecorded) are noted by ``imported``: replay imports them there too.
+# Every few events (``every``: a mask on the count of pending events), a call's way in
+# does the recorder's ``upkeep``: the pending events written by this thread if the flusher
+# falls behind, a cyclic garbage collection if enough was allocated since the last one
+# (engine/garbage.py: replay collects at the same call).
 
 def record_plain(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    state.busy = True; loaded = len(modules)
+    len(pending) & every or upkeep(); state.busy = True; loaded = len(modules)
     try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs)
     except BaseException as exc:
         del state.busy
@@ -54,7 +58,6 @@ def record_plain(*args, **kwargs):
     except ValueError: frame = NO_FRAME
     try: append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
     except Exception as failure: broken(failure, bid)
-    if len(pending) > BACKLOG: relieve()
     return result
 
 
@@ -64,7 +67,7 @@ def record_plain(*args, **kwargs):
 # replayed before it too (as between two calls).
 def record_quick(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    # (the call is on line 4, as in every template)
+    len(pending) & every or upkeep()
     try: result = call(*args, **kwargs)
     except BaseException as exc:
         try: frame = getframe(depth)
@@ -77,13 +80,12 @@ def record_quick(*args, **kwargs):
     except ValueError: frame = NO_FRAME
     try: append((bid, frame.f_code, frame.f_lineno, result if type(result) in scalars else encode(result), None))
     except Exception as failure: broken(failure, bid)
-    if len(pending) > BACKLOG: relieve()
     return result
 
 
 def record_keyed(*args, **kwargs):
     if state.busy: return call(*args, **kwargs)
-    digest = None if key is None else frozen_call_key(key, args, kwargs); state.busy = True; loaded = len(modules)
+    len(pending) & every or upkeep(); digest = None if key is None else frozen_call_key(key, args, kwargs); state.busy = True; loaded = len(modules)
     try: result = call(*args, **kwargs) if sched.idle else sched.outside(call, args, kwargs); kept = result if store is None else store(result, args, kwargs)
     except BaseException as exc:
         del state.busy
@@ -100,7 +102,6 @@ def record_keyed(*args, **kwargs):
     except ValueError: frame = NO_FRAME
     try: append((bid, frame.f_code, frame.f_lineno, kept if type(kept) in scalars else encode(kept), digest))
     except Exception as failure: broken(failure, bid)
-    if len(pending) > BACKLOG: relieve()
     return result
 
 

@@ -17,6 +17,9 @@ items. An item is either an event (a CBOR array) or a definition (a CBOR map):
 - ``F`` (a bare float)               an event at the boundary and call site of the
                                      event item before it, with value F and no digest
                                      (a clock read in a loop)
+- ``{"i": [names]}``                 the next event's call imported these modules first
+- ``{"g": value}``                   a cyclic garbage collection ran here, before the
+                                     events its finalizers made (engine/garbage.py)
 
 A torn tail (short frame or CRC mismatch in the last chunk) means the process
 stopped while writing: readers keep every complete chunk before it.
@@ -33,6 +36,8 @@ MAGIC = b"RETRACE\x00"
 #   4 - a call whose arguments held a secret has ``[digest, [[leaf, offset, length], ...]]``
 #       as its digest: the digest of its key with those stretches blanked
 #       (retrace/sealing.py). Older versions have none, so they read as version 4.
+#       Later, still 4: ``{"i": ...}`` and ``{"g": ...}`` items, which readers that do not
+#       know them skip (a replay by such a reader may then diverge, never misread).
 # Changing how anything is encoded (tags, item shapes, the header, the key
 # digest in trace/digest.py) needs a new version, a reader for the old one or its
 # removal from READABLE_VERSIONS, and a new golden recording in tests/fixtures/.
@@ -49,6 +54,7 @@ FRAME_HEADER_SIZE = 8
 SWITCH_ID = -1
 PREEMPT_ID = -2
 IMPORTS_ID = -3
+GC_ID = -4  # ``{"g": value}``: a cyclic garbage collection ran here (engine/garbage.py)
 
 # CBOR tags for values that CBOR has no type for (private range).
 TAG_LIST = 40100

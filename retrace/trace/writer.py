@@ -18,7 +18,7 @@ from retrace.trace.cbor import dumps
 
 from retrace.trace import format as fmt
 from retrace.trace.digest import digest_of
-from retrace.trace.format import PREEMPT_ID, SWITCH_ID
+from retrace.trace.format import GC_ID, PREEMPT_ID, SWITCH_ID
 from retrace.trace.framing import frame
 from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
 
@@ -160,8 +160,9 @@ class TraceWriter:
         repeat = None  # the previous event's boundary and site (a float may repeat them)
         for bid, code, line, value, digest in batch:
             if bid is not last_bid:
-                if bid < 0:  # a thread hand-over, a switch-out, imports (fmt.SWITCH_ID, PREEMPT_ID, IMPORTS_ID)
-                    add(value if bid == SWITCH_ID else {"p": value} if bid == PREEMPT_ID else {"i": value})
+                if bid < 0:  # a thread hand-over, a switch-out, imports, a collection (fmt.*_ID)
+                    add(value if bid == SWITCH_ID else {"p": value} if bid == PREEMPT_ID else
+                        {"g": value} if bid == GC_ID else {"i": value})
                     last_bid = repeat = None
                     continue
                 if bid not in named:
