@@ -47,8 +47,8 @@ def activate() -> None:
             return
         if command.kind == "module" and command.target.partition(".")[0] in ("retrace", "retrace_launcher"):
             return  # `python -m retrace --recording DIR` replays; it is not a program to record
-        if command.kind == "script" and os.path.basename(command.target) == "replay_entry.py":
-            return  # (the launcher's form of the same, for a recorded script)
+        if command.kind == "script" and os.path.basename(command.target) == "replay_entry.pyc":
+            return  # (the launcher's form of the same, for a recorded script: bootstrap/mainentry.py)
         check_python_options(command.flags)
         check_record_target(target)
         recording_on, decision = sampled_in(os.environ)

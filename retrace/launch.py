@@ -8,6 +8,8 @@ which is why every path goes through a (re-)exec.
 from __future__ import annotations
 
 import os
+import posix
+import stat
 import sys
 import time
 
@@ -16,7 +18,6 @@ from retrace.recording import ROOT_PROCESS, Recording
 
 CONFIG_VAR = "RETRACE_CONFIG"
 SITE_DIR_NAME = "retrace_site"
-REPLAY_ENTRY = "replay_entry.py"  # in the site directory: how a replay of a script starts
 
 # Interpreter options that would stop the start-up hook from running.
 UNSUPPORTED_OPTIONS = {
@@ -218,15 +219,51 @@ def replay_command(recording_path: str, process: str | None = None, *, alone: bo
     _with_site_dir(env)
     main = settings.get("main", {})
     options = list(main.get("options", []))
-    # The frames below the program as the recording had them (site/replay_entry.py says why).
+    # The frames below the program as the recording had them: runpy's two for `python -m
+    # name` (those of `-m retrace` stand for them), none for a script or `-c`, which run as
+    # the first frame, from a compiled file the replay writes as it starts
+    # (bootstrap/mainentry.py).
     if main.get("kind") in ("module", "directory"):
         entry = ["-m", "retrace"]
     else:
-        entry = [os.path.join(site_dir(), REPLAY_ENTRY)]
+        entry = [_entry_path()]
     argv = [sys.executable, *options, *entry, "--recording", config["recording"]]
     if process is not None:
         argv += ["--process", process]
     return argv, env
+
+
+ENTRY_FILE = "replay_entry.pyc"  # a replayed script's first frame (bootstrap/mainentry.py)
+_made = [0]  # entry folders made by this process
+
+
+def _temporary_root() -> str:
+    for candidate in (os.environ.get("TMPDIR"), "/tmp", "/var/tmp"):
+        try:
+            if candidate and stat.S_ISDIR(posix.stat(candidate).st_mode):
+                return candidate
+        except OSError:
+            continue
+    return posix.getcwd()
+
+
+def _entry_path() -> str:
+    """Where a replay's compiled entry goes (written by the replay itself as it starts):
+    a new folder of the temporary directory. posix's own calls: in a replaying parent
+    starting a child's replay, os's are boundaries (and its environment the recorded
+    one: a TMPDIR that is not here is passed over). Not through ``tempfile``, which would
+    import ``random`` there, whose fork hook would then run in the parent's replayed forks."""
+    root = _temporary_root()
+    while True:
+        _made[0] += 1
+        folder = os.path.join(root, f"retrace-replay-{posix.getpid()}-{_made[0]}")
+        try:
+            posix.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"cannot make a folder for the replay in {root} ({exc.strerror})") from None
+        return os.path.join(folder, ENTRY_FILE)
 
 
 def startup_vars(recorded_env: dict) -> dict:

@@ -64,12 +64,12 @@ ROWS = {
                "`--lf` reading the cache the first wrote; each replayed with the cache and temp dirs gone", ""),
     "coverage": ("coverage.py", ("coverage",),
                  "coverage's API measuring a module imported by the recorded program (its report printed); "
-                 "`retrace-python -m coverage run --branch app.py` and `-m coverage run -m pytest`, each replayed "
-                 "with the data file (and pytest's temp dirs) gone; the program's own `sys.settrace`/`setprofile` "
-                 "tracers in its threads (tests/test_cotenants.py)",
-                 "with retrace installed in editable mode (its files outside site-packages) coverage measures "
-                 "retrace's own code too, which differs on replay; `coverage run` through coverage's console "
-                 "script is not replayed yet (#15)"),
+                 "`retrace-python -m coverage run --branch app.py` and `-m coverage run -m pytest`, and the "
+                 "same through coverage's console script under `RETRACE=1`, each replayed with the data file "
+                 "(and pytest's temp dirs) gone; the program's own `sys.settrace`/`setprofile` tracers in its "
+                 "threads (tests/test_cotenants.py)",
+                 "with retrace installed from a checkout by links (its files outside site-packages) coverage "
+                 "measures retrace's own code too, which differs on replay"),
     "numpy": ("numpy", ("numpy",), "default_rng and the legacy global generator, both seeded from the entropy "
               "pool; a seeded generator; `fromfile`/`tofile` by name and on open files (binary, text, counts, "
               "offsets, positions), `np.save`/`np.load`, `savetxt`/`loadtxt`, the files deleted before the replay",

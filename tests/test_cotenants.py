@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PYTHON, assert_same_run, needs, run
+from conftest import LAUNCHER, PYTHON, assert_same_run, needs, run
 
 
 def _needs_coverage_and_a_real_install() -> None:
@@ -175,3 +175,92 @@ def test_coverage_run_of_a_recorded_pytest_run(program):
     shutil.rmtree(app.dir / "pytest-tmp", ignore_errors=True)
     assert_same_run(recorded, app.replay(timeout=120))
 
+
+
+STACK_WALK = """
+    import inspect, sys
+
+    def outermost():
+        stack = inspect.stack()  # (reads each frame's source: stats the files it names)
+        return len(stack), stack[-1].filename == FILE, stack[-1].function, sys._getframe(1).f_back is None
+
+    print("stack", outermost(), sys.argv[1:], sorted(k for k in globals() if k.startswith("__")))
+"""
+
+
+def test_a_replayed_script_is_the_first_frame_of_its_process(program):
+    """No frame of retrace's below the program on replay, for a script and for ``-c``:
+    a walk to the end of the stack finds what it found when recorded, and reads as many
+    files on the way (before, the replay's runner showed under the script)."""
+    app = program(STACK_WALK.replace("FILE", "__file__"))
+    recorded = app.record("one", "two")
+    assert recorded.returncode == 0, recorded.stderr
+    assert "stack (2, True, '<module>', True) ['one', 'two']" in recorded.stdout, recorded.stdout
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())
+    import shutil
+    import textwrap
+
+    shutil.rmtree(app.recording)
+    command = textwrap.dedent(STACK_WALK.replace("FILE", "'<string>'"))
+    recorded = run([LAUNCHER, "--recording", str(app.recording), "-c", command, "three"], cwd=app.dir)
+    assert recorded.returncode == 0, recorded.stderr
+    assert "stack (2, True, '<module>', True) ['three']" in recorded.stdout, recorded.stdout
+    assert_same_run(recorded, app.replay())
+
+
+@pytest.mark.compat("coverage")
+@pytest.mark.parametrize("target", [["app.py"], ["-m", "pytest", "-p", "no:cacheprovider", "test_app.py"]],
+                         ids=["script", "pytest"])
+def test_coverage_console_script_running_a_recorded_program(program, target):
+    """``RETRACE=1 coverage run app.py`` (and ``-m pytest``): the recorded program is
+    coverage's console script, which compares the outermost frame's file with
+    ``sys.path[0]`` before it runs the program; the replay (data file and project files
+    gone) does the same."""
+    import os
+
+    _needs_coverage_and_a_real_install()
+    script = os.path.join(os.path.dirname(PYTHON), "coverage")
+    app = program(COVERED)
+    app.write("data.txt", "x")
+    app.write("test_app.py", "import os\n\ndef test_data():\n    assert os.path.exists('data.txt')\n")
+    recorded = run([script, "run", "--branch", *target], cwd=app.dir,
+                   env={"RETRACE": "1", "RETRACE_RECORDING_PATH": str(app.recording)})
+    if target == ["app.py"]:
+        assert (recorded.returncode, recorded.stdout) == (3, "sizes big small True\n"), recorded.stderr
+    else:
+        assert recorded.returncode == 0 and "1 passed" in recorded.stdout, recorded.stdout + recorded.stderr
+    (app.dir / ".coverage").unlink()
+    (app.dir / "data.txt").unlink()
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())
+
+
+SET_DISPLAYS = """
+    words = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda"}
+    print(list(words))
+    print([w for w in {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}])
+    print([*{"p", "q", "r", "s", "t", "u", "v", "w", "y", "z"}], "x" in {"a", "b", "c", "d"})
+    def letters():
+        return list({"m", "n", "o", "k", "l", "j", "i", "h"})
+    print(letters())
+"""
+
+
+def test_a_replayed_script_iterates_its_constant_sets_as_recorded(program):
+    """A set display's elements are a frozenset constant, and one read back from a
+    compiled file may iterate in another order than the one compiled from source: the
+    replayed script's code keeps the recorded orders (or is run by retrace's runner when
+    it cannot), under every hash seed."""
+    import shutil
+
+    app = program(SET_DISPLAYS)
+    outputs = set()
+    for _ in range(8):  # (each recording has its own hash seed)
+        if app.recording.exists():
+            shutil.rmtree(app.recording)
+        recorded = app.record()
+        assert recorded.returncode == 0, recorded.stderr
+        outputs.add(recorded.stdout)
+        assert_same_run(recorded, app.replay())
+    assert len(outputs) > 1  # (the seeds did vary the orders)

@@ -20,7 +20,8 @@ import types
 
 from retrace.boundaries import declared, families
 from retrace.bootstrap import tracebacks
-from retrace.bootstrap.importer import RunDirFinder, RunDirLoader
+from retrace.bootstrap import mainentry
+from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
 from retrace.bootstrap.secrets import ReplaySecrets
@@ -41,6 +42,7 @@ _session: "ReplaySession | None" = None
 def stop_replaying() -> None:
     """From here on nothing is replayed; what the program printed so far is out."""
     stop_all_boundaries()
+    mainentry.remove_pending()  # (a replay that ends before its program's first line)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -346,11 +348,13 @@ class ReplaySession:
             error.exit_code = code
             fail(error)
 
-    def run_main(self) -> None:
+    def _set_up_main(self) -> None:
+        """What the program finds set up as it starts: its modules, sys.path, the code
+        finder, argv."""
         self._modules_as_recorded()
         main = self.main
         # The recorded sys.path, then what this interpreter needs that the recording
-        # did not have; not `-m retrace`'s own sys.path[0] (the replay's cwd).
+        # did not have; not the replay's own sys.path[0] (its cwd, or the entry's folder).
         native_path = [p for p in self.startup_path if p not in main["sys_path"]]
         sys.path[:] = list(main["sys_path"]) + native_path
         # Where the path finder is, which found the program's code when recorded: the
@@ -364,6 +368,77 @@ class ReplaySession:
         sys.meta_path.insert(place, self.finder)
         sys.argv[:] = list(main["argv"])
         sys.orig_argv = list(self.settings.get("orig_argv", sys.orig_argv))
+
+    def _as_the_script(self, module) -> None:
+        main = self.main
+        module.__file__ = main["file"]
+        module.__cached__ = None
+        # Its loader serves the recorded source (traceback.print_exc, inspect)
+        # even when the original file has changed or is gone.
+        mirrored = self.recording.run_path_for(main["file"], snapshot_root(self.settings))
+        module.__loader__ = RunDirLoader("__main__", main["file"], mirrored, False)
+
+    def write_entry(self, path: str) -> None:
+        """The compiled entry the interpreter runs next (bootstrap/mainentry.py): the
+        recorded script's own code, or the ``-c`` text; then follow it."""
+        main = self.main
+        if main["kind"] == "script":
+            try:
+                source = read_source(self.recording.run_path_for(main["file"], snapshot_root(self.settings)))
+            except OSError as exc:
+                raise RecordingError(f"{self.recording.path} is incomplete: the main script is missing "
+                                     f"from {self.recording.run_dir} ({exc.strerror})") from None
+            filename = main["file"]
+        else:
+            source, filename = main["target"], "<string>"
+        try:
+            mainentry.write_entry(path, source, filename)
+        except (SyntaxError, ValueError, mainentry.NotExact):  # (the runner reports a SyntaxError as python)
+            mainentry.write_entry(path, _RUNNER_SOURCE, "<retrace replay>")
+            return
+        mainentry.follow(path, self._enter_main, self._main_loader, self._main_uncaught)
+
+    def _enter_main(self) -> None:
+        """The interpreter is about to run the compiled entry, as the program's main."""
+        try:
+            self._set_up_main()
+        except RetraceError as error:
+            fail(error)
+        except Exception as exc:
+            fail(RetraceError(f"cannot start the replay: {type(exc).__name__}: {exc} (a bug in retrace)"))
+
+    def _main_loader(self):
+        module = sys.modules["__main__"]
+        if self.main["kind"] == "script":
+            self._as_the_script(module)
+            return module.__loader__
+        for name in ("__file__", "__cached__"):  # `-c`: no file (python takes them back at the end)
+            module.__dict__.pop(name, None)
+        from importlib.machinery import BuiltinImporter
+
+        return BuiltinImporter
+
+    def _main_uncaught(self, hook, kind, value, tb) -> None:
+        """The program's main raised ``value`` and python is about to print it with ``hook``."""
+        if isinstance(value, RetraceError):
+            fail(value)
+        if isinstance(value, KeyboardInterrupt) and self.engine.source.peek() is not None:
+            self.interrupted = True  # the user's Ctrl-C, not the recording's
+        if self.post_mortem and hook is not None:
+            from retrace.bootstrap import timetravel
+
+            self.post_mortem = False
+            hook(kind, value, tb)
+            timetravel.post_mortem(value, tracebacks.program_frames(tb))
+            raise RuntimeError("printed already")  # (python then skips its own printing)
+
+    def run_main(self) -> None:
+        """Run the program below this frame: a recorded module (``-m``), a directory, and
+        any program when replayed under a debugger (``python -m retrace``); a script or
+        ``-c`` replayed by the launcher runs as its own first frame (bootstrap/mainentry.py)."""
+        mainentry.remove_pending()
+        self._set_up_main()
+        main = self.main
         # A fresh __main__ as the interpreter makes it (pylifecycle's add_main_module).
         module = types.ModuleType("__main__")
         module.__dict__.update(__annotations__={}, __builtins__=builtins)
@@ -378,12 +453,7 @@ class ReplaySession:
                 except OSError as exc:
                     raise RecordingError(f"{self.recording.path} is incomplete: the main script is missing "
                                          f"from {self.recording.run_dir} ({exc.strerror})") from None
-                module.__file__ = main["file"]
-                module.__cached__ = None
-                # Its loader serves the recorded source (traceback.print_exc, inspect)
-                # even when the original file has changed or is gone.
-                mirrored = self.recording.run_path_for(main["file"], snapshot_root(self.settings))
-                module.__loader__ = RunDirLoader("__main__", main["file"], mirrored, False)
+                self._as_the_script(module)
                 exec(code, module.__dict__)
             elif main["kind"] == "module":
                 exec(*_module_as_main(main["target"]))
@@ -392,25 +462,32 @@ class ReplaySession:
             else:
                 # dont_inherit: this module's `from __future__ import annotations` is not the program's
                 exec(compile(main["target"], "<string>", "exec", dont_inherit=True), module.__dict__)
-        except SystemExit:
-            raise
-        except RetraceError as error:
-            fail(error)
         except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt) and self.engine.source.peek() is not None:
-                self.interrupted = True  # the user's Ctrl-C, not the recording's
-            tb = self._print_uncaught(exc)
-            if self.post_mortem:
-                from retrace.bootstrap import timetravel
+            self.main_raised(exc)
+            raise
 
-                self.post_mortem = False
-                timetravel.post_mortem(exc, tb)
-            if isinstance(exc, KeyboardInterrupt):
-                # Let the interpreter end as python does after an uncaught Ctrl-C: run
-                # atexit handlers, then die of SIGINT. It must not print it again.
-                sys.excepthook = _printed_already
-                raise
-            sys.exit(1)
+    def main_raised(self, exc: BaseException) -> None:
+        """The program's main raised ``exc``: as python reports an uncaught exception (our
+        frames left out, the recorded sources), then exit 1; a SystemExit goes on, and so
+        does a Ctrl-C, printed (the caller raises it again: python then dies of SIGINT)."""
+        if isinstance(exc, SystemExit):
+            return
+        if isinstance(exc, RetraceError):
+            fail(exc)
+        if isinstance(exc, KeyboardInterrupt) and self.engine.source.peek() is not None:
+            self.interrupted = True  # the user's Ctrl-C, not the recording's
+        tb = self._print_uncaught(exc)
+        if self.post_mortem:
+            from retrace.bootstrap import timetravel
+
+            self.post_mortem = False
+            timetravel.post_mortem(exc, tb)
+        if isinstance(exc, KeyboardInterrupt):
+            # Let the interpreter end as python does after an uncaught Ctrl-C: run
+            # atexit handlers, then die of SIGINT. It must not print it again.
+            sys.excepthook = _printed_already
+            return
+        sys.exit(1)
 
     def _print_uncaught(self, exc: BaseException):
         """Print as python would, without retrace's frames; the traceback printed."""
@@ -454,7 +531,7 @@ _REPLAY_FAILURES = frozenset({EXIT_DIVERGED, EXIT_BAD_RECORDING, EXIT_RECORDING_
 # Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
 REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",
                     "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader",
-                    "retrace.trace.model", "retrace.__main__")  # (the last: site/replay_entry.py imports it)
+                    "retrace.trace.model", "retrace.__main__", "retrace.bootstrap.mainentry")
 
 
 def _module_as_main(name: str | None):
@@ -484,8 +561,14 @@ def _printed_already(kind, value, tb) -> None:
     pass
 
 
+# The entry of a script whose source does not compile, or whose code marshal would not
+# carry exactly (bootstrap/mainentry.py): retrace's runner, a frame of its own below it.
+_RUNNER_SOURCE = "import sys; from retrace.__main__ import main; sys.exit(main(sys.argv[1:]))"
+
+
 def prepare(config: dict) -> None:
     global _session
+    entry = mainentry.claim(sys.argv[0])
     debug = os.environ.get("RETRACE_DEBUG")  # read before install() restores the recorded environment
     stall = os.environ.get("RETRACE_STALL_TIMEOUT")
     try:
@@ -494,6 +577,8 @@ def prepare(config: dict) -> None:
         _session.engine.processes.set_target(config.get("target"))
         if "process" not in config or "target" in config:  # (not the replay of a child its parent started)
             _session.secrets.announce(_session.recording)
+        if entry:  # (launch.replay_command: the interpreter runs it next)
+            _session.write_entry(sys.argv[0])
         listen = config.get("debug_listen")
         if config.get("debug") or config.get("break") or config.get("post_mortem"):
             # before the boundaries: the debugger is no part of the program
@@ -532,3 +617,4 @@ def run_main() -> None:
     if _session is None:
         fail(RetraceError("replay was not prepared (start it with `retrace-python --replay DIR`)"))
     _session.run_main()
+
