@@ -76,6 +76,14 @@ def roots() -> tuple[str, ...]:
     return _roots
 
 
+def forget() -> None:
+    """Work the roots out again when next needed (replay: the recorded environment is in
+    place now)."""
+    global _roots, _ways_in
+    with _lock:
+        _roots, _ways_in = None, frozenset()
+
+
 def _after_fork_in_child() -> None:
     """A fork while another thread was working the roots out: that thread is gone in the
     child, with the lock it held; the child works them out again when it needs them."""
@@ -94,7 +102,11 @@ def _find() -> tuple[str, ...]:
     for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}:
         found.add(os.path.join(prefix, sys.platlibdir, version))
     found.update(site.getsitepackages())
-    found.add(site.getusersitepackages())
+    # The user's site-packages as the program works it out from its environment: on replay
+    # the recorded one (HOME, PYTHONUSERBASE), not the replaying machine's, which site found
+    # at start-up; the directories leading to either would be read unrecorded (a HOME inside
+    # the program's tree would hide its reads from the trace).
+    found.add(site._get_path(site._getuserbase()))
     found.add(os.path.dirname(os.__file__))
     found.add(os.path.dirname(os.path.abspath(__file__)))  # retrace itself, wherever it is
     found |= {os.path.realpath(path) for path in found}

@@ -109,9 +109,15 @@ class Program:
 
     def replay(self, *, cwd=None, env=None, timeout=60, stdin: str | None = None,
                process: str | None = None) -> Result:
-        """The whole recorded process tree, or one ``process`` of it alone."""
+        """The whole recorded process tree, or one ``process`` of it alone, as on another
+        machine: another HOME, TMPDIR and working directory (unless the test gives its own),
+        and no network."""
         alone = [] if process is None else ["--process", process]
-        return run([LAUNCHER, "--replay", str(self.recording), *alone], cwd=cwd or self.root, env=env,
+        elsewhere = self.root / "elsewhere"
+        for name in ("home", "tmp", "cwd"):
+            (elsewhere / name).mkdir(parents=True, exist_ok=True)
+        env = {"HOME": str(elsewhere / "home"), "TMPDIR": str(elsewhere / "tmp"), **(env or {})}
+        return run([LAUNCHER, "--replay", str(self.recording), *alone], cwd=cwd or (elsewhere / "cwd"), env=env,
                    stdin=stdin, timeout=timeout, no_network=True)
 
 

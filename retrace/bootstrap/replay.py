@@ -25,6 +25,7 @@ from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
 from retrace.bootstrap.secrets import ReplaySecrets
+from retrace import installation
 from retrace.engine.divergence import is_ours
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
@@ -285,6 +286,7 @@ class ReplaySession:
     def install(self) -> None:
         os.environ.clear()
         os.environ.update(self.settings["env"])
+        installation.forget()  # (its user site-packages comes from the recorded environment)
         declared.configure_replay(self.recording.path)  # the recording's copy, before families()
         # Before the families' own fork hooks, as when recording (boundaries/forks.py).
         os.register_at_fork(after_in_child=self._after_fork_in_child)

@@ -163,11 +163,11 @@ class Recorder(Engine):
         if why is not None:
             end["why"] = why
         self.writer.close(end)
-        self.garbage.stop()
         # Interpreter shutdown (finalizers, module teardown) runs after this point at
         # moments replay cannot reproduce: from here on calls are real and unrecorded.
         stop_all_boundaries()
         self.threads.stop()
+        self.garbage.stop()
 
     def start_child(self, trace_path: str, header: dict) -> None:
         """In a forked child: record on, into the child's own trace."""
@@ -180,6 +180,6 @@ class Recorder(Engine):
         the parent's trace, and has no recording of its own."""
         self.ended = True
         self.writer.abandon_after_fork()
-        self.garbage.stop()
         stop_all_boundaries()
+        self.garbage.stop()
         self.threads.after_fork_in_child()
