@@ -18,9 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import sweep_libraries  # noqa: E402
 
 # Known divergences: what the replay still gets wrong, and where it is to be fixed.
-KNOWN = {
-    "pytest": "#15: with the project tree gone, pytest takes its import-path-mismatch branch (samefile)",
-}
+KNOWN: dict = {}  # library -> why it fails for now (an xfail: it fails the run once it passes)
 
 
 @pytest.mark.parametrize("library", sweep_libraries.CI_SUBSET)

@@ -16,7 +16,7 @@ import _io
 import posix
 import stat
 import sys
-from importlib.machinery import ModuleSpec
+from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 
 from retrace.recording import Recording
 
@@ -33,38 +33,28 @@ def read_source(path: str) -> bytes:
         return handle.readall()
 
 
-class RunDirLoader:
-    """Loads source from the snapshot, compiled under the original filename."""
+class RunDirLoader(SourceFileLoader):
+    """The source file loader of ``original``, reading it from ``snapshot``. A real
+    SourceFileLoader, as when recorded: import hooks that take source files only
+    (pytest's assertion rewriter) take this one too. No bytecode cache is read or
+    written (``path_stats`` says there is none): the original's folder may be gone."""
 
     def __init__(self, fullname: str, original: str, snapshot: str, is_package: bool) -> None:
-        self.name = fullname
-        self.path = original
+        super().__init__(fullname, original)
         self.snapshot = snapshot
         self._is_package = is_package
 
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module) -> None:
-        code = self.get_code(module.__name__)
-        exec(code, module.__dict__)
-
-    def get_code(self, fullname):
-        return compile(read_source(self.snapshot), self.path, "exec", dont_inherit=True)
-
-    def get_source(self, fullname) -> str:
-        from importlib.util import decode_source
-
-        return decode_source(read_source(self.snapshot))
-
-    def get_filename(self, fullname=None) -> str:
-        return self.path
-
-    def is_package(self, fullname) -> bool:
-        return self._is_package
+    def path_stats(self, path):
+        raise OSError("no bytecode cache for recorded code")
 
     def get_data(self, path: str) -> bytes:
         return read_source(self.snapshot if path == self.path else path)
+
+    def set_data(self, path, data, *, _mode=0o666) -> None:
+        pass
+
+    def is_package(self, fullname) -> bool:
+        return self._is_package
 
     def get_resource_reader(self, fullname):
         return None
@@ -110,6 +100,26 @@ class RunDirFinder:
 
     def invalidate_caches(self) -> None:
         pass
+
+    def serve_path_finder(self):
+        """``PathFinder.find_spec`` finds the recorded code first, as this finder does: an
+        import hook that asks the path finder itself (pytest's assertion rewriter) finds
+        what it found when recorded, from the recording's paths, where the files may be
+        gone. Returns how to undo it."""
+        real = PathFinder.__dict__["find_spec"]
+        find_recorded = self.find_spec
+
+        def find_spec(cls, fullname, path=None, target=None):
+            spec = find_recorded(fullname, path, target)
+            return spec if spec is not None else real.__func__(cls, fullname, path, target)
+
+        find_spec.__doc__ = real.__func__.__doc__
+        PathFinder.find_spec = classmethod(find_spec)
+
+        def undo():
+            PathFinder.find_spec = real
+
+        return undo
 
     def main_code(self, original: str):
         """The main script's code object, from the snapshot."""
