@@ -73,8 +73,7 @@ class Collections:
     def __init__(self) -> None:
         self.enabled = _isenabled()
         self.thresholds = _get_threshold()
-        # due[0]: past this allocation count the next boundary call collects (templates.py)
-        self.due = [NEVER]
+        self.due = NEVER  # past this allocation count, a boundary call's upkeep collects (recorder.py)
         self.running = False
         self.collecting = False  # a collection of ours or of the program's is under way
 
@@ -90,7 +89,7 @@ class Collections:
         if not self.running:
             return
         self.running = False
-        self.due[0] = NEVER
+        self.due = NEVER
         self.collecting = True
         try:
             _collect_up_to(1)
@@ -107,11 +106,11 @@ class Collections:
             return
         first = self.thresholds[0]
         if self.enabled and first > 0:
-            self.due[0] = first
+            self.due = first
             _set_threshold(first * self.valve, *self.thresholds[1:])
             _enable()
         else:
-            self.due[0] = NEVER
+            self.due = NEVER
             _disable()
 
     # -- the program's calls (boundaries/collector.py) --------------------------------------

@@ -144,7 +144,7 @@ class Recorder(Engine):
                 with untraced():
                     self.writer.flush()
             garbage = self.garbage
-            if garbage.due[0] < _count()[0]:
+            if garbage.due < _count()[0]:
                 garbage.collect_due()
         except Exception as exc:  # (a failure of ours: never the program's)
             self.stop_recording(f"an internal error in its upkeep ({_described(exc)})")
