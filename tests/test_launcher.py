@@ -456,6 +456,30 @@ def test_faq_replay_form_from_the_run_directory(program, tmp_path):
 # -- the code that replays is the code that was recorded ---------------------------------
 
 
+def test_a_program_listing_its_own_folders_replays_with_its_tree_gone(program):
+    """Code that asks which importer serves a folder of sys.path and lists the modules
+    there (pkgutil.iter_modules: Django's management commands, pkg_resources walking
+    sys.path) finds what it found when recorded, though the folders are gone: before,
+    no importer served a missing folder and the listing came out empty."""
+    import shutil
+
+    app = program("""
+        import pkgutil, sys
+        import plugins
+        print(type(pkgutil.get_importer(sys.path[0])).__name__)
+        print(sorted(name for _, name, _ in pkgutil.iter_modules(plugins.__path__)))
+    """)
+    app.write("plugins/__init__.py", "")
+    app.write("plugins/alpha.py", "")
+    app.write("plugins/beta.py", "")
+    recorded = app.record()
+    assert recorded.stdout == "FileFinder\n['alpha', 'beta']\n", recorded.stderr
+    shutil.rmtree(app.dir)
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())
+
+
+
 def test_edited_script_and_module_replay_the_recorded_code(program):
     app = program("""
         import helper, time

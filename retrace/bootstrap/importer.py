@@ -28,6 +28,13 @@ def _is_file(path: str) -> bool:
         return False
 
 
+def _is_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(posix.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def read_source(path: str) -> bytes:
     with _io.FileIO(path, "r") as handle:
         return handle.readall()
@@ -100,6 +107,44 @@ class RunDirFinder:
 
     def invalidate_caches(self) -> None:
         pass
+
+    def was_folder(self, path: str) -> bool:
+        """Whether the snapshot holds ``path`` as a folder (one with Python sources in
+        it: the snapshot copies those only). A recorded *file* on sys.path (a script
+        that ``runpy.run_path`` runs: multiprocessing's spawn children) keeps no importer."""
+        return _is_dir(self.recording.run_path_for(path, self.code_root))
+
+    def serve_gone_folders(self) -> None:
+        """A folder of the recorded tree that is not here gets the importer the path
+        finder made for it when recorded, a FileFinder (python's path hook refuses a
+        missing folder): code that asks which importer serves a folder and lists its
+        modules (``pkgutil.iter_modules``: Django's management commands; pkg_resources
+        walking sys.path) takes the branch it took, and its listing replays. The
+        FileFinder itself finds nothing in a missing folder (run/'s finder does)."""
+        from importlib import _bootstrap_external
+        from importlib.machinery import FileFinder
+
+        root = self.code_root
+        supported = getattr(_bootstrap_external, "_get_supported_file_loaders", None)  # (what its path hook uses)
+        if not root or supported is None:
+            return
+        loaders = supported()
+        prefix = root.rstrip("/") + "/"
+
+        def in_tree(path) -> bool:
+            return isinstance(path, str) and (path == root or path.startswith(prefix))
+
+        for index, hook in enumerate(sys.path_hooks):
+            if "FileFinder" in getattr(hook, "__qualname__", ""):
+                def path_hook(path, _real=hook):
+                    if in_tree(path) and not _is_dir(path) and self.was_folder(path):
+                        return FileFinder(path, *loaders)
+                    return _real(path)
+
+                sys.path_hooks[index] = path_hook
+                break
+        for path in [p for p, importer in sys.path_importer_cache.items() if importer is None and in_tree(p)]:
+            del sys.path_importer_cache[path]
 
     def serve_path_finder(self):
         """``PathFinder.find_spec`` finds the recorded code first, as this finder does: an

@@ -369,6 +369,7 @@ class ReplaySession:
         place = sys.meta_path.index(PathFinder) if PathFinder in sys.meta_path else len(sys.meta_path)
         sys.meta_path.insert(place, self.finder)
         self.finder.serve_path_finder()
+        self.finder.serve_gone_folders()
         sys.argv[:] = list(main["argv"])
         sys.orig_argv = list(self.settings.get("orig_argv", sys.orig_argv))
 
