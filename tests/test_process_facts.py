@@ -175,3 +175,30 @@ def test_fact_values_round_trip_with_their_types(make):
         assert back.sysname == value.sysname and back.nodename == value.nodename
     if type(value).__name__ == "times_result":
         assert back.elapsed == value.elapsed
+
+
+def test_directories_above_home_are_the_programs_world(program):
+    """A config search walking up from the cwd (flake8, black, mypy) stats every folder
+    above it, the HOME's parent among them: those reads replay from the recording with the
+    whole tree gone. (The user's site-packages below HOME counted as the installation, and
+    so did the folders leading to it, even in a virtualenv, which never looks there.)"""
+    app = program("""
+        import os
+        path = os.getcwd()
+        while True:
+            st = os.stat(path)
+            print(os.path.basename(path) or "/", os.path.isdir(os.path.join(path, "home")), st.st_nlink > 0)
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+    """)
+    home = app.root / "home"
+    home.mkdir()
+    recorded = app.record(env={"HOME": str(home)})
+    assert recorded.returncode == 0, recorded.stderr
+    assert "True" in recorded.stdout.splitlines()[1], recorded.stdout  # (the project's parent holds home/)
+    shutil.rmtree(app.dir)
+    shutil.rmtree(home)
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())

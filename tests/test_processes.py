@@ -120,6 +120,33 @@ def test_a_forked_child_replays_alone(program):
     assert "child " not in root and root.count("parent saw") == 3  # the root alone: no children run
 
 
+A_CHILD_IMPORTS_LATE = """
+    import os, sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "lib"))
+    pid = os.fork()
+    if pid == 0:
+        import plugin      # outside the script's tree, and only ever imported here
+        print("child", plugin.value(), flush=True)
+        os._exit(0)
+    print("parent saw", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+def test_a_module_only_a_forked_child_imports_is_snapshotted(program):
+    """A pre-forking server's workers load the application its parent never imports:
+    the child's snapshot holds it, and the tree and the child alone replay with it gone."""
+    app = program(A_CHILD_IMPORTS_LATE)
+    plugin = app.root / "lib" / "plugin.py"
+    plugin.parent.mkdir()
+    plugin.write_text("import random\ndef value():\n    return random.random()\n")
+    recorded = app.record()
+    assert recorded.returncode == 0 and recorded.stdout.startswith("child 0."), recorded.stderr
+    plugin.unlink()
+    assert_same_run(recorded, app.replay())
+    alone = assert_each_replays_alone(app)
+    assert alone["0.1"].stdout == recorded.stdout.splitlines(keepends=True)[0]
+
+
 PYTHON_CHILD = """
     import os, random, subprocess, sys
     print("parent", random.random(), flush=True)
@@ -457,3 +484,52 @@ def test_posix_spawn_of_python_records_a_child(program):
     assert recorded_processes(app.recording) == ["0", "0.1", "0.2"]
     assert_same_run(recorded, app.replay())
     assert_each_replays_alone(app)
+
+
+SHARED_OUTPUT = """
+    import multiprocessing, os, subprocess, sys, time
+
+    def work(i):
+        for k in range(4):
+            print(f"worker {i} line {k}", flush=True)
+            print(f"worker {i} note {k}", file=sys.stderr)
+            time.sleep(0.001 * ((i + k) % 3))
+        return i
+
+    if __name__ == "__main__":
+        multiprocessing.set_start_method(sys.argv[1])
+        print("start", sys.stdout.line_buffering, sys.stdout.isatty())
+        with multiprocessing.Pool(3) as pool:
+            print(pool.map(work, range(6)))
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import os, time\\nfor k in range(6): os.write(1, b'spawned %d\\\\n' % k); time.sleep(0.001)"])
+        pid = os.fork()
+        if pid == 0:
+            for k in range(6):
+                os.write(1, b"forked %d\\n" % k)
+                time.sleep(0.001)
+            os._exit(0)
+        for k in range(6):
+            print("parent", k, flush=True)
+            time.sleep(0.001)
+        os.waitpid(pid, 0)
+        child.wait()
+        print("done")
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_tree_writing_to_one_stdout_replays_in_the_recorded_order(program, method):
+    """Workers, a forked child and a spawned Python child write to the stdout and stderr
+    they share with their parent: the replay of the tree writes every line where it came
+    when recorded (engine/outputorder.py); without the order, the lines come as the
+    replayed processes happen to run. Each process alone still prints its own lines."""
+    app = program(SHARED_OUTPUT)
+    recorded = app.record(method, timeout=120)
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.count("worker") == 24 and recorded.stderr.count("note") == 24
+    assert (app.recording / "output-order").is_file()
+    for _ in range(3):
+        assert_same_run(recorded, app.replay(timeout=120))
+    alone = app.replay(process="0.1", timeout=120)
+    assert alone.returncode == 0 and "retrace:" not in alone.stderr, alone.stderr

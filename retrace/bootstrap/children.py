@@ -136,7 +136,7 @@ def has_recording(recording, process_id: str) -> bool:
     return os.path.isfile(os.path.join(recording.process_dir(process_id), fmt.TRACE_FILE))
 
 
-def start_replay(recording, process_id: str, stdio: tuple) -> int:
+def start_replay(recording, process_id: str, stdio: tuple, extra: dict | None = None) -> int:
     """Start the replay of child ``process_id``; return its real pid.
 
     ``stdio`` is the recorded child's stdin, stdout and stderr: ``-1`` for inherited
@@ -145,7 +145,7 @@ def start_replay(recording, process_id: str, stdio: tuple) -> int:
     pipe to the parent): there the replayed child gets /dev/null, since the parent
     reads what came through the pipe from its own recording.
     """
-    argv, env = replay_command(recording.path, process_id, alone=False)
+    argv, env = replay_command(recording.path, process_id, alone=False, extra=extra)
     actions = []
     for target, fd in enumerate(stdio):
         if fd == -1 or fd == target:

@@ -25,6 +25,7 @@ from retrace.bootstrap.secrets import RecordingSecrets
 from retrace.bootstrap.snapshot import Snapshot
 from retrace.boundaries import exits
 from retrace.boundaries import signals as signals_family
+from retrace.engine.outputorder import ORDER_FILE, WriteLog
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
 from retrace.launch import CONFIG_VAR, config_json
@@ -188,6 +189,7 @@ class RecordedTree:
 
     def next_child(self) -> str:
         self.forks += 1
+        self.session.engine.output.enter_tree()  # (engine/outputorder.py)
         return f"{self.process_id}.{self.forks}"
 
     def python_child(self, argv, executables, env, how: str | None = None) -> "PythonChild | None":
@@ -324,6 +326,7 @@ class RecordSession:
                 self._write_workspace()
             self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.processes = self.tree
+            self.engine.output = WriteLog(os.path.join(self.recording.path, ORDER_FILE), self.tree)
             self.upload_url = os.environ.get("RETRACE_UPLOAD") or None  # (storage.py)
             self.engine.writer.sealer = sealer
             cap = max_size(os.environ.get(MAX_SIZE_VAR))
@@ -422,8 +425,8 @@ class RecordSession:
             self._snapshot_step()
 
     def _snapshot_step(self) -> None:
-        if self.process_facts is not None:
-            return  # a forked child: the root process keeps the code snapshot
+        """A forked child copies too: what it imports after the fork (a pre-forking
+        server's workers load the application) its parent may never import."""
         try:
             if self.process_id == ROOT_PROCESS and self.snapshot.code_root and not getattr(self, "_tree_done", False):
                 self._tree_done = True
@@ -520,6 +523,7 @@ class RecordSession:
         # stays held in the child, where that thread does not exist.
         self._snapshot_lock = _allocate_lock()
         child = self.tree.forking
+        self.engine.output.forked(recorded=child is not None)
         if child is None:  # forked by C code (not os.fork): not recorded
             self.engine.after_fork_in_child()
             return

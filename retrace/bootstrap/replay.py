@@ -27,6 +27,7 @@ from retrace.bootstrap.record import our_site_dirs
 from retrace.bootstrap.secrets import ReplaySecrets
 from retrace import installation
 from retrace.engine.divergence import is_ours
+from retrace.engine.outputorder import ORDER_FILE, DirectOutput, TurnCounter, WriteTurns, turn_counter_path
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import (EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingEnds, RecordingError,
@@ -41,14 +42,30 @@ _session: "ReplaySession | None" = None
 
 
 def stop_replaying() -> None:
-    """From here on nothing is replayed; what the program printed so far is out."""
+    """From here on nothing is replayed; what the program printed so far is out (in its
+    turn, in the replay of a tree: then its turns left are handed on)."""
     stop_all_boundaries()
     mainentry.remove_pending()  # (a replay that ends before its program's first line)
+    _flush_std_streams()
+    if _session is not None:
+        _session.engine.output.end()
+        if _session._turn_counter is not None and posix.getpid() == _session._pid:
+            _session._turn_counter.remove()
+
+
+def _flush_std_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
+
+
+def _say(message: str) -> None:
+    try:
+        posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
+    except OSError:
+        pass
 
 
 def fail(error: RetraceError) -> None:
@@ -164,6 +181,7 @@ class ReplayedTree:
 
     def next_child(self) -> str:
         self.forks += 1
+        self.session.engine.output.enter_tree()  # (engine/outputorder.py)
         return f"{self.process_id}.{self.forks}"
 
     def child_started(self, child, pid, stdio) -> None:
@@ -173,6 +191,7 @@ class ReplayedTree:
             process_id = self._exec_child_named(pid)
             if process_id is None:
                 return
+            self.session.engine.output.enter_tree()  # (engine/outputorder.py)
             self.forks = max(self.forks, int(process_id.rpartition(".")[2]))  # later forks keep their names
             if not self.follows(process_id):
                 return  # --process names a process elsewhere in the tree
@@ -180,7 +199,8 @@ class ReplayedTree:
             if not children.has_recording(recording, process_id):
                 return  # it did not record (it failed to start, say): the recording has its effects
             try:
-                self.replayed_children[pid] = children.start_replay(recording, process_id, stdio)
+                self.replayed_children[pid] = children.start_replay(recording, process_id, stdio,
+                                                                    self.session.order_config())
             except (OSError, RetraceError) as error:
                 fail(RecordingError(f"cannot replay child process {process_id}: {error}"))
 
@@ -195,7 +215,8 @@ class ReplayedTree:
                 if link.get("how") == "exec" and self.follows(process_id) and children.has_recording(
                         recording, process_id):
                     try:
-                        argv, env = replay_command(recording.path, process_id, alone=False)
+                        argv, env = replay_command(recording.path, process_id, alone=False,
+                                                   extra=self.session.order_config())
                         posix.execve(argv[0], argv, env)
                     except (OSError, RetraceError) as error:
                         fail(RecordingError(f"cannot replay process {process_id}: {error}"))
@@ -222,6 +243,7 @@ class ReplayedTree:
         except RetraceError as error:
             fail(RecordingError(f"child process {child} has no usable recording: {error}"))
         session.engine.become_child(reader)
+        session.engine.output.become(child)
         session._pid = posix.getpid()
         self.process_id, self.forks, self.replayed_children, self._exec_children = child, 0, {}, None
         if self.target == child:
@@ -240,6 +262,7 @@ class ReplaySession:
         self.secrets = ReplaySecrets(os.environ)  # (before install() puts the recorded environment in place)
         self.secrets.open(self.settings, self.engine.source)
         self.engine.processes = tree = ReplayedTree(self)
+        self.engine.output = DirectOutput()  # (order_output says whether the tree's order counts)
         tree.process_id = process_id
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
         self.imported_by_install: set = set()
@@ -250,7 +273,36 @@ class ReplaySession:
         self.finder = RunDirFinder(self.recording, snapshot_root(self.settings), self.settings["cwd"])
         tracebacks.source_opener = self._recorded_source_opener
         self.at_end: list = []  # said when the replay reaches the recording's end (timetravel.py)
+        self._turn_counter: TurnCounter | None = None  # made by this process: removed at its end
         self.post_mortem = False  # pdb on the recorded uncaught exception
+
+    def order_output(self, config: dict) -> None:
+        """The replay of a whole tree writes stdout and stderr in the order its processes
+        wrote them (engine/outputorder.py): the root makes the turn counter, the children
+        it starts are handed its path. One process alone, or under the debugger (whose own
+        output would count), writes directly."""
+        log = os.path.join(self.recording.path, ORDER_FILE)
+        alone = self.engine.processes.target is not None or any(
+            config.get(flag) for flag in ("debug", "break", "post_mortem", "list_hits"))
+        if alone or not os.path.isfile(log):  # (no boundaries yet: a plain stat)
+            return
+        shared = config.get("output_turns")
+        try:
+            if shared:
+                counter = TurnCounter(shared, create=False)
+            else:
+                counter = TurnCounter(turn_counter_path(), create=True)
+                self._turn_counter = counter
+        except OSError as error:
+            posix.write(2, f"retrace: the tree's output is not put in the recorded order: cannot share "
+                           f"a turn counter ({error.strerror or error})\n".encode(errors="replace"))
+            return
+        self.engine.output = WriteTurns(log, counter, self.engine.processes.process_id, say=_say)
+
+    def order_config(self) -> dict:
+        """What a replayed child of this one needs to take its turns."""
+        output = self.engine.output
+        return {"output_turns": output.counter.path} if isinstance(output, WriteTurns) else {}
 
     def child_links(self, parent: str) -> list[dict]:
         """processes/*/process.json of ``parent``'s children, in the order they started."""
@@ -329,6 +381,8 @@ class ReplaySession:
             with untraced():
                 for say in self.at_end:
                     say()
+                _flush_std_streams()  # (what interpreter shutdown would write: in its turn)
+                self.engine.output.end()
         tree = self.engine.processes
         if posix.getpid() == self._pid and not self.interrupted:
             # Children the program never waited for (or whose end it learnt by a poll
@@ -336,15 +390,13 @@ class ReplaySession:
             for pid, real in list(tree.replayed_children.items()):
                 tree.replayed_children.pop(pid, None)
                 tree.wait_for_child(pid, real)
+            if self._turn_counter is not None:
+                self._turn_counter.remove()
         failed = tree.failed_children
         if failed and not self.interrupted:
             pid, code = failed[0]
             with untraced():
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.flush()
-                    except Exception:
-                        pass
+                _flush_std_streams()
             error = RetraceError(f"the replay of a child process (recorded pid {pid}) failed with exit status "
                                  f"{code}: its report is above")
             error.exit_code = code
@@ -579,6 +631,7 @@ def prepare(config: dict) -> None:
         _session = ReplaySession(config)
         _session.configure_threads(stall)
         _session.engine.processes.set_target(config.get("target"))
+        _session.order_output(config)
         if "process" not in config or "target" in config:  # (not the replay of a child its parent started)
             _session.secrets.announce(_session.recording)
         if entry:  # (launch.replay_command: the interpreter runs it next)

@@ -16,6 +16,7 @@ FAMILY_MODULES = (
     "process",     # pid, cwd, cpu count, hostname, uname, users and groups
     "files",       # open(), os file and directory calls, scandir
     "terminal",    # sys.stdin and input()
+    "output",      # sys.stdout and sys.stderr built as recorded; the tree's writes in its order
     "exits",       # os._exit ends the trace before the process goes
     "net",         # sockets, name resolution, TLS
     "readiness",   # select.select/poll/epoll (selectors and event loops on top)

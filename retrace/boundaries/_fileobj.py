@@ -58,15 +58,16 @@ _STD_NAMES = {"/dev/stdout": 1, "/dev/stderr": 2, "/dev/fd/1": 1, "/dev/fd/2": 2
               "/proc/self/fd/1": 1, "/proc/self/fd/2": 2}
 
 
-def echo(fd: int, data, count: int) -> None:
-    """Replay's real output: write the first ``count`` bytes of ``data`` to ``fd``."""
+def echo(fd: int, data, count: int, write=posix.write) -> None:
+    """Replay's real output: write the first ``count`` bytes of ``data`` to ``fd`` (with
+    ``write``: the tree's output order, for os.write)."""
     try:
         view = memoryview(data).cast("B")[:count]
     except TypeError:
         view = memoryview(bytes(data))[:count]
     while view:
         try:
-            view = view[posix.write(fd, view):]
+            view = view[write(fd, view):]
         except InterruptedError:
             continue
         except OSError:

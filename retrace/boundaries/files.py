@@ -200,7 +200,8 @@ def _make_ioctl(engine, original, name):
 
 # -- output to the terminal: os.write(1 or 2) is written on replay too -------------
 def _make_write(engine, original, name):
-    leaf = engine.leaf(name, original, key=_key_fd_data, depth=2)
+    output = engine.output  # (the tree's order: engine/outputorder.py)
+    leaf = engine.leaf(name, _to_output(engine, original, lambda data: data), key=_key_fd_data, depth=2)
     replaying = not engine.recording
 
     def write(*args, **kwargs):
@@ -208,14 +209,16 @@ def _make_write(engine, original, name):
             return original(*args, **kwargs)
         count = leaf(*args, **kwargs)
         if replaying and (args[0] == 1 or args[0] == 2) and type(count) is int:
-            echo(args[0], args[1], count)
+            echo(args[0], args[1], count, output.write)
         return count
 
     return replacing(write, original)
 
 
 def _make_writev(engine, original, name):
-    leaf = engine.leaf(name, original, key=_key_fd_buffers, depth=2)
+    output = engine.output
+    joined = _to_output(engine, original, lambda buffers: b"".join(bytes(b) for b in buffers))
+    leaf = engine.leaf(name, joined, key=_key_fd_buffers, depth=2)
     replaying = not engine.recording
 
     def writev(*args, **kwargs):
@@ -223,10 +226,24 @@ def _make_writev(engine, original, name):
             return original(*args, **kwargs)
         count = leaf(*args, **kwargs)
         if replaying and (args[0] == 1 or args[0] == 2) and type(count) is int:
-            echo(args[0], b"".join(bytes(b) for b in args[1]), count)
+            echo(args[0], b"".join(bytes(b) for b in args[1]), count, output.write)
         return count
 
     return replacing(writev, original)
+
+
+def _to_output(engine, original, as_bytes):
+    """Recording: what ``os.write``/``os.writev`` to 1 or 2 does, in the tree's order."""
+    output = engine.output
+    if not engine.recording or output is None:
+        return original
+
+    def call(fd, data, *rest):
+        if (fd == 1 or fd == 2) and not rest:
+            return output.write(fd, as_bytes(data))
+        return original(fd, data, *rest)
+
+    return replacing(call, original)
 
 
 # -- os.scandir: entries recorded at once, handed out as our own DirEntry ---------

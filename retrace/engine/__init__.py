@@ -25,6 +25,7 @@ class Engine:
     mode: str  # "record" or "replay"
     threads = None  # the thread scheduler (engine/scheduler.py)
     processes = None  # the session's process tree (bootstrap/record.py, replay.py): child recordings
+    output = None  # how stdout and stderr are written: in the tree's order (engine/outputorder.py)
 
     def __init__(self) -> None:
         self.names: list[str] = []

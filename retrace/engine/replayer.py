@@ -466,6 +466,8 @@ class Replayer(Engine):
     def end_process(self, how: str, status: int | None = None, why: str | None = None) -> None:
         self.finished = True
         self.garbage.stop()
+        if self.output is not None:
+            self.output.end()  # (os._exit: its turns to write are over)
 
 
 class _Live(BaseException):

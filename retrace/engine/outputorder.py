@@ -1,0 +1,311 @@
+"""The order in which the processes of a tree wrote to the stdout and stderr they share.
+
+Processes of one tree (a pool's workers, a prefork server's, a formatter's) print to
+the same terminal or pipe, and the lines come out in whatever order the processes
+ran. Each process replays alone from its own recording, so without help the replayed
+tree prints the same lines in another order.
+
+Recording: once a process is part of a tree (a child, or a parent that has started
+one), each of its writes to descriptor 1 or 2 is made under a lock shared by the
+tree (a POSIX record lock on ``DIR/output-order``) and logged there, in the order the
+writes happened, as ``<process> <fd> <bytes written so far>``. A process alone writes
+directly and logs nothing.
+
+Replay of the whole tree: the log becomes numbered *turns* (a process's consecutive
+writes to one descriptor are one turn). A process writing byte ``n`` of its stream
+waits until every earlier turn is done, writes up to the end of its turn, then hands
+on (a counter in a small file of the replay's own, read and written with
+``pread``/``pwrite``). Offsets, not write calls, make the turns: a replay that
+buffers differently writes the same bytes in the same places. A process whose replay
+ends hands on its remaining turns; a turn that never comes (a process that never
+started) is waited for ``PATIENCE`` seconds, then the wait is abandoned with one line
+on stderr. Replaying one process alone (``--process``), or under the debugger, writes
+directly.
+
+Uses ``posix`` and ``_io`` (no fcntl, no mmap): the program's modules are the same in both modes.
+"""
+
+from __future__ import annotations
+
+import _io
+import os
+import posix
+from functools import partial
+
+from retrace.descriptors import move_up
+from retrace.engine.scheduler import _allocate_lock, _monotonic  # (the real ones: not the clock family's)
+from retrace.recording import ROOT_PROCESS
+
+ORDER_FILE = "output-order"  # in the recording folder, shared by its processes
+PATIENCE = 20.0  # seconds a turn may keep a process waiting without the tree moving on
+_STREAMS = (1, 2)
+
+
+def _write_all(fd: int, view) -> int:
+    done = 0
+    while done < len(view):
+        done += posix.write(fd, view[done:])
+    return done
+
+
+class DirectOutput:
+    """A process alone, or one replaying alone: writes go straight to the descriptor.
+
+    ``serve`` gives a raw stream of sys.stdout or sys.stderr its ``write``: while the
+    process is alone, ``posix.write`` of the descriptor itself (a C function: no Python
+    frame, so nothing added and no signal handler lands inside it); once it is part of a
+    tree (``enter_tree``: the root starts its first child; a child is from its start),
+    the ordered write. Offsets count from there, in both modes alike."""
+
+    def __init__(self) -> None:
+        self.in_tree = False
+        self._raws: list = []
+
+    def serve(self, raw) -> None:
+        self._raws.append(raw)
+        if self.in_tree:
+            raw.write = partial(self.write, raw.fileno())
+
+    def enter_tree(self) -> None:
+        if not self.in_tree:
+            self.in_tree = True
+            for raw in self._raws:
+                raw.write = partial(self.write, raw.fileno())
+
+    def write(self, fd: int, data) -> int:
+        return posix.write(fd, data)
+
+    def become(self, process_id: str) -> None:
+        """Replay: this process replays ``process_id`` now (a replayed fork's child)."""
+
+    def end(self) -> None:
+        """This process writes no more."""
+
+
+class WriteLog(DirectOutput):
+    """Recording: the writes of a process that is part of a tree, logged in tree order."""
+
+    def __init__(self, path: str, tree) -> None:
+        super().__init__()
+        self.path = path
+        self.tree = tree  # (its process_id names this process in the log)
+        self.in_tree = tree.process_id != ROOT_PROCESS
+        self.written = {1: 0, 2: 0}
+        self._fd = -1
+        self._lock = _allocate_lock()
+
+    def write(self, fd: int, data) -> int:
+        if not self.in_tree:
+            return posix.write(fd, data)
+        with self._lock:
+            log = self._log()
+            if log < 0:
+                return posix.write(fd, data)
+            _lock_file(log)
+            try:
+                count = posix.write(fd, data)
+                if count:
+                    self.written[fd] += count
+                    posix.write(log, f"{self.tree.process_id} {fd} {self.written[fd]}\n".encode())
+            finally:
+                _unlock_file(log)
+            return count
+
+    def _log(self) -> int:
+        if self._fd == -1:
+            try:
+                fd = posix.open(self.path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o600)
+            except OSError:
+                self._fd = -2  # (not again: the recording's folder is gone or unwritable)
+                return -2
+            self._fd = move_up(fd)
+        return self._fd
+
+    def forked(self, recorded: bool) -> None:
+        """In a forked child: one that records is part of the tree, its streams counted
+        from nothing (its record locks are its own: they are not inherited; the log stays
+        open); one forked by C code, unrecorded, writes directly."""
+        self.written = {1: 0, 2: 0}
+        self._lock = _allocate_lock()
+        if recorded:
+            self.enter_tree()
+        else:
+            self.in_tree = False
+            for raw in self._raws:
+                raw.write = partial(posix.write, raw.fileno())
+
+
+def _lock_file(fd: int) -> None:
+    """The whole log, locked (lockf counts from the file's offset: the start, every time,
+    or what an appended line moved it past would stay locked)."""
+    while True:
+        try:
+            posix.lseek(fd, 0, 0)
+            posix.lockf(fd, posix.F_LOCK, 0)
+            return
+        except InterruptedError:
+            continue
+        except OSError:
+            return  # (a file system without locks: order as it comes)
+
+
+def _unlock_file(fd: int) -> None:
+    try:
+        posix.lseek(fd, 0, 0)
+        posix.lockf(fd, posix.F_ULOCK, 0)
+    except OSError:
+        pass
+
+
+def read_turns(path: str, process_id: str) -> tuple[dict, int]:
+    """From the log: this process's turns, ``{fd: [(end offset, turn number)]}``, and
+    how many turns the tree has. A log cut short (the recording was killed) keeps its
+    whole lines."""
+    try:
+        with _io.FileIO(path, "r") as handle:
+            text = handle.readall().decode("ascii", "replace")
+    except OSError:
+        return {}, 0
+    mine: dict = {1: [], 2: []}
+    turns, last = 0, None
+    for line in text.split("\n"):
+        parts = line.split(" ")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            continue
+        who, fd, end = parts[0], int(parts[1]), int(parts[2])
+        if fd not in mine:
+            continue
+        if (who, fd) == last:  # one turn: the same process writing on
+            if who == process_id:
+                mine[fd][-1] = (end, mine[fd][-1][1])
+            continue
+        last = (who, fd)
+        if who == process_id:
+            mine[fd].append((end, turns))
+        turns += 1
+    return mine, turns
+
+
+def turn_counter_path() -> str:
+    """A new file name for a tree's turn counter, in the replaying machine's temp dir."""
+    name = f"retrace-turns-{posix.getpid()}-{posix.urandom(4).hex()}"
+    for folder in (os.environ.get("TMPDIR"), "/tmp"):
+        if folder and _is_dir(folder):
+            return f"{folder.rstrip('/')}/{name}"
+    return f"/tmp/{name}"
+
+
+def _is_dir(path) -> bool:
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o040000
+    except OSError:
+        return False
+
+
+class TurnCounter:
+    """The number of turns done, in a file the replayed processes of the tree share."""
+
+    def __init__(self, path: str, create: bool) -> None:
+        flags = posix.O_RDWR | posix.O_CLOEXEC | ((posix.O_CREAT | posix.O_EXCL) if create else 0)
+        self.path = path
+        self.fd = move_up(posix.open(path, flags, 0o600))
+        if create:
+            posix.pwrite(self.fd, bytes(8), 0)
+
+    def done(self) -> int:
+        return int.from_bytes(posix.pread(self.fd, 8, 0), "little")
+
+    def set_done(self, count: int) -> None:
+        posix.pwrite(self.fd, count.to_bytes(8, "little"), 0)
+
+    def remove(self) -> None:
+        try:
+            posix.unlink(self.path)
+        except OSError:
+            pass
+
+
+class WriteTurns(DirectOutput):
+    """Replay of the whole tree: this process's writes to stdout and stderr, each in its turn."""
+
+    def __init__(self, log_path: str, counter: TurnCounter, process_id: str, say) -> None:
+        super().__init__()
+        self.log_path = log_path
+        self.counter = counter
+        self.say = say  # one line on stderr
+        self.given_up = False
+        self.become(process_id)
+
+    def become(self, process_id: str) -> None:
+        """This process replays ``process_id`` (from its start, or from a replayed fork)."""
+        self.process_id = process_id
+        self.turns, _ = read_turns(self.log_path, process_id)
+        self.next = {1: 0, 2: 0}
+        self.written = {1: 0, 2: 0}
+        self._lock = _allocate_lock()
+        if process_id != ROOT_PROCESS:
+            self.enter_tree()
+
+    def write(self, fd: int, data) -> int:
+        turns = self.turns.get(fd)
+        if not turns or self.given_up or not self.in_tree:
+            return posix.write(fd, data)
+        with self._lock:
+            view = memoryview(data).cast("B")
+            done = 0
+            while done < len(view):
+                index = self.next[fd]
+                if index >= len(turns) or self.given_up:  # past the recorded output
+                    done += _write_all(fd, view[done:])
+                    break
+                end, turn = turns[index]
+                self._wait_for(turn)
+                piece = view[done:done + max(0, end - self.written[fd])]
+                if piece:
+                    _write_all(fd, piece)
+                done += len(piece)
+                self.written[fd] += len(piece)
+                if self.written[fd] >= end:
+                    self.next[fd] = index + 1
+                    self._hand_on(turn)
+            return done
+
+    def end(self) -> None:
+        """This process writes no more: its turns left are handed on, in order. (Called
+        where its replay ends, from any thread: a write stuck in its turn does not keep
+        it waiting for ever.)"""
+        if not self._lock.acquire(timeout=PATIENCE):
+            return
+        try:
+            left = sorted(turn for fd, turns in self.turns.items() for _, turn in turns[self.next[fd]:])
+            self.turns = {}
+            for turn in left:
+                if self.given_up:
+                    return
+                self._wait_for(turn)
+                self._hand_on(turn)
+        finally:
+            self._lock.release()
+
+    def _wait_for(self, turn: int) -> None:
+        counter = self.counter
+        done = counter.done()
+        if done >= turn:
+            return
+        pause, still_since, seen = 0.0001, _monotonic(), done
+        sleeper = _allocate_lock()
+        sleeper.acquire()
+        while done < turn:
+            sleeper.acquire(timeout=pause)  # (a real sleep: time.sleep is a boundary)
+            pause = min(pause * 2, 0.005)
+            done = counter.done()
+            if done != seen:
+                seen, still_since = done, _monotonic()
+            elif _monotonic() - still_since > PATIENCE:
+                self.given_up = True
+                self.say(f"process {self.process_id} waited {PATIENCE:.0f} s for its turn to write "
+                         f"(turn {turn}, the tree is at {done}); its output is no longer in the recorded order")
+                return
+
+    def _hand_on(self, turn: int) -> None:
+        self.counter.set_done(turn + 1)
