@@ -208,6 +208,9 @@ def replay_command(recording_path: str, process: str | None = None, *, alone: bo
                    debug: dict | None = None, extra: dict | None = None) -> tuple[list[str], dict]:
     """argv and environment that replay ``recording_path`` (see replay_config)."""
     config, settings = replay_config(recording_path, process, alone=alone, debug=debug, extra=extra)
+    main = settings.get("main", {})
+    if main.get("kind") == "module":
+        config["main_module"] = main.get("target")  # (bootstrap/mainentry.py: follow_module)
     env = _startup_env(dict(os.environ), settings.get("env") or {})
     env[CONFIG_VAR] = config_json(config)
     env.update(replay_keys)
@@ -217,16 +220,14 @@ def replay_command(recording_path: str, process: str | None = None, *, alone: bo
     else:
         env["PYTHONHASHSEED"] = seed
     _with_site_dir(env)
-    main = settings.get("main", {})
     options = list(main.get("options", []))
-    # The frames below the program as the recording had them: runpy's two for `python -m
-    # name` (those of `-m retrace` stand for them), none for a script or `-c`, which run as
-    # the first frame, from a compiled file the replay writes as it starts
-    # (bootstrap/mainentry.py).
-    if main.get("kind") in ("module", "directory"):
-        entry = ["-m", "retrace"]
-    else:
-        entry = [_entry_path()]
+    # The frames below the program as the recording had them (bootstrap/mainentry.py):
+    # runpy's two for `python -m name`, which python runs as it did (the replay sets up
+    # what it finds as it starts); none for a script or `-c`, which run as the first frame,
+    # from a compiled file the replay writes as it starts; `python DIR`'s, as `-m retrace`'s.
+    if main.get("kind") == "module":
+        return [sys.executable, *options, "-m", config["main_module"]], env
+    entry = ["-m", "retrace"] if main.get("kind") == "directory" else [_entry_path()]
     argv = [sys.executable, *options, *entry, "--recording", config["recording"]]
     if process is not None:
         argv += ["--process", process]

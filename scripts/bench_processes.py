@@ -8,6 +8,9 @@ Workloads (issue #5: the cost of recording every process of a tree):
 - ``pool fork`` / ``pool spawn``: a ``multiprocessing.Pool(4)`` mapping ``--tasks``
   small computations (each reads the clock and a random number), under the fork
   and the spawn start method: every worker is a recorded process.
+- ``pool printing``: the same pool (fork) whose tasks each print a line to the
+  stdout the workers share with their parent (flushed): the cost of recording the
+  tree's output order, and of replaying in it (engine/outputorder.py).
 - ``python children``: ``--children`` runs of ``subprocess.run([sys.executable,
   child.py])``, one after another: the cost of starting a recorded interpreter.
 
@@ -41,6 +44,18 @@ def task(i):
 if __name__ == "__main__":
     with mp.get_context(sys.argv[1]).Pool(4) as pool:
         print(sum(pool.map(task, range(int(sys.argv[2])), chunksize=16)))
+"""
+
+PRINTING = """\
+import multiprocessing as mp, sys
+
+def task(i):
+    print("task", i, "line", i * 7, flush=True)
+    return i
+
+if __name__ == "__main__":
+    with mp.get_context("fork").Pool(4) as pool:
+        print(sum(pool.map(task, range(int(sys.argv[1])), chunksize=16)))
 """
 
 PARENT = """\
@@ -82,12 +97,13 @@ def measure(name: str, argv: list[str], runs: int, workdir: str) -> dict:
 
 
 def run_all(runs: int, tasks: int, children: int, workdir: str) -> list[dict]:
-    for name, text in (("pool.py", POOL), ("parent.py", PARENT), ("child.py", CHILD)):
+    for name, text in (("pool.py", POOL), ("printing.py", PRINTING), ("parent.py", PARENT), ("child.py", CHILD)):
         with open(os.path.join(workdir, name), "w") as handle:
             handle.write(text)
     return [
         measure("pool fork", ["pool.py", "fork", str(tasks)], runs, workdir),
         measure("pool spawn", ["pool.py", "spawn", str(tasks)], runs, workdir),
+        measure("pool printing", ["printing.py", str(tasks)], runs, workdir),
         measure("python children", ["parent.py", str(children)], runs, workdir),
     ]
 

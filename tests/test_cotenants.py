@@ -209,6 +209,30 @@ def test_a_replayed_script_is_the_first_frame_of_its_process(program):
     assert_same_run(recorded, app.replay())
 
 
+def test_a_replayed_module_has_runpys_two_frames_below_it(program):
+    """``python -m pkg``: below the module's frame, runpy's two, as when recorded (before,
+    four of retrace's on replay); a stack walk, ``traceback.print_stack`` and a warning's
+    ``stacklevel`` see what they saw, with the project gone."""
+    import shutil
+
+    app = program("")
+    app.write("pkg/__init__.py", "print('package', __name__)\n")
+    app.write("pkg/__main__.py", """
+        import inspect, sys, traceback, warnings
+        for frame in inspect.stack():
+            print(frame.filename, frame.function)
+        print(sys.argv, __spec__.name, __package__, type(__loader__).__name__)
+        traceback.print_stack(file=sys.stdout)
+        warnings.warn("from the module's caller", stacklevel=2)
+    """)
+    recorded = run([LAUNCHER, "--recording", str(app.recording), "-m", "pkg"], cwd=app.dir)
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.count("<frozen runpy>") == 4, recorded.stdout
+    shutil.rmtree(app.dir)
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())
+
+
 @pytest.mark.compat("coverage")
 @pytest.mark.parametrize("target", [["app.py"], ["-m", "pytest", "-p", "no:cacheprovider", "test_app.py"]],
                          ids=["script", "pytest"])

@@ -67,6 +67,12 @@ class RunDirLoader(SourceFileLoader):
         return None
 
 
+# What the program sees of it is what it saw when recorded: ``repr(__loader__)``,
+# ``type(__loader__).__name__``.
+RunDirLoader.__name__ = RunDirLoader.__qualname__ = SourceFileLoader.__name__
+RunDirLoader.__module__ = SourceFileLoader.__module__
+
+
 class RunDirFinder:
     def __init__(self, recording: Recording, code_root: str | None, cwd: str) -> None:
         self.recording = recording

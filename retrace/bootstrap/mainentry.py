@@ -25,6 +25,12 @@ retrace's runner did, without a frame of its own:
   instead, ``__file__`` made the recorded one (``-c`` has none), and the file, read by
   then, is removed with its folder.
 
+``python -m name`` needs no entry file: the launcher starts the replay as ``python -m
+name`` itself, and the audit event ``cpython.run_module``, raised before python hands
+``name`` to runpy, is where the set-up happens (``follow_module``); runpy then finds the
+recorded module (retrace's code finder serves it from run/) and runs it, its two frames
+below the module's, as when recorded.
+
 An uncaught exception is then python's own business, as when recorded (retrace's
 ``sys.excepthook`` wrapper prints it from run/, bootstrap/tracebacks.py); its audit
 event ``sys.excepthook`` tells the replay (a Ctrl-C of the user's, a failure of
@@ -159,6 +165,23 @@ def remove_pending() -> None:
                 remove(what)  # (posix's own: retrace's work, never an event)
             except OSError:
                 pass
+
+
+def follow_module(name: str, set_up, uncaught) -> None:
+    """``python -m name``: run ``set_up()`` when the interpreter is about to hand ``name``
+    to runpy (the audit event ``cpython.run_module``), which then finds and runs it as when
+    recorded, with its two frames below the module's; ``uncaught`` as for ``follow``."""
+    state = {"started": False}
+
+    def audit(event, args):
+        if event == "cpython.run_module":
+            if not state["started"] and args and args[0] == name:
+                state["started"] = True
+                set_up()
+        elif event == "sys.excepthook" and state["started"] and len(args) == 4:
+            uncaught(*args)
+
+    sys.addaudithook(audit)
 
 
 def follow(path: str, set_up, main_loader, uncaught) -> None:

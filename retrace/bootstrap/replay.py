@@ -636,6 +636,8 @@ def prepare(config: dict) -> None:
             _session.secrets.announce(_session.recording)
         if entry:  # (launch.replay_command: the interpreter runs it next)
             _session.write_entry(sys.argv[0])
+        elif config.get("main_module"):  # (likewise: `python -m name`)
+            mainentry.follow_module(config["main_module"], _session._enter_main, _session._main_uncaught)
         listen = config.get("debug_listen")
         if config.get("debug") or config.get("break") or config.get("post_mortem"):
             # before the boundaries: the debugger is no part of the program

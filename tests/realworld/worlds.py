@@ -1,0 +1,139 @@
+"""Real third-party programs, recorded in a world the test builds, replayed as on another machine.
+
+(The fixtures are imported by the test modules: a second conftest.py would clash with
+tests/conftest.py, which this imports from.)
+
+A ``World`` is a project folder, a HOME and a TMPDIR of the program's own. The program
+records there through the launcher; then the world is deleted (and any server the test
+started is stopped), and the recording is replayed twice from somewhere else, with
+another HOME, TMPDIR and working directory -- the second time with no network
+(``unshare -n``, where the test may create one). stdout, stderr and the exit code must
+be byte-identical to the recording's, every time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CAN_UNSHARE_NET, LAUNCHER, Result, _clean_env, assert_same_run, run
+
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server ended before it listened: {process.communicate()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+class World:
+    """The world a real program records in: deleted before it replays."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.world = root / "world"
+        self.dir = self.world / "project"
+        self.home = self.world / "home"
+        self.tmp = self.world / "tmp"
+        for folder in (self.dir, self.home, self.tmp):
+            folder.mkdir(parents=True)
+        self.recording = root / "recording"
+
+    def write(self, relpath: str, text: str) -> Path:
+        path = self.dir / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    @property
+    def env(self) -> dict:
+        return {"HOME": str(self.home), "TMPDIR": str(self.tmp)}
+
+    def record(self, *argv: str, timeout: float = 300) -> Result:
+        """``python ARGV...`` recorded in the project folder."""
+        return run([LAUNCHER, "--recording", str(self.recording), *argv], cwd=self.dir, env=self.env,
+                   timeout=timeout)
+
+    def record_server(self, *argv: str, port: int, clients, stop=signal.SIGTERM, timeout: float = 120) -> Result:
+        """A server recorded while ``clients()`` talks to it from outside, then sent ``stop``."""
+        server = subprocess.Popen([LAUNCHER, "--recording", str(self.recording), *argv], cwd=self.dir,
+                                  env=_clean_env(self.env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_port(port, server)
+            clients()
+            time.sleep(0.3)  # (the last access log lines)
+            server.send_signal(stop)
+            out, err = server.communicate(timeout=timeout)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
+        return Result(server.returncode, out, err)
+
+    def processes(self) -> list[str]:
+        folder = self.recording / "processes"
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def tear_down(self) -> None:
+        shutil.rmtree(self.world)
+
+    def assert_replays(self, recorded: Result, timeout: float = 300) -> None:
+        """Twice, each time from another folder with another HOME and TMPDIR; the second
+        time with no network."""
+        assert not self.world.exists(), "tear the world down first"
+        for attempt, offline in ((1, False), (2, True)):
+            elsewhere = self.root / f"elsewhere{attempt}"
+            for name in ("home", "tmp", "cwd"):
+                (elsewhere / name).mkdir(parents=True)
+            env = {"HOME": str(elsewhere / "home"), "TMPDIR": str(elsewhere / "tmp")}
+            replayed = run([LAUNCHER, "--replay", str(self.recording)], cwd=elsewhere / "cwd", env=env,
+                           timeout=timeout, no_network=offline and CAN_UNSHARE_NET)
+            assert_same_run(recorded, replayed)
+
+
+@pytest.fixture
+def world(tmp_path):
+    return World(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def sdists(tmp_path_factory):
+    """``sdists(name, version)``: the source distribution from PyPI, unpacked; its path."""
+    cache = tmp_path_factory.mktemp("sdists")
+
+    def fetch(name: str, version: str) -> Path:
+        unpacked = cache / f"{name}-{version}"
+        if not unpacked.is_dir():
+            done = subprocess.run([PYTHON, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                                   "-d", str(cache), f"{name}=={version}"], capture_output=True, text=True,
+                                  timeout=300)
+            assert done.returncode == 0, done.stderr
+            archive = next(cache.glob(f"{name.replace('-', '_')}-{version}.tar.gz"), None) or next(
+                cache.glob(f"{name}-{version}.tar.gz"))
+            shutil.unpack_archive(archive, cache)
+        return unpacked
+
+    return fetch
