@@ -73,8 +73,31 @@ def needs(module: str) -> None:
         pytest.skip(f"{module} is not installed")
 
 
+_ELSEWHERE: list = []  # this test process's "other machine" (removed at its exit)
+
+
+def elsewhere() -> Path:
+    """A HOME, TMPDIR and working directory that the recording never saw."""
+    if not _ELSEWHERE:
+        import atexit
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="retrace-elsewhere-"))
+        for name in ("home", "tmp", "cwd"):
+            (root / name).mkdir()
+        atexit.register(shutil.rmtree, root, True)
+        _ELSEWHERE.append(root)
+    return _ELSEWHERE[0]
+
+
 def run(argv: list[str], *, cwd=None, env=None, stdin: str | None = None, timeout: float = 60,
         no_network: bool = False) -> Result:
+    """``argv`` in the test's environment; a replay (``--replay``) as on another machine:
+    another HOME and TMPDIR (and working directory) unless the test gives its own."""
+    if "--replay" in argv:
+        other = elsewhere()
+        env = {"HOME": str(other / "home"), "TMPDIR": str(other / "tmp"), **(env or {})}
+        cwd = cwd or other / "cwd"
     if no_network and CAN_UNSHARE_NET:
         argv = ["unshare", "-n", *argv]
     proc = subprocess.run(

@@ -129,6 +129,33 @@ def test_lxml_parses_and_writes_files_by_name(program):
     assert "XMLSyntaxError" in recorded.stdout
 
 
+AST_SERIALIZE = """
+    import os
+    import ast_serialize
+
+    with open("m.py", "w") as out:
+        out.write("def f(a: int) -> str:\\n    return a  # type: ignore\\n")
+    with open("latin.py", "wb") as out:
+        out.write(b"# -*- coding: latin-1 -*-\\nx = '\\xe9'\\n")
+    os.mkdir("pkg")
+    for name in ("m.py", "latin.py", "missing.py", "pkg"):
+        try:
+            tree, errors, ignores, imports, data = ast_serialize.parse(name, python_version=(3, 11))
+            print(name, len(tree), errors, ignores, data["source_hash"])
+        except ValueError as exc:
+            print(name, type(exc).__name__, exc)
+    os.rmdir("pkg")
+"""
+
+
+def test_ast_serialize_parses_files_by_name(program):
+    """mypy's Rust parser reads a file it is given by name itself, below Python."""
+    needs("ast_serialize")
+    app = program(AST_SERIALIZE)
+    recorded = _record_then_replay_without(app, "m.py", "latin.py")
+    assert "m.py " in recorded.stdout and "latin.py ValueError" in recorded.stdout
+
+
 PILLOW = """
     from PIL import Image, ImageDraw
 

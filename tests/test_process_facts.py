@@ -148,6 +148,24 @@ def test_getpass_and_platform_strings(program, tmp_path):
     assert_same_run(recorded, replayed)
 
 
+def test_psutil_facts_asked_in_c_replay_after_the_process_is_gone(program):
+    """psutil asks the kernel about the recorded pid in C (affinity, priorities): on replay
+    that pid is another process or none, and a real call raises NoSuchProcess."""
+    app = program("""
+        import psutil
+        me = psutil.Process()
+        print("affinity", me.cpu_affinity(), me.nice(), tuple(me.ionice()))
+        print("machine", psutil.cpu_count(logical=False), psutil.virtual_memory().total > 0)
+        print("interfaces", sorted(psutil.net_if_addrs()) == sorted(psutil.net_if_stats()))
+        print("disks", len(psutil.disk_partitions(all=True)) > 0, len(psutil.users()) >= 0)
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.startswith("affinity [")
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())
+
+
 @pytest.mark.parametrize("make", [
     lambda: os.uname(),
     lambda: os.times(),

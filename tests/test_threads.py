@@ -765,6 +765,15 @@ def test_a_thread_spinning_on_a_flag_finishes(program, source):
     assert "saw the flag" in recorded.stdout
 
 
+def test_a_module_run_with_dash_m_is_switched_out_where_recorded(program):
+    """Below a ``python -m`` module the recording has runpy's frames and replay has
+    retrace's runner: the spot of a switch-out of the main thread must not count them."""
+    app = program("")
+    app.write("spinning.py", SPIN_COMPUTING_SETTER)
+    recorded, _ = record_and_replay(app, python_args=["-m", "spinning"], timeout=60)
+    assert "main saw the flag" in recorded.stdout
+
+
 def test_a_spin_count_kept_in_a_global_replays_exactly(program):
     app = program(SPIN_COUNTING)
     recorded, _ = record_and_replay(app, timeout=60)

@@ -244,6 +244,7 @@ class ReplayedTree:
             fail(RecordingError(f"child process {child} has no usable recording: {error}"))
         session.engine.become_child(reader)
         session.engine.output.become(child)
+        session._turn_counter = None  # (the tree's: its maker removes it)
         session._pid = posix.getpid()
         self.process_id, self.forks, self.replayed_children, self._exec_children = child, 0, {}, None
         if self.target == child:

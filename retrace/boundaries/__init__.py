@@ -23,7 +23,7 @@ FAMILY_MODULES = (
     "subprocesses",  # fork_exec/posix_spawn, wait*, kill, os.system: commands not run on replay
     "sqlite",      # sqlite3 connections, cursors, blobs as handles; sqlite3.Row of ours
     "postgres",    # psycopg2 connections and cursors as handles (libpq does its I/O in C)
-    "cfiles",      # files numpy and lxml read and write in C: the bytes go through open() instead
+    "cfiles",      # files numpy, lxml, ast_serialize read and write in C: the bytes go through open()
     "cryptokeys",  # keys, nonces and paddings OpenSSL draws at random in C for cryptography
     "zeromq",      # pyzmq contexts, sockets and pollers as handles (libzmq does its I/O in C)
     "libuv",       # uvloop: asyncio's own loop instead (libuv does its I/O in C)

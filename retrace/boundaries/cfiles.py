@@ -1,4 +1,5 @@
-"""Files read and written below Python: numpy's fromfile/tofile, lxml by path, mmap.
+"""Files read and written below Python: numpy's fromfile/tofile, lxml by path, mmap,
+ast_serialize (mypy's parser) by path.
 
 Such code reaches the world below Python -- libxml2 opens a path with its own
 ``open(2)``, numpy ``fdopen``s a duplicate of a file object's descriptor and
@@ -166,6 +167,31 @@ def _make_write(engine, original, name):
     return replacing(write, original)
 
 
+# -- ast_serialize --------------------------------------------------------------------------
+# mypy's native parser (Rust) reads the file it is given by name itself, unless it is given
+# the source. The replacement reads the file through open() and gives the parser its bytes
+# (the same trees, hashes and errors); a file that cannot be opened, or is not UTF-8, is
+# left to the parser in a leaf, so its own error is recorded and replayed.
+
+def _make_ast_parse(engine, original, name):
+    unreadable = engine.leaf("ast_serialize.parse", original, key=all_args, depth=2)
+
+    def parse(fnam, source=None, *args, **kwargs):
+        if source is not None or type(fnam) is not str:
+            return original(fnam, source, *args, **kwargs)
+        try:
+            with open(fnam, "rb") as file:
+                data = file.read()
+        except OSError:
+            return unreadable(fnam, source, *args, **kwargs)
+        try:
+            return original(fnam, data, *args, **kwargs)
+        except UnicodeDecodeError:  # (by name: the parser's own ValueError)
+            return unreadable(fnam, source, *args, **kwargs)
+
+    return replacing(parse, original)
+
+
 # -- mmap -----------------------------------------------------------------------------------
 # A mapping's reads are memory reads, below any call. So making the mapping of a file is
 # the boundary: recording maps the file for real and stores what the mapping holds then;
@@ -219,6 +245,8 @@ FAMILY = Family(
               make=_make_tofile),
         Patch("lxml.etree", "parse", why="libxml2 opens and reads a file by name in C", make=_make_parse),
         Patch("lxml.etree", "_ElementTree.write", why="libxml2 writes a file by name in C", make=_make_write),
+        Patch("ast_serialize", "parse", why="mypy's Rust parser opens and reads a file by name",
+              make=_make_ast_parse),
         Patch("mmap", "mmap", why="a mapped file's reads are memory reads", make=_make_mmap),
     ),
 )

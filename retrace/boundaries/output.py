@@ -66,6 +66,11 @@ class StreamRaw(_RawIOBase):
         return f"<_io.FileIO name={self.name!r} mode='wb' closefd=False>"
 
 
+# As the interpreter's raw stdout shows itself (``type(sys.stdout.buffer.raw).__name__``).
+StreamRaw.__name__ = StreamRaw.__qualname__ = "FileIO"
+StreamRaw.__module__ = "_io"
+
+
 def _stream_facts():
     """How the interpreter set up stdout and stderr: per stream, None when it has none."""
     facts = []

@@ -17,6 +17,10 @@ nothing and needs no privileges.
 The environment is not a boundary: replay restores ``os.environ`` from the
 recording's settings before the program starts.
 
+psutil asks the kernel some of its facts in C, below those leaves (a process's CPU
+affinity and priorities by pid, the disks, network interfaces and users): its C
+functions are leaves too. On replay the recorded pid names another process, or none.
+
 ``platform`` runs the ``uname -p`` and ``file`` commands for ``processor()`` and
 ``architecture()``; the smallest points that cover them are leaves here so that
 replay runs no command.
@@ -76,6 +80,17 @@ _OS_CHANGES = (
     "setresgid", "setgroups", "initgroups",
 )
 
+# psutil's C functions (psutil 7 has them all in _psutil_linux; earlier, some are in
+# _psutil_posix): facts, and the calls that change a process.
+_PSUTIL_C_FACTS = (
+    "proc_cpu_affinity_get", "proc_ioprio_get", "proc_priority_get", "getpriority", "linux_sysinfo",
+    "disk_partitions", "users", "net_if_addrs", "net_if_duplex_speed", "net_if_flags",
+    "net_if_is_running", "net_if_mtu", "getpagesize", "heap_info",
+)
+_PSUTIL_C_CHANGES = (
+    "proc_cpu_affinity_set", "proc_ioprio_set", "proc_priority_set", "setpriority", "heap_trim",
+)
+
 
 FAMILY = Family(
     name="process",
@@ -103,6 +118,11 @@ FAMILY = Family(
               key=all_args),
         Patch("resource", "prlimit", why="reads or changes a process's limits", key=all_args, optional=True),
         Patch("resource", "getpagesize", why="a fact about the machine"),
+        *(Patch(module, name, why="psutil asks the kernel in C", key=all_args, optional=True, quick=True)
+          for module in ("psutil._psutil_linux", "psutil._psutil_posix") for name in _PSUTIL_C_FACTS),
+        *(Patch(module, name, why="psutil changes a process in C: done while recording, not on replay",
+                key=all_args, optional=True, quick=True)
+          for module in ("psutil._psutil_linux", "psutil._psutil_posix") for name in _PSUTIL_C_CHANGES),
         # platform.processor() / uname().processor run `uname -p` in a subprocess;
         # _Processor.get is the one place that does it (CPython 3.11 Lib/platform.py).
         Patch("platform", "_Processor.get", why="runs `uname -p`", optional=True),

@@ -203,20 +203,55 @@ def _is_dir(path) -> bool:
 
 
 class TurnCounter:
-    """The number of turns done, in a file the replayed processes of the tree share."""
+    """The number of turns done, in a file the replayed processes of the tree share.
+
+    Byte *t* of the file, as a POSIX record lock, is held by the process whose turn *t*
+    is, from when it starts until that turn is done (``hold``, ``done_with``): a process
+    waiting for turn *t* blocks on that byte, and wakes the moment the turn is done or
+    its owner is gone (record locks die with their process). An owner not started yet
+    holds nothing: the waiter then polls."""
 
     def __init__(self, path: str, create: bool) -> None:
-        flags = posix.O_RDWR | posix.O_CLOEXEC | ((posix.O_CREAT | posix.O_EXCL) if create else 0)
         self.path = path
-        self.fd = move_up(posix.open(path, flags, 0o600))
+        self.fd = self._open(create)
         if create:
             posix.pwrite(self.fd, bytes(8), 0)
+
+    def _open(self, create: bool = False) -> int:
+        flags = posix.O_RDWR | posix.O_CLOEXEC | ((posix.O_CREAT | posix.O_EXCL) if create else 0)
+        return move_up(posix.open(self.path, flags, 0o600))
+
+    def reopen(self) -> None:
+        """In a forked child: a descriptor of its own (the offset that locks count from is
+        shared with the parent's), of the same file even if the root removed it already."""
+        fresh = move_up(posix.open(f"/proc/self/fd/{self.fd}", posix.O_RDWR | posix.O_CLOEXEC))
+        posix.close(self.fd)
+        self.fd = fresh
 
     def done(self) -> int:
         return int.from_bytes(posix.pread(self.fd, 8, 0), "little")
 
-    def set_done(self, count: int) -> None:
-        posix.pwrite(self.fd, count.to_bytes(8, "little"), 0)
+    def hold(self, turns) -> None:
+        """Lock the bytes of this process's turns (from the first not done yet)."""
+        for turn in turns:
+            self._lock(turn, posix.F_TLOCK)
+
+    def done_with(self, turn: int) -> None:
+        posix.pwrite(self.fd, (turn + 1).to_bytes(8, "little"), 0)
+        self._lock(turn, posix.F_ULOCK)
+
+    def wait_on(self, turn: int) -> None:
+        """Block while the owner of ``turn`` holds it (not at all if nobody does)."""
+        if self._lock(turn, posix.F_LOCK):
+            self._lock(turn, posix.F_ULOCK)
+
+    def _lock(self, turn: int, how: int) -> bool:
+        try:
+            posix.lseek(self.fd, 8 + turn, 0)
+            posix.lockf(self.fd, how, 1)
+            return True
+        except OSError:  # (EINTR, EDEADLK, a file system without locks: the waiter polls)
+            return False
 
     def remove(self) -> None:
         try:
@@ -238,11 +273,22 @@ class WriteTurns(DirectOutput):
 
     def become(self, process_id: str) -> None:
         """This process replays ``process_id`` (from its start, or from a replayed fork)."""
+        forked = hasattr(self, "process_id")
         self.process_id = process_id
         self.turns, _ = read_turns(self.log_path, process_id)
         self.next = {1: 0, 2: 0}
         self.written = {1: 0, 2: 0}
         self._lock = _allocate_lock()
+        if forked:
+            try:
+                self.counter.reopen()
+            except OSError as error:
+                self.turns, self.given_up = {}, True
+                self.say(f"process {process_id} writes its output out of the recorded order: "
+                         f"cannot reopen the turn counter ({error.strerror or error})")
+                return
+        done = self.counter.done()
+        self.counter.hold(sorted(turn for turns in self.turns.values() for _, turn in turns if turn >= done))
         if process_id != ROOT_PROCESS:
             self.enter_tree()
 
@@ -292,20 +338,24 @@ class WriteTurns(DirectOutput):
         done = counter.done()
         if done >= turn:
             return
-        pause, still_since, seen = 0.0001, _monotonic(), done
+        pause, still_since, seen = 0.0002, _monotonic(), done
         sleeper = _allocate_lock()
         sleeper.acquire()
-        while done < turn:
-            sleeper.acquire(timeout=pause)  # (a real sleep: time.sleep is a boundary)
-            pause = min(pause * 2, 0.005)
+        while True:
+            counter.wait_on(done)  # (the turn after the last one done: its owner's)
             done = counter.done()
+            if done >= turn:
+                return
             if done != seen:
-                seen, still_since = done, _monotonic()
-            elif _monotonic() - still_since > PATIENCE:
+                seen, still_since, pause = done, _monotonic(), 0.0002
+                continue
+            sleeper.acquire(timeout=pause)  # (its owner has not started: a real sleep, not time.sleep's)
+            pause = min(pause * 2, 0.005)
+            if _monotonic() - still_since > PATIENCE:
                 self.given_up = True
                 self.say(f"process {self.process_id} waited {PATIENCE:.0f} s for its turn to write "
                          f"(turn {turn}, the tree is at {done}); its output is no longer in the recorded order")
                 return
 
     def _hand_on(self, turn: int) -> None:
-        self.counter.set_done(turn + 1)
+        self.counter.done_with(turn)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import _thread
 import ctypes
 import opcode
+import os
 import sys
 
 from retrace.engine.divergence import is_ours
@@ -67,6 +68,7 @@ _INSIDE = 1  # a switch-out spot's 9th item: the thread was inside the call at i
 _PLAIN = frozenset({int, float, str, bytes, bool})
 _NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
 _SIZED = frozenset({list, dict, set, frozenset, tuple, bytearray})
+_RUNPY = frozenset({"<frozen runpy>", os.path.join(os.path.dirname(os.__file__), "runpy.py")})
 
 
 # -- where a thread is: the same in both runs -------------------------------------------------
@@ -109,12 +111,20 @@ def frame_digest(frame) -> int:
     return _digest(parts)
 
 
+def _below_program(filename: str) -> bool:
+    """Retrace's frames, and runpy's: below a ``python -m`` module are runpy's two, when
+    recorded and replayed by the launcher; under a debugger, retrace's runner is over
+    those of ``python -m retrace``."""
+    return filename in _RUNPY or is_ours(filename)
+
+
 def stack_digests(frame) -> list:
     """``frame_digest`` of each frame from ``frame`` outwards, up to the first of
-    retrace's own (a thread's start, replay's runner of the main script, a boundary
-    that called back into the program): what lies below differs between the modes."""
+    retrace's own or runpy's (a thread's start, the runner of the main script or
+    module, a boundary that called back into the program): what lies below differs
+    between the modes."""
     digests = []
-    while frame is not None and not is_ours(frame.f_code.co_filename):
+    while frame is not None and not _below_program(frame.f_code.co_filename):
         digests.append(frame_digest(frame))
         frame = frame.f_back
     return digests
@@ -124,7 +134,7 @@ def matches(frame, digests: list) -> bool:
     """``stack_digests(frame) == digests``, frame by frame from the inside: the first
     frames usually tell one pass of a loop from another, so most checks stop there."""
     i = 0
-    while frame is not None and not is_ours(frame.f_code.co_filename):
+    while frame is not None and not _below_program(frame.f_code.co_filename):
         if i >= len(digests) or frame_digest(frame) != digests[i]:
             return False
         i += 1
@@ -271,8 +281,9 @@ class Preempter:
                     return
                 tstate = api.PyThreadState_Next(tstate)
 
-    def _event(self, obj, frame, what, arg) -> int:
-        """In the running thread, on every trace event until it is switched out."""
+    def _event(self, obj, frame, what, arg, _settrace=sys.settrace) -> int:
+        """In the running thread, on every trace event until it is switched out. (As the
+        interpreter finalizes, module globals are None: ``_settrace`` is kept here.)"""
         try:
             if state.slot is not None and state.slot.in_c is not None:
                 self._back_from_c(state.slot)  # (any event: an instruction, a callback's call)
@@ -285,7 +296,7 @@ class Preempter:
             slot = state.slot
             if slot is not None and slot.starting:
                 return 0  # inside Thread.start, which is no hand-over (its waits are real): later
-            sys.settrace(None)
+            _settrace(None)
             asked, self._asked = self._asked, None
             scheduler = self.scheduler
             if asked is not None and asked[1] == scheduler.turns and asked[0] is state.slot:
@@ -294,7 +305,7 @@ class Preempter:
             if slot is not None and slot.in_c is not None:  # switched out meanwhile, from the preempter
                 self._back_from_c(slot)
         except BaseException:  # never into the program; at worst this switch-out is lost
-            sys.settrace(None)
+            _settrace(None)
             self._asked = None
         return 0
 

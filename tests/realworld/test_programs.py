@@ -82,6 +82,32 @@ def test_sphinx_builds_html_in_parallel(world):
     world.assert_replays(recorded)
 
 
+TYPED = """\
+from typing import Iterable
+
+
+def total(values: Iterable[int]) -> str:
+    return sum(values)
+
+
+print(total(["a", "b"]))
+"""
+
+
+def test_mypy_checks_a_package(world):
+    """mypy (compiled with mypyc; its parser is Rust, reading files by name) on a package,
+    with its cache in the project folder: four errors, exit 1."""
+    needs("mypy")
+    world.write("pkg/__init__.py", "")
+    world.write("pkg/typed.py", TYPED)
+    world.write("pkg/other.py", "from pkg.typed import total\n\nVALUE: int = total([1, 2])\n")
+    recorded = world.record("-m", "mypy", "pkg")
+    assert recorded.returncode == 1, recorded.stdout + recorded.stderr
+    assert "Found 4 errors in 2 files" in recorded.stdout, recorded.stdout
+    world.tear_down()
+    world.assert_replays(recorded)
+
+
 class _Echo(BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps({"path": self.path, "agent": self.headers.get("User-Agent", "")[:6]}).encode()
