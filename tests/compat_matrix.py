@@ -53,8 +53,7 @@ ROWS = {
                "recording sends tasks through a redis-server the tests start; a failing task; tasks that drop a "
                "redis client each (its pool's finalizer asks os.getpid() when the collector runs); warm "
                "shutdown by SIGTERM; replayed with the broker gone, whole and the worker alone",
-               "the banner shows the app's address (id()), which differs on replay; how the pool's processes "
-               "interleave on a shared stderr is not replayed (each process's own output is)"),
+               "the banner shows the app's address (id()), which differs on replay"),
     "httpx-aiohttp": ("httpx (sync, async), aiohttp", ("httpx", "aiohttp"),
                       "GET/POST JSON from a client, concurrent requests under asyncio, against a server outside "
                       "the recording", ""),
@@ -88,6 +87,11 @@ ROWS = {
              "stopped before the replay; a server and a client in one recorded program (recording only)",
              "channels and their calls are handles (gRPC's core does its I/O in C); a server in the recorded "
              "program records, but replaying it needs its port (its handlers run on gRPC's threads)"),
+    "pyopenssl": ("pyOpenSSL", ("pyopenssl",), "a TLS server and client over sockets, in two threads of one "
+                  "program: a self-signed certificate made with `OpenSSL.crypto`, the handshake, send/recv, "
+                  "the cipher and the peer's certificate; replayed with no network",
+                  "OpenSSL does the socket's I/O in C: contexts, connections and the certificates they return "
+                  "are handles"),
     "uvloop": ("uvloop", ("uvloop",), "`uvloop.run` and `uvloop.install` of an asyncio TCP server and its clients, "
                "replayed with no network",
                "libuv does its I/O in C: under retrace uvloop's loop is asyncio's selector loop (an instance of "

@@ -154,6 +154,35 @@ def program(tmp_path):
     return make
 
 
+# -- the real-programs corpus (tests/realworld/) ------------------------------------------
+@pytest.fixture
+def world(tmp_path):
+    """A real program's world (tests/realworld/worlds.py)."""
+    from realworld.worlds import World
+
+    return World(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def sdists(tmp_path_factory):
+    """``sdists(name, version)``: the source distribution from PyPI, unpacked; its path."""
+    cache = tmp_path_factory.mktemp("sdists")
+
+    def fetch(name: str, version: str) -> Path:
+        unpacked = cache / f"{name}-{version}"
+        if not unpacked.is_dir():
+            done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                                   "-d", str(cache), f"{name}=={version}"], capture_output=True, text=True,
+                                  timeout=300)
+            assert done.returncode == 0, done.stderr
+            archive = next(cache.glob(f"{name.replace('-', '_')}-{version}.tar.gz"), None) or next(
+                cache.glob(f"{name}-{version}.tar.gz"))
+            shutil.unpack_archive(archive, cache)
+        return unpacked
+
+    return fetch
+
+
 def assert_same_run(recorded: Result, replayed: Result) -> None:
     assert replayed.returncode == recorded.returncode, (recorded.stderr, replayed.stderr)
     assert replayed.stdout == recorded.stdout

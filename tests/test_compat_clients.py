@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_same_run
+from conftest import assert_same_run, needs
 from netsupport import HttpServer
 from threadsupport import record_ok, replay_ok
 
@@ -69,3 +69,58 @@ def test_numpy_random_generators(program):
     app = program(NUMPY)
     recorded = record_ok(app)
     assert_same_run(recorded, replay_ok(app))
+
+
+PYOPENSSL = """
+    import socket, threading
+    from OpenSSL import SSL, crypto
+
+    key = crypto.PKey()
+    key.generate_key(crypto.TYPE_RSA, 2048)
+    cert = crypto.X509()
+    cert.get_subject().CN = "localhost"
+    cert.set_serial_number(7)
+    cert.gmtime_adj_notBefore(0)
+    cert.gmtime_adj_notAfter(3600)
+    cert.set_issuer(cert.get_subject())
+    cert.set_pubkey(key)
+    cert.sign(key, "sha256")
+    server_context = SSL.Context(SSL.TLS_METHOD)
+    server_context.use_privatekey(key)
+    server_context.use_certificate(cert)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        accepted, _ = listener.accept()
+        tls = SSL.Connection(server_context, accepted)
+        tls.set_accept_state()
+        tls.do_handshake()
+        tls.sendall(b"echo:" + tls.recv(100))
+        tls.shutdown()
+        accepted.close()
+
+    server = threading.Thread(target=serve)
+    server.start()
+    client = SSL.Connection(SSL.Context(SSL.TLS_METHOD), socket.create_connection(listener.getsockname()))
+    client.set_connect_state()
+    client.do_handshake()
+    client.sendall(b"hello")
+    print(client.recv(100), client.get_protocol_version_name(), client.get_cipher_name() is not None)
+    print(client.get_peer_certificate().get_subject().CN, client.get_peer_certificate().get_serial_number())
+    server.join()
+"""
+
+
+@pytest.mark.compat("pyopenssl")
+def test_pyopenssl_server_and_client(program):
+    """OpenSSL reads and writes the sockets' descriptors in C: recorded at pyOpenSSL's
+    API, the replay never touches a socket (before, OpenSSL failed with EBADF there)."""
+    needs("OpenSSL")
+    app = program(PYOPENSSL)
+    recorded = app.record(timeout=120)
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.startswith("b'echo:hello' TLSv1.3 True\nlocalhost 7\n"), recorded.stdout
+    for _ in range(2):
+        assert_same_run(recorded, app.replay(timeout=120))

@@ -10,6 +10,7 @@ codes, and each child's recording sits in DIR/processes/<id>/.
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -280,6 +281,42 @@ def test_each_process_of_a_spawn_pool_replays_alone(program):
     alone = assert_each_replays_alone(app)
     assert alone["0"].stdout == recorded.stdout  # the root alone prints what it printed: its
     # children's results come from its recording
+
+
+TERMINATED_POOL = """
+    import multiprocessing, os, time
+
+    def work(i):
+        print("worker", i, os.getpid() > 0, flush=True)
+        started.release()
+        time.sleep(30)  # still busy when the pool is terminated: killed by SIGTERM
+
+    if __name__ == "__main__":
+        multiprocessing.set_start_method("fork")
+        started = multiprocessing.Semaphore(0)
+        with multiprocessing.Pool(3) as pool:
+            pool.map_async(work, range(3), chunksize=1)
+            for _ in range(3):
+                started.acquire()
+        print("terminated", flush=True)
+"""
+
+
+def test_each_worker_of_a_terminated_pool_replays_alone(program):
+    """The pool's terminate() kills its workers by SIGTERM: a worker replayed alone dies
+    so, and the root on the way to it (muted) ends as it ends, without a word (it used to
+    diverge there, exit 86, in ReplayedTree.hand_over_to). Several rounds: each replay
+    forks for real, and the order the processes run in is the machine's."""
+    app = program(TERMINATED_POOL)
+    recorded = app.record(timeout=120)
+    assert recorded.returncode == 0 and recorded.stdout.endswith("terminated\n"), recorded.stderr
+    workers = recorded_processes(app.recording)[1:]
+    assert [recorded_exit(app.recording, worker) for worker in workers] == [-signal.SIGTERM] * 3
+    for _ in range(3):
+        alone = assert_each_replays_alone(app)
+        assert alone["0"].stdout == "terminated\n"  # its own output only: no worker runs
+        assert sorted(alone[worker].stdout for worker in workers) == sorted(
+            line + "\n" for line in recorded.stdout.splitlines() if line.startswith("worker "))
 
 
 def test_process_option_errors(program):

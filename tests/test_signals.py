@@ -408,6 +408,36 @@ def test_a_sleep_interrupted_by_a_handler_that_raises(program):
     assert time.monotonic() - started < 10  # no 30-second sleep on replay
 
 
+def test_what_an_exception_from_a_handler_kept_alive_is_freed_when_it_is_caught(program):
+    """subprocess.run interrupted by Ctrl-C: the Popen, kept by the traceback's frames, is
+    freed (its __del__ polls the child) as the exception is dropped, in both runs."""
+    app = program("""
+        import signal, time
+
+        class Child:
+            def __del__(self):
+                print("freed", time.monotonic() > 0)
+
+        def on_alarm(signum, frame):
+            raise KeyboardInterrupt
+
+        def run():
+            child = Child()
+            time.sleep(30)
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        try:
+            run()
+        except KeyboardInterrupt:
+            print("caught")
+        print("after")
+    """)
+    recorded = app.record()
+    assert recorded.output == (0, "caught\nfreed True\nafter\n", "")
+    replay_twice(app, recorded)
+
+
 # -- what the program sees, and no real signals on replay ------------------------------------
 def test_getsignal_signal_and_self_sent_signals_as_without_retrace(program):
     source = """

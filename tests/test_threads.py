@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import assert_same_run
+from conftest import LAUNCHER, assert_same_run, run
 from netsupport import EchoServer
 from threadsupport import (
     plain, plain_outputs, record_and_replay, record_ok, replay_ok, serve_under_load, stress_count, use_recording,
@@ -74,6 +74,101 @@ def test_unsynchronised_counter_replays_the_same_total(program):
     assert "finished [" in recorded.stdout
     for n in range(1, 5):
         assert f"'Thread-{n} (work)'" in recorded.stdout
+
+
+# The same race on a variable of an enclosing function (``nonlocal``): a cell, which
+# the workers' frames list among their locals (after ``value``, unbound when a replay
+# first looks at the frame), and which a tracer that lets others run must not put back
+# as it was (CPython 3.11 copies a traced frame's locals back after a trace function).
+NONLOCAL_COUNTER = """
+    import sys, threading
+    sys.setswitchinterval(1e-6)
+
+    def one():
+        return 1
+
+    def main():
+        counter = 0
+        barrier = threading.Barrier(4)
+
+        def work(n):
+            nonlocal counter
+            barrier.wait()
+            for _ in range(n):
+                value = counter
+                counter = value + one()
+
+        threads = [threading.Thread(target=work, args=(200_000,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("counter", counter, "of", 4 * 200_000)
+
+    main()
+"""
+
+
+def test_unsynchronised_nonlocal_counter_replays_the_same_total(program):
+    app = program(NONLOCAL_COUNTER)
+    recorded, _ = record_and_replay(app)
+    total = int(re.search(r"counter (\d+) of 800000", recorded.stdout).group(1))
+    assert 200_000 <= total <= 800_000
+
+
+# more_itertools' ``serialize`` test: ten threads share one generator behind a lock and
+# add what they got to a ``nonlocal`` total; switched out mid-loop, often in
+# ``__next__``, whose outer frame (``consumer``) has a local bound only in the loop.
+SHARED_ITERATOR = """
+    from threading import Lock, Thread
+
+    class serialize:
+        __slots__ = ("_iterator", "_lock")
+
+        def __init__(self, iterable):
+            self._iterator = iter(iterable)
+            self._lock = Lock()
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            with self._lock:
+                return next(self._iterator)
+
+    def main():
+        result = 0
+        result_lock = Lock()
+
+        def producer(limit):
+            for x in range(limit):
+                yield x
+
+        def consumer(counter):
+            nonlocal result
+            total = 0
+            for x in counter:
+                total += x
+            with result_lock:
+                result += total
+
+        limit = 10**6
+        counter = serialize(producer(limit))
+        workers = [Thread(target=consumer, args=[counter]) for _ in range(10)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        print(result, result == limit * (limit - 1) // 2)
+
+    main()
+"""
+
+
+def test_threads_sharing_a_locked_generator_replay(program):
+    app = program(SHARED_ITERATOR)
+    recorded, _ = record_and_replay(app, timeout=120)
+    assert recorded.stdout == "499999500000 True\n"
 
 
 # -- 2. list appends between sleeps -------------------------------------------------------
@@ -780,6 +875,60 @@ def test_a_spin_count_kept_in_a_global_replays_exactly(program):
     assert int(recorded.stdout.split()[1]) > 0
 
 
+# A path hook of the program's that computes for several slices while the main thread
+# spins: the importing thread is asked to hand over inside importlib's search for the
+# module, which replay runs its own way (the recorded code first): it is switched out
+# after the search.
+SLOW_PATH_HOOK = """
+    import sys, threading
+    done = False
+
+    class Slow:
+        def __init__(self, path):
+            if not path.endswith("slow-entry"):
+                raise ImportError(path)
+            total = 0
+            for i in range(1_000_000):
+                total += i % 7
+            self.total = total
+
+        def find_spec(self, name, target=None):
+            return None
+
+    def work():
+        global done
+        sys.path_hooks.insert(0, Slow)
+        sys.path.append("/nonexistent/slow-entry")
+        try:
+            import no_such_module_anywhere
+        except ImportError:
+            pass
+        done = True
+
+    threading.Thread(target=work).start()
+    while not done:
+        pass
+    print("searched", sys.path_importer_cache["/nonexistent/slow-entry"].total)
+"""
+
+
+def test_a_thread_computing_in_a_path_hook_replays(program):
+    app = program(SLOW_PATH_HOOK)
+    recorded, _ = record_and_replay(app, timeout=60)
+    assert recorded.stdout.startswith("searched ")
+
+
+def test_a_main_thread_spinning_in_a_module_run_with_dash_m_finishes(program):
+    """``python -m name``: runpy's frames are below the module's when recorded,
+    retrace's runner when replayed; the spot where the main thread was switched out
+    must be found all the same."""
+    app = program(SPIN_COMPUTING_SETTER, name="spinner.py")
+    recorded = run([LAUNCHER, "--recording", str(app.recording), "-m", "spinner"], cwd=app.dir, timeout=60)
+    assert recorded.returncode == 0, recorded.stderr
+    assert "main saw the flag" in recorded.stdout
+    assert_same_run(recorded, replay_ok(app))
+
+
 STARVATION = """
     import threading, time
     events = []
@@ -901,6 +1050,7 @@ def test_the_default_stall_timeout_is_bounded(program):
 # -- 10. stress: every racy program, many times ---------------------------------------------
 RACY = {
     "counter": (COUNTER, ()),
+    "nonlocal-counter": (NONLOCAL_COUNTER, ()),
     "appends": (APPENDS, ()),
     **{f"queue-{kind}": (QUEUES, (kind,)) for kind in QUEUE_KINDS},
     "pool": (POOL, ()),

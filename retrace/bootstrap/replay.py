@@ -167,17 +167,24 @@ class ReplayedTree:
 
     def hand_over_to(self, real_pid: int) -> None:
         """--process: an ancestor of the replayed process, now forked on the way to it,
-        has nothing more to do; it ends as that child ends."""
-        try:
-            _, status = posix.waitpid(real_pid, 0)
-        except ChildProcessError:
-            posix._exit(0)
-        code = posix.waitstatus_to_exitcode(status)
-        if code < 0:  # killed by a signal: so is this process
-            _signal.signal(-code, _signal.SIG_DFL)
-            posix.kill(posix.getpid(), -code)
-            code = 128 - code
-        posix._exit(code)
+        has nothing more to do; it ends as that child ends. Untraced: its calls here are
+        retrace's, not the program's (``_signal.signal`` is the signals family's, which
+        would ask the recording for a ``signal.getsignal`` the program never made: a
+        divergence, exit 86, when the child died of a signal, as a pool's workers do)."""
+        with untraced():
+            try:
+                _, status = posix.waitpid(real_pid, 0)
+            except ChildProcessError:
+                posix._exit(0)
+            code = posix.waitstatus_to_exitcode(status)
+            if code < 0:  # killed by a signal: so is this process
+                try:
+                    _signal.signal(-code, _signal.SIG_DFL)
+                    posix.kill(posix.getpid(), -code)
+                except (OSError, ValueError):  # (ValueError: forked from a thread other than the main one)
+                    pass
+                code = 128 - code
+            posix._exit(code)
 
     def next_child(self) -> str:
         self.forks += 1

@@ -28,6 +28,7 @@ FAMILY_MODULES = (
     "zeromq",      # pyzmq contexts, sockets and pollers as handles (libzmq does its I/O in C)
     "libuv",       # uvloop: asyncio's own loop instead (libuv does its I/O in C)
     "grpc_client", # gRPC channels and their calls as handles (the core does its I/O in C)
+    "pyopenssl",   # pyOpenSSL contexts and connections as handles (OpenSSL does the socket's I/O in C)
     "declared",    # boundaries the user declares in configuration (RETRACE_BOUNDARIES, pyproject.toml)
     "signals",     # handlers run at the recorded point; alarm/setitimer/pause... are leaves
     "interprocess",  # multiprocessing's semaphores (handles) and shared-memory reads

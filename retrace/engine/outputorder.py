@@ -106,7 +106,9 @@ class WriteLog(DirectOutput):
                 count = posix.write(fd, data)
                 if count:
                     self.written[fd] += count
-                    posix.write(log, f"{self.tree.process_id} {fd} {self.written[fd]}\n".encode())
+                    # (pwrite on an O_APPEND file appends, on Linux, and leaves the offset at 0,
+                    # where the lock counts from)
+                    posix.pwrite(log, f"{self.tree.process_id} {fd} {self.written[fd]}\n".encode(), 0)
             finally:
                 _unlock_file(log)
             return count
@@ -136,11 +138,10 @@ class WriteLog(DirectOutput):
 
 
 def _lock_file(fd: int) -> None:
-    """The whole log, locked (lockf counts from the file's offset: the start, every time,
-    or what an appended line moved it past would stay locked)."""
+    """The whole log, locked (lockf counts from the descriptor's offset, which stays at 0:
+    the log is written with pwrite)."""
     while True:
         try:
-            posix.lseek(fd, 0, 0)
             posix.lockf(fd, posix.F_LOCK, 0)
             return
         except InterruptedError:
@@ -151,7 +152,6 @@ def _lock_file(fd: int) -> None:
 
 def _unlock_file(fd: int) -> None:
     try:
-        posix.lseek(fd, 0, 0)
         posix.lockf(fd, posix.F_ULOCK, 0)
     except OSError:
         pass

@@ -39,7 +39,6 @@ from __future__ import annotations
 import _thread
 import ctypes
 import opcode
-import os
 import sys
 
 from retrace.engine.divergence import is_ours
@@ -68,7 +67,9 @@ _INSIDE = 1  # a switch-out spot's 9th item: the thread was inside the call at i
 _PLAIN = frozenset({int, float, str, bytes, bool})
 _NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
 _SIZED = frozenset({list, dict, set, frozenset, tuple, bytearray})
-_RUNPY = frozenset({"<frozen runpy>", os.path.join(os.path.dirname(os.__file__), "runpy.py")})
+_CO_OPTIMIZED = 0x0001  # (inspect.CO_OPTIMIZED: a function's code, whose locals are fast)
+_RUNPY = "<frozen runpy>"  # (runpy's code is frozen in 3.11)
+_UNBOUND = object()  # (not plain: left out of digests, as a variable not in f_locals)
 
 
 # -- where a thread is: the same in both runs -------------------------------------------------
@@ -102,20 +103,25 @@ def _call_instruction(code, lasti: int) -> int:
 def frame_digest(frame) -> int:
     """A frame's function and instruction, the plain values (and container lengths) of
     its locals and of the globals its code names (``counter += 1`` on a global)."""
+    code = frame.f_code
     found = frame.f_locals  # (each read copies the fast locals into a dict: read once)
     in_globals = frame.f_globals
-    parts: list = [frame.f_code.co_name, _call_instruction(frame.f_code, frame.f_lasti)]
+    parts: list = [code.co_name, _call_instruction(code, frame.f_lasti)]
     if found is not in_globals:
-        _plain_parts(found.values(), parts)
-    _plain_parts([in_globals.get(name) for name in frame.f_code.co_names], parts)
+        _plain_parts(_locals_in_order(code, found), parts)
+    _plain_parts([in_globals.get(name) for name in code.co_names], parts)
     return _digest(parts)
 
 
-def _below_program(filename: str) -> bool:
-    """Retrace's frames, and runpy's: below a ``python -m`` module are runpy's two, when
-    recorded and replayed by the launcher; under a debugger, retrace's runner is over
-    those of ``python -m retrace``."""
-    return filename in _RUNPY or is_ours(filename)
+def _locals_in_order(code, found: dict):
+    """A function's locals in its code's order (a first read's), not the dict's: the
+    frame keeps one ``f_locals`` dict, and a variable unbound when it was first read goes
+    last once bound; replay reads it from the frame's start, recording only at the spot.
+    Other frames' locals (a class body's) are a namespace, in the program's own order."""
+    if not code.co_flags & _CO_OPTIMIZED:
+        return found.values()
+    names = dict.fromkeys(code.co_varnames + code.co_cellvars + code.co_freevars)  # (an argument may be a cell)
+    return [found.get(name, _UNBOUND) for name in names]
 
 
 def stack_digests(frame) -> list:
@@ -124,17 +130,32 @@ def stack_digests(frame) -> list:
     module, a boundary that called back into the program): what lies below differs
     between the modes."""
     digests = []
-    while frame is not None and not _below_program(frame.f_code.co_filename):
+    while frame is not None and not _below_program(frame):
         digests.append(frame_digest(frame))
         frame = frame.f_back
     return digests
+
+
+def _below_program(frame) -> bool:
+    """Whether the program's frames end at ``frame``: retrace's own, or runpy's with
+    nothing else below them, which start ``python -m name`` (under a debugger, the
+    replay runs the module from retrace's ``run_main`` instead)."""
+    filename = frame.f_code.co_filename
+    if is_ours(filename):
+        return True
+    while filename == _RUNPY:
+        frame = frame.f_back
+        if frame is None:
+            return True
+        filename = frame.f_code.co_filename
+    return False
 
 
 def matches(frame, digests: list) -> bool:
     """``stack_digests(frame) == digests``, frame by frame from the inside: the first
     frames usually tell one pass of a loop from another, so most checks stop there."""
     i = 0
-    while frame is not None and not _below_program(frame.f_code.co_filename):
+    while frame is not None and not _below_program(frame):
         if i >= len(digests) or frame_digest(frame) != digests[i]:
             return False
         i += 1
@@ -153,12 +174,27 @@ def spot_of(frame, held: float, threads: int) -> list:
             stack_digests(frame), round(held, 4), threads]
 
 
+def _finding_a_module(frame) -> bool:
+    """Whether ``frame`` runs inside importlib's search for a module (``_find_spec``: the
+    finders, the path hooks such as zipimport's, the FileFinders). Replay searches its own
+    way (bootstrap/importer.py: the recorded code from run/, through a finder of ours
+    in the path finder's place), so the frames and the path hooks' calls there differ:
+    a switch-out spot inside it is not found again."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_find_spec" and code.co_filename == "<frozen importlib._bootstrap>":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _inside_call(frame) -> bool:
     """Whether a thread whose innermost Python frame is ``frame`` is inside a call to C
-    made by the program (not by retrace, not by importlib, which may hold the import lock)."""
+    made by the program (not by retrace, not by importlib, which may hold the import lock,
+    nor while it searches for a module)."""
     code = frame.f_code
     filename = code.co_filename
-    if is_ours(filename) or filename.startswith("<frozen importlib"):
+    if is_ours(filename) or filename.startswith("<frozen importlib") or _finding_a_module(frame):
         return False
     raw, lasti = code.co_code, frame.f_lasti
     return 0 <= lasti < len(raw) and raw[lasti] in _CALLS
@@ -291,8 +327,8 @@ class Preempter:
             if what != _PYTRACE_LINE or state.busy:
                 return 0
             filename = frame.f_code.co_filename
-            if is_ours(filename) or filename.startswith("<frozen importlib"):
-                return 0  # (importlib may hold the import lock here)
+            if is_ours(filename) or filename.startswith("<frozen importlib") or _finding_a_module(frame):
+                return 0  # (importlib may hold the import lock here; replay finds modules its own way)
             slot = state.slot
             if slot is not None and slot.starting:
                 return 0  # inside Thread.start, which is no hand-over (its waits are real): later
@@ -395,10 +431,12 @@ class SpotWatcher:
         spot = pending[1]
         if not (len(spot) > 8 and spot[8] == _INSIDE):
             self.scheduler.switch_to(following[2])
+            _refresh_locals(frame)
             return None
         # Switched out inside a C call: the call runs now, without the baton, as it did when
         # recorded; the thread waits for its turn at its first Python event after it.
         self.scheduler.switch_to(following[2], park=False)
+        _refresh_locals(frame)
         return self._wait_after_the_call(slot, frame)
 
     def _wait_after_the_call(self, slot, frame):
@@ -412,6 +450,7 @@ class SpotWatcher:
             slot.doing = "waiting for its turn"
             scheduler._park(slot)
             slot.doing = "running"
+            _refresh_locals(event_frame)
             return None
 
         frame.f_trace_opcodes = True
@@ -427,6 +466,14 @@ class SpotWatcher:
         self.engine.thread_diverged(
             f"{slot.name()} was switched out at {_describe(spot)} in the recording, but the replay "
             f"reached {what} without passing there")
+
+
+def _refresh_locals(frame) -> None:
+    """For a tracer that let other threads run: CPython 3.11 copies the traced frame's
+    locals into its ``f_locals`` dict before a Python trace function and back after it,
+    cells included, so a shared cell (``nonlocal total``) that another thread set
+    meanwhile would get its old value back. Reading ``f_locals`` copies them in anew."""
+    frame.f_locals
 
 
 def missed_item(engine, item, what: str) -> None:

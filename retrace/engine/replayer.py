@@ -371,7 +371,7 @@ class Replayer(Engine):
                 return value  # the call's own code caught it while recording
             # The wrapper raises what rebuild() returns, from the line a recorded
             # exception comes from, so the traceback is the recording's.
-            return Raised(_Live.__module__, _Live.__qualname__, (exc.with_traceback(None),), {})
+            return Raised(_Live.__module__, _Live.__qualname__, ([exc.with_traceback(None)],), {})
         return self._take(bid, digest, args, kwargs, depth)
 
     # -- when things go wrong -------------------------------------------------
@@ -468,10 +468,19 @@ class Replayer(Engine):
         self.garbage.stop()
         if self.output is not None:
             self.output.end()  # (os._exit: its turns to write are over)
+        if self.source.peek() is None and self.source.ending is not None:
+            # A signal that came as it called os._exit (a pool's worker on its way out,
+            # terminated) ended the recorded process: so it ends the replay.
+            self._ended_as_recorded(self.source.ending, "at os._exit")
 
 
 class _Live(BaseException):
-    """``Raised.rebuild`` of an exception that exists already (see _signal_then_take)."""
+    """``Raised.rebuild`` of an exception that exists already (see _signal_then_take).
 
-    def __new__(cls, exc):
-        return exc
+    It comes out of its box: the wrapper's frame, in the exception's traceback, holds
+    the ``Raised``, which must not hold the exception (a cycle keeps the frames the
+    exception passes, and their objects, alive until a collection: ``__del__`` that
+    ran as the exception was dropped, a ``Popen``'s last poll, runs later on replay)."""
+
+    def __new__(cls, box):
+        return box.pop()

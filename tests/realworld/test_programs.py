@@ -16,7 +16,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from worlds import free_port, sdists, world  # noqa: F401 (fixtures)
+from worlds import free_port
 
 from conftest import needs
 

@@ -1,7 +1,7 @@
 """Real third-party programs, recorded in a world the test builds, replayed as on another machine.
 
-(The fixtures are imported by the test modules: a second conftest.py would clash with
-tests/conftest.py, which this imports from.)
+(Its fixtures, ``world`` and ``sdists``, are tests/conftest.py's: a second conftest.py
+would clash with that one, which this imports from.)
 
 A ``World`` is a project folder, a HOME and a TMPDIR of the program's own. The program
 records there through the launcher; then the world is deleted (and any server the test
@@ -17,16 +17,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import CAN_UNSHARE_NET, LAUNCHER, Result, _clean_env, assert_same_run, run
-
-PYTHON = sys.executable
+from conftest import CAN_UNSHARE_NET, LAUNCHER, Program, Result, _clean_env, assert_same_run, run
 
 
 def free_port() -> int:
@@ -61,11 +55,7 @@ class World:
             folder.mkdir(parents=True)
         self.recording = root / "recording"
 
-    def write(self, relpath: str, text: str) -> Path:
-        path = self.dir / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-        return path
+    write = Program.write  # (a file of the project: relative path, dedented text)
 
     @property
     def env(self) -> dict:
@@ -112,28 +102,3 @@ class World:
             replayed = run([LAUNCHER, "--replay", str(self.recording)], cwd=elsewhere / "cwd", env=env,
                            timeout=timeout, no_network=offline and CAN_UNSHARE_NET)
             assert_same_run(recorded, replayed)
-
-
-@pytest.fixture
-def world(tmp_path):
-    return World(tmp_path)
-
-
-@pytest.fixture(scope="session")
-def sdists(tmp_path_factory):
-    """``sdists(name, version)``: the source distribution from PyPI, unpacked; its path."""
-    cache = tmp_path_factory.mktemp("sdists")
-
-    def fetch(name: str, version: str) -> Path:
-        unpacked = cache / f"{name}-{version}"
-        if not unpacked.is_dir():
-            done = subprocess.run([PYTHON, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                                   "-d", str(cache), f"{name}=={version}"], capture_output=True, text=True,
-                                  timeout=300)
-            assert done.returncode == 0, done.stderr
-            archive = next(cache.glob(f"{name.replace('-', '_')}-{version}.tar.gz"), None) or next(
-                cache.glob(f"{name}-{version}.tar.gz"))
-            shutil.unpack_archive(archive, cache)
-        return unpacked
-
-    return fetch
