@@ -683,3 +683,32 @@ def test_undecodable_names_survive_packing():
     assert files._unpack_names(blob, len(names), False) == names
     assert files._unpack_names(files._pack_names([b"a", b"\xff"], True), 2, True) == [b"a", b"\xff"]
     assert files._unpack_names(b"", 0, False) == []
+
+
+def test_output_to_a_redirected_stdout_stays_out_of_the_replays_terminal(program):
+    """pytest's capture puts a file at descriptors 1 and 2 (os.dup2) while a test runs:
+    what the recording wrote there went into that file, not to the terminal. On replay no
+    dup2 is done, and the writes through the redirected descriptors (print, os.write) must
+    not come out on the replay's stdout; those through a saved copy of 1 do."""
+    app = program("""
+        import os, sys, tempfile
+        captured = tempfile.TemporaryFile()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(captured.fileno(), 1)
+        os.write(1, b"captured, not shown\\n")
+        print("also captured", flush=True)
+        os.write(saved, b"through the saved copy\\n")
+        os.dup2(saved, 1)
+        os.close(saved)
+        captured.seek(0)
+        print("shown", captured.read())
+        os.dup2(1, 2)
+        print("stderr now goes to stdout", file=sys.stderr, flush=True)
+    """)
+    recorded = app.record()
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout == ("through the saved copy\nshown b'captured, not shown\\nalso captured\\n'\n"
+                               "stderr now goes to stdout\n"), recorded.stdout
+    for _ in range(2):
+        assert_same_run(recorded, app.replay())

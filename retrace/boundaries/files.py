@@ -208,7 +208,7 @@ def _make_write(engine, original, name):
         if state.busy:  # retrace's own work, or inside another boundary (no echo)
             return original(*args, **kwargs)
         count = leaf(*args, **kwargs)
-        if replaying and (args[0] == 1 or args[0] == 2) and type(count) is int:
+        if replaying and type(count) is int and output.target(args[0]) is not None:
             echo(args[0], args[1], count, output.write)
         return count
 
@@ -225,11 +225,34 @@ def _make_writev(engine, original, name):
         if state.busy:  # retrace's own work, or inside another boundary (no echo)
             return original(*args, **kwargs)
         count = leaf(*args, **kwargs)
-        if replaying and (args[0] == 1 or args[0] == 2) and type(count) is int:
+        if replaying and type(count) is int and output.target(args[0]) is not None:
             echo(args[0], b"".join(bytes(b) for b in args[1]), count, output.write)
         return count
 
     return replacing(writev, original)
+
+
+def _make_fd_copy(engine, original, name):
+    """dup, dup2 and close: on replay, where none is done, the output order learns which
+    descriptors stand for the replay's stdout and stderr (engine/outputorder.py): what
+    the recording wrote to a file put at 1 or 2 (pytest's capture) stays out of sight."""
+    if engine.recording or engine.output is None:
+        return engine.leaf(name, original, key=_key_ints)
+    leaf = engine.leaf(name, original, key=_key_ints, depth=2)
+    output, what = engine.output, name.rpartition(".")[2]
+
+    def call(*args, **kwargs):
+        result = leaf(*args, **kwargs)
+        if not state.busy and args and type(args[0]) is int:
+            if what == "dup":
+                output.copied(args[0], result)
+            elif what == "dup2" and len(args) > 1:
+                output.copied(args[0], args[1])
+            elif what == "close":
+                output.closed(args[0])
+        return result
+
+    return replacing(call, original)
 
 
 def _to_output(engine, original, as_bytes):
@@ -524,6 +547,7 @@ _FD_CALLS = (
     "get_blocking", "set_blocking", "isatty", "ttyname", "device_encoding", "pipe", "pipe2",
     "memfd_create", "sync",
 )
+_FD_COPIES = ("dup", "dup2", "close")
 _OPTIONAL = {"lchown", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr", "listxattr",
              "removexattr", "fpathconf", "copy_file_range", "splice", "posix_fallocate",
              "posix_fadvise", "lockf", "pread", "fdatasync", "sendfile", "statvfs", "fstatvfs",
@@ -555,7 +579,9 @@ FAMILY = Family(
         *(Patch("os", name, why="a file system call on a path", key=_key_path,
                 optional=name in _OPTIONAL) for name in _PATH_CALLS),
         *(Patch("os", name, why="a call on a file descriptor", key=_key_ints,
-                optional=name in _OPTIONAL) for name in _FD_CALLS),
+                optional=name in _OPTIONAL) for name in _FD_CALLS if name not in _FD_COPIES),
+        *(Patch("os", name, why="copies or closes a descriptor (which ones are stdout and stderr)",
+                make=_make_fd_copy) for name in _FD_COPIES),
         Patch("fcntl", "flock", why="locks a file", key=_key_ints),
         Patch("fcntl", "lockf", why="locks a file", key=_key),
         Patch("fcntl", "fcntl", why="a call on a file descriptor", key=_key),

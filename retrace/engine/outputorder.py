@@ -41,7 +41,14 @@ PATIENCE = 20.0  # seconds a turn may keep a process waiting without the tree mo
 _STREAMS = (1, 2)
 
 
-def _write_all(fd: int, view) -> int:
+def _nowhere(data) -> int:
+    """A write the recording made into a file (the program's stdout was redirected)."""
+    return memoryview(data).nbytes
+
+
+def _write_all(fd, view) -> int:
+    if fd is None:
+        return len(view)
     done = 0
     while done < len(view):
         done += posix.write(fd, view[done:])
@@ -55,25 +62,60 @@ class DirectOutput:
     process is alone, ``posix.write`` of the descriptor itself (a C function: no Python
     frame, so nothing added and no signal handler lands inside it); once it is part of a
     tree (``enter_tree``: the root starts its first child; a child is from its start),
-    the ordered write. Offsets count from there, in both modes alike."""
+    the ordered write. Offsets count from there, in both modes alike.
+
+    ``shown`` says, on replay, which of the replay's own streams a descriptor of the
+    program stands for: ``os.dup2`` onto 1 or 2 (pytest's capture, a redirection to a
+    file) is not done on replay, so what the recording wrote into that file must not
+    come out on the replay's terminal (None: it does not). Recording's table stays as
+    it starts: the real calls redirect."""
 
     def __init__(self) -> None:
         self.in_tree = False
         self._raws: list = []
+        self.shown: dict = {1: 1, 2: 2}
 
     def serve(self, raw) -> None:
         self._raws.append(raw)
-        if self.in_tree:
-            raw.write = partial(self.write, raw.fileno())
+        self._point(raw)
 
     def enter_tree(self) -> None:
         if not self.in_tree:
             self.in_tree = True
             for raw in self._raws:
-                raw.write = partial(self.write, raw.fileno())
+                self._point(raw)
+
+    def _point(self, raw) -> None:
+        fd = raw.fileno()
+        if self.in_tree:
+            raw.write = partial(self.write, fd)
+        else:
+            target = self.shown.get(fd)
+            raw.write = partial(posix.write, target) if target is not None else _nowhere
+
+    # -- replay: what the program's dup/dup2/close did (boundaries/files.py) ---------------
+    def copied(self, fd: int, new: int) -> None:
+        """``new`` is a copy of ``fd`` now (``dup``, ``dup2``)."""
+        if type(new) is not int or new == fd:
+            return
+        self.shown[new] = self.shown.get(fd)
+        if new == 1 or new == 2:
+            for raw in self._raws:
+                self._point(raw)
+
+    def closed(self, fd: int) -> None:
+        if fd == 1 or fd == 2:
+            self.copied(-1, fd)
+        else:
+            self.shown.pop(fd, None)
+
+    def target(self, fd: int):
+        """The replay's descriptor that a write to the program's ``fd`` shows on, or None."""
+        return self.shown.get(fd)
 
     def write(self, fd: int, data) -> int:
-        return posix.write(fd, data)
+        target = self.shown.get(fd, fd)
+        return posix.write(target, data) if target is not None else _nowhere(data)
 
     def become(self, process_id: str) -> None:
         """Replay: this process replays ``process_id`` now (a replayed fork's child)."""
@@ -295,20 +337,21 @@ class WriteTurns(DirectOutput):
     def write(self, fd: int, data) -> int:
         turns = self.turns.get(fd)
         if not turns or self.given_up or not self.in_tree:
-            return posix.write(fd, data)
+            return super().write(fd, data)
+        target = self.shown.get(fd, fd)
         with self._lock:
             view = memoryview(data).cast("B")
             done = 0
             while done < len(view):
                 index = self.next[fd]
                 if index >= len(turns) or self.given_up:  # past the recorded output
-                    done += _write_all(fd, view[done:])
+                    done += _write_all(target, view[done:])
                     break
                 end, turn = turns[index]
                 self._wait_for(turn)
                 piece = view[done:done + max(0, end - self.written[fd])]
                 if piece:
-                    _write_all(fd, piece)
+                    _write_all(target, piece)
                 done += len(piece)
                 self.written[fd] += len(piece)
                 if self.written[fd] >= end:

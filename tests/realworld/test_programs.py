@@ -42,6 +42,19 @@ def test_pytest_runs_a_librarys_own_suite_from_its_sdist(world, sdists):
     world.assert_replays(recorded)
 
 
+def test_pytest_runs_more_itertools_suite_with_threads_and_subtests(world, sdists):
+    """more-itertools' own tests from its sdist: 765 tests and 21,194 subtests, some of
+    them racing threads over shared closures (serialize, synchronized); pytest's capture
+    redirects descriptors 1 and 2 while each runs."""
+    needs("pytest")
+    shutil.copytree(sdists("more_itertools", "11.2.1"), world.dir, dirs_exist_ok=True)
+    recorded = world.record("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", timeout=600)
+    assert recorded.returncode == 0, recorded.stdout[-2000:] + recorded.stderr
+    assert "765 passed, 21194 subtests passed" in recorded.stdout
+    world.tear_down()
+    world.assert_replays(recorded, timeout=600)
+
+
 def test_black_formats_with_a_process_pool(world):
     """black checks six files in two worker processes, which print the diffs."""
     needs("black")
