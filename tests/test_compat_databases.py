@@ -320,3 +320,50 @@ def test_a_celery_worker_recorded_while_tasks_come_from_outside(program, redis_s
     assert alone.returncode == 0, alone.stderr
     main = {name: records for name, records in _log_records(recorded_err).items() if "ForkPoolWorker" not in name}
     assert _log_records(alone.stderr) == main
+
+
+AIOPG = """
+    import asyncio, sys
+    import aiopg
+
+    async def main():
+        async with aiopg.create_pool(sys.argv[1], minsize=1, maxsize=2) as pool:
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("create table jobs (id serial primary key, name text, at timestamptz default now())")
+                    for name in ("first", "second"):
+                        await cur.execute("insert into jobs (name) values (%s) returning id", (name,))
+                        print("inserted", (await cur.fetchone())[0])
+            async def count():
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute("select count(*), pg_sleep(0.05)::text from jobs")
+                        return (await cur.fetchone())[0]
+            print("counts", await asyncio.gather(count(), count()))
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    try:
+                        await cur.execute("select * from missing")
+                    except Exception as error:
+                        print("error", type(error).__name__, error.pgcode)
+
+    asyncio.run(main())
+"""
+
+
+def test_aiopg_pool_against_a_postgres_server_gone_at_replay(program, postgres):
+    """aiopg: psycopg2's asynchronous connections, polled from asyncio's loop (the
+    connection's descriptor registered with the selector). Recording it used to fail
+    (register_type, called from psycopg2's own modules, got the handle)."""
+    pytest.importorskip("aiopg")
+    app = program(AIOPG)
+    recorded = record_ok(app, postgres.url)
+    for text in ("inserted 2", "counts [2, 2]", "error UndefinedTable 42P01"):
+        assert text in recorded.stdout, recorded.stdout + recorded.stderr
+    postgres.remove()
+    replayed = replay_ok(app)
+    assert (replayed.returncode, replayed.stdout) == (recorded.returncode, recorded.stdout), replayed.stderr
+    if replayed.stderr != recorded.stderr:
+        pytest.xfail("#15: aiopg's Connection.__del__ runs at interpreter exit, after the recording's end, and "
+                     "reads the connection's `closed` through its handle: real (1) when recorded, nothing to "
+                     "answer it on replay (None: a ResourceWarning the recording lacks)")

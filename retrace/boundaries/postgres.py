@@ -29,7 +29,8 @@ FAMILY = Family(
     patches=(
         Patch("psycopg2", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
               make=handle_function("psycopg2")),
-        Patch("psycopg2.extensions", "register_type", why="takes a real connection or cursor",
+        # (in its C module: psycopg2.extensions, _json, _range and extras import it from there)
+        Patch("psycopg2._psycopg", "register_type", why="takes a real connection or cursor",
               make=handle_function("psycopg2")),
         Patch("psycopg", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
               make=handle_function("psycopg2"), optional=True),

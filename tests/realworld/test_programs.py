@@ -185,6 +185,9 @@ def test_gunicorn_with_two_workers_under_a_client_then_sigterm(world):
     assert len(world.processes()) >= 2
     world.tear_down()
     world.assert_replays(recorded)
+    alone = world.assert_each_replays_alone()
+    served = "".join(alone[worker].stdout for worker in world.processes())
+    assert sorted(served.splitlines()) == sorted(recorded.stdout.splitlines())  # each worker's own access log
 
 
 def test_http_server_module_under_a_client_then_sigint(world):

@@ -21,12 +21,7 @@ import time
 from pathlib import Path
 
 from conftest import CAN_UNSHARE_NET, LAUNCHER, Program, Result, _clean_env, assert_same_run, run
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from services import free_port  # noqa: F401 (the corpus's tests take it from here)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -89,6 +84,20 @@ class World:
 
     def tear_down(self) -> None:
         shutil.rmtree(self.world)
+
+    def assert_each_replays_alone(self, timeout: float = 300) -> dict:
+        """Every process of the tree replays alone (``--process``), offline, ending as it
+        ended when recorded, without a word from retrace. Returns each one's replay."""
+        from test_processes import recorded_exit
+
+        alone = {}
+        for process in ["0", *self.processes()]:
+            replayed = run([LAUNCHER, "--replay", str(self.recording), "--process", process], timeout=timeout,
+                           no_network=CAN_UNSHARE_NET)
+            assert replayed.returncode == recorded_exit(self.recording, process), (process, replayed.stderr)
+            assert "retrace:" not in replayed.stderr, (process, replayed.stderr)
+            alone[process] = replayed
+        return alone
 
     def assert_replays(self, recorded: Result, timeout: float = 300) -> None:
         """Twice, each time from another folder with another HOME and TMPDIR; the second
