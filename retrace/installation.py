@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import _thread
 import os
-import posix
 import site  # (already imported at start-up; imported here, not when first needed: that may be at exit)
-import stat
 import sys
 
 from retrace.engine.scheduler import _allocate_lock  # (the real one)
@@ -98,13 +96,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _is_dir(path: str) -> bool:
-    try:
-        return stat.S_ISDIR(posix.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
 def _find() -> tuple[str, ...]:
     found = set()
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -118,7 +109,7 @@ def _find() -> tuple[str, ...]:
     # (not in a virtualenv) and it exists: otherwise no module comes from it, and the
     # directories leading to it (HOME, the project above it) are the program's world.
     user_site = site._get_path(site._getuserbase())
-    if site.ENABLE_USER_SITE and _is_dir(user_site):
+    if site.ENABLE_USER_SITE and os.path.isdir(user_site):  # (untraced: not recorded)
         found.add(user_site)
     found.add(os.path.dirname(os.__file__))
     found.add(os.path.dirname(os.path.abspath(__file__)))  # retrace itself, wherever it is

@@ -83,11 +83,8 @@ def fail(error: RetraceError) -> None:
     # A child process killed by a signal (a pool's worker, terminated) died silently when
     # recorded: its replay dies the same way, without a word in the tree's output.
     silent = signum is not None and tree is not None and tree.process_id != ROOT_PROCESS
-    try:
-        if not silent:
-            posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
-    except OSError:
-        pass
+    if not silent:
+        _say(message)
     if signum is not None:  # the recorded process died of this signal: so does the replay
         try:
             if signum != _signal.SIGKILL:  # (which cannot be caught nor blocked)

@@ -38,7 +38,6 @@ from retrace.recording import ROOT_PROCESS
 
 ORDER_FILE = "output-order"  # in the recording folder, shared by its processes
 PATIENCE = 20.0  # seconds a turn may keep a process waiting without the tree moving on
-_STREAMS = (1, 2)
 
 
 def _nowhere(data) -> int:
@@ -176,7 +175,7 @@ class WriteLog(DirectOutput):
         else:
             self.in_tree = False
             for raw in self._raws:
-                raw.write = partial(posix.write, raw.fileno())
+                self._point(raw)
 
 
 def _lock_file(fd: int) -> None:
@@ -199,15 +198,14 @@ def _unlock_file(fd: int) -> None:
         pass
 
 
-def read_turns(path: str, process_id: str) -> tuple[dict, int]:
-    """From the log: this process's turns, ``{fd: [(end offset, turn number)]}``, and
-    how many turns the tree has. A log cut short (the recording was killed) keeps its
-    whole lines."""
+def read_turns(path: str, process_id: str) -> dict:
+    """From the log: this process's turns, ``{fd: [(end offset, turn number)]}``. A log
+    cut short (the recording was killed) keeps its whole lines."""
     try:
         with _io.FileIO(path, "r") as handle:
             text = handle.readall().decode("ascii", "replace")
     except OSError:
-        return {}, 0
+        return {}
     mine: dict = {1: [], 2: []}
     turns, last = 0, None
     for line in text.split("\n"):
@@ -225,23 +223,15 @@ def read_turns(path: str, process_id: str) -> tuple[dict, int]:
         if who == process_id:
             mine[fd].append((end, turns))
         turns += 1
-    return mine, turns
+    return mine
 
 
 def turn_counter_path() -> str:
-    """A new file name for a tree's turn counter, in the replaying machine's temp dir."""
+    """A new file name for a tree's turn counter, in the replaying machine's temp dir
+    (asked as the replay starts, before its boundaries are installed)."""
     name = f"retrace-turns-{posix.getpid()}-{posix.urandom(4).hex()}"
-    for folder in (os.environ.get("TMPDIR"), "/tmp"):
-        if folder and _is_dir(folder):
-            return f"{folder.rstrip('/')}/{name}"
-    return f"/tmp/{name}"
-
-
-def _is_dir(path) -> bool:
-    try:
-        return posix.stat(path).st_mode & 0o170000 == 0o040000
-    except OSError:
-        return False
+    folder = os.environ.get("TMPDIR")
+    return f"{folder.rstrip('/') if folder and os.path.isdir(folder) else '/tmp'}/{name}"
 
 
 class TurnCounter:
@@ -311,24 +301,27 @@ class WriteTurns(DirectOutput):
         self.counter = counter
         self.say = say  # one line on stderr
         self.given_up = False
-        self.become(process_id)
+        self._take_turns(process_id)
 
     def become(self, process_id: str) -> None:
-        """This process replays ``process_id`` (from its start, or from a replayed fork)."""
-        forked = hasattr(self, "process_id")
+        """In a replayed fork's child: it replays ``process_id``, with a descriptor of the
+        counter of its own."""
+        try:
+            self.counter.reopen()
+        except OSError as error:
+            self.process_id, self.turns, self.given_up = process_id, {}, True
+            self.say(f"process {process_id} writes its output out of the recorded order: "
+                     f"cannot reopen the turn counter ({error.strerror or error})")
+            return
+        self._take_turns(process_id)
+
+    def _take_turns(self, process_id: str) -> None:
+        """This process's turns, from the first not done yet, held (TurnCounter)."""
         self.process_id = process_id
-        self.turns, _ = read_turns(self.log_path, process_id)
+        self.turns = read_turns(self.log_path, process_id)
         self.next = {1: 0, 2: 0}
         self.written = {1: 0, 2: 0}
         self._lock = _allocate_lock()
-        if forked:
-            try:
-                self.counter.reopen()
-            except OSError as error:
-                self.turns, self.given_up = {}, True
-                self.say(f"process {process_id} writes its output out of the recorded order: "
-                         f"cannot reopen the turn counter ({error.strerror or error})")
-                return
         done = self.counter.done()
         self.counter.hold(sorted(turn for turns in self.turns.values() for _, turn in turns if turn >= done))
         if process_id != ROOT_PROCESS:
