@@ -3,12 +3,15 @@
 
     .venv/bin/python scripts/bench_threads.py [--runs 5] [--items 20000] [--requests 400] [--out FILE]
 
-Two workloads (issue #4: the cost of deterministic thread scheduling):
+Three workloads (issue #4: the cost of deterministic thread scheduling):
 
 - ``threaded program``: 4 threads (2 producers, 2 consumers) passing items
   through a ``queue.Queue``, small computations, a shared ``Lock`` and
   ``time.time()`` calls; wall time of the whole process, plainly with
   ``python``, recorded with ``retrace-python`` and replayed (median of ``--runs``).
+- ``CPU threads``: 2 threads computing sums with no boundary call at all, so
+  every hand-over between them is a switch-out by time, which replay finds
+  again by tracing the running thread to the recorded spot.
 - ``threaded HTTP server``: a ``ThreadingHTTPServer`` (a thread per request)
   serving ``--requests`` GETs from a load generator in this process (4 client
   threads, one connection per request) that is not recorded; requests/s seen by
@@ -79,6 +82,25 @@ for t in consumers:
 print(totals)
 """
 
+CPU_THREADS = """\
+import sys, threading
+N = int(sys.argv[1])
+totals = [0, 0]
+
+def spin(k):
+    s = 0
+    for i in range(N):
+        s += i * k
+    totals[k - 1] = s
+
+threads = [threading.Thread(target=spin, args=(k,)) for k in (1, 2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(totals)
+"""
+
 HTTP_SERVER = """\
 import http.server, json, os, sys
 N = int(sys.argv[1])
@@ -140,16 +162,16 @@ def summary(plain: list, record: list, replay: list) -> dict:
     }
 
 
-def threaded_program(runs: int, items: int, workdir: str) -> dict:
-    script = os.path.join(workdir, "threaded.py")
+def threaded_program(runs: int, items: int, workdir: str, name="threaded", text=THREADED_PROGRAM) -> dict:
+    script = os.path.join(workdir, f"{name}.py")
     with open(script, "w") as handle:
-        handle.write(THREADED_PROGRAM)
+        handle.write(text)
     plain, record, replay, sizes, same = [], [], [], [], []
     for index in range(runs):
         took, proc = _run([PYTHON, script, str(items)], workdir)
         _check(proc, "plain run")
         plain.append(took)
-        rec = os.path.join(workdir, f"prog{index}")
+        rec = os.path.join(workdir, f"{name}{index}")
         took, recorded = _run([LAUNCHER, "--recording", rec, script, str(items)], workdir)
         _check(recorded, "recording")
         record.append(took)
@@ -256,6 +278,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--items", type=int, default=100_000, help="items passed through the queue")
+    parser.add_argument("--spins", type=int, default=3_000_000, help="loop passes of each CPU thread")
     parser.add_argument("--requests", type=int, default=1000, help="HTTP requests per run")
     parser.add_argument("--clients", type=int, default=4, help="load generator threads")
     parser.add_argument("--out", default=None, help="also write the results as JSON to this file")
@@ -263,12 +286,14 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="retrace-bench-threads-") as workdir:
         program = threaded_program(args.runs, args.items, workdir)
+        cpu = threaded_program(args.runs, args.spins, workdir, "cpu", CPU_THREADS)
         server = threaded_server(args.runs, args.requests, args.clients, workdir)
 
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         payload = {"python": sys.version.split()[0], "runs": args.runs, "machine": os.uname().machine,
-                   "cpus": os.cpu_count(), "threaded_program": program, "threaded_server": server}
+                   "cpus": os.cpu_count(), "threaded_program": program, "cpu_threads": cpu,
+                   "threaded_server": server}
         with open(args.out, "w") as handle:
             json.dump(payload, handle, indent=2)
 
@@ -278,6 +303,13 @@ def main() -> int:
     print(f"{'':<10}{program['plain_s']:>9.3f}{program['record_s']:>10.3f}{program['replay_s']:>10.3f}"
           f"{program['record_ratio']:>11.2f}{program['replay_ratio']:>11.2f}{program['trace_bytes'] / 1024:>11.1f}"
           f"{program['replays_same']:>4}/{args.runs}")
+    print()
+    print(f"CPU threads: 2 threads, {args.spins} loop passes each, no boundary call (switch-outs by time)")
+    print(f"{'':<10}{'plain s':>9}{'record s':>10}{'replay s':>10}{'rec/plain':>11}{'rep/plain':>11}"
+          f"{'trace KiB':>11}{'same':>7}")
+    print(f"{'':<10}{cpu['plain_s']:>9.3f}{cpu['record_s']:>10.3f}{cpu['replay_s']:>10.3f}"
+          f"{cpu['record_ratio']:>11.2f}{cpu['replay_ratio']:>11.2f}{cpu['trace_bytes'] / 1024:>11.1f}"
+          f"{cpu['replays_same']:>4}/{args.runs}")
     print()
     print(f"threaded HTTP server: {args.requests} requests from {args.clients} unrecorded client threads")
     print(f"{'':<10}{'plain r/s':>10}{'record r/s':>11}{'rec/plain':>11}{'plain s':>9}{'record s':>10}"

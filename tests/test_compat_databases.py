@@ -354,7 +354,10 @@ AIOPG = """
 def test_aiopg_pool_against_a_postgres_server_gone_at_replay(program, postgres):
     """aiopg: psycopg2's asynchronous connections, polled from asyncio's loop (the
     connection's descriptor registered with the selector). Recording it used to fail
-    (register_type, called from psycopg2's own modules, got the handle)."""
+    (register_type, called from psycopg2's own modules, got the handle); its replay's
+    stderr used to gain a ResourceWarning: Connection.__del__ reads its connection's
+    ``closed`` at interpreter exit, after the recording's end (now answered as it was
+    when the recording ended)."""
     pytest.importorskip("aiopg")
     app = program(AIOPG)
     recorded = record_ok(app, postgres.url)
@@ -362,8 +365,4 @@ def test_aiopg_pool_against_a_postgres_server_gone_at_replay(program, postgres):
         assert text in recorded.stdout, recorded.stdout + recorded.stderr
     postgres.remove()
     replayed = replay_ok(app)
-    assert (replayed.returncode, replayed.stdout) == (recorded.returncode, recorded.stdout), replayed.stderr
-    if replayed.stderr != recorded.stderr:
-        pytest.xfail("#15: aiopg's Connection.__del__ runs at interpreter exit, after the recording's end, and "
-                     "reads the connection's `closed` through its handle: real (1) when recorded, nothing to "
-                     "answer it on replay (None: a ResourceWarning the recording lacks)")
+    assert_same_run(recorded, replayed)

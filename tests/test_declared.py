@@ -229,7 +229,7 @@ class _Recorder(Engine):
         super().__init__()
         self.events = []
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False, after_end=None):
         def wrapper(*args, **kwargs):
             if state.busy:
                 return call(*args, **kwargs)
@@ -256,7 +256,7 @@ class _Replayer(Engine):
         super().__init__()
         self.events = list(events)
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False, after_end=None):
         def wrapper(*args, **kwargs):
             if state.busy:
                 return call(*args, **kwargs)

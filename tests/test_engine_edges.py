@@ -278,3 +278,23 @@ def test_a_fork_while_another_thread_works_the_installation_out_does_not_hang_th
         worker.join(10)
         installation._find = real_find
         installation._roots, installation._ways_in = saved
+
+
+def test_a_frames_key_holds_for_its_own_values_only():
+    """The key replay checks at each pass of a switch-out's line (engine/preempt.py): the
+    frame's plain locals and container lengths, a NaN left out (its hash is its address)."""
+    from retrace.engine.preempt import KeyCheck, frame_key
+
+    def frame_with(count, name, items, ratio):
+        return sys._getframe()
+
+    frame = frame_with(7, "seven", [1, 2], float("nan"))
+    entries = frame_key(frame)
+    assert [entry[0] for entry in entries] == ["count", "name", "items"]
+    assert KeyCheck(entries).rest(frame)
+    assert KeyCheck(entries).rest(frame_with(7, "seven", [3, 4], 0.5))  # (lengths, not contents)
+    for other in (frame_with(8, "seven", [1, 2], 1.0), frame_with(7, "eight", [1, 2], 1.0),
+                  frame_with(7, "seven", [1], 1.0), frame_with(7.0, "seven", [1, 2], 1.0)):
+        check = KeyCheck(entries)
+        assert not check.rest(other)
+        assert check.probe in check.entries  # the entry that differed: read first next time

@@ -628,8 +628,10 @@ class _CallThrough:
     """An engine whose leaves just call: enough to run make_open's function."""
 
     recording = True
+    output = None  # (no output order: writes to stdout go as they come)
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False,
+             after_end=None):
         return call
 
 

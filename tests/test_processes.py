@@ -284,10 +284,12 @@ def test_each_process_of_a_spawn_pool_replays_alone(program):
 
 
 TERMINATED_POOL = """
-    import multiprocessing, os, time
+    import multiprocessing, os, sys, time
 
     def work(i):
-        print("worker", i, os.getpid() > 0, flush=True)
+        # one write per line: under PYTHONUNBUFFERED print's pieces interleave for real
+        sys.stdout.write(f"worker {i} {os.getpid() > 0}\\n")
+        sys.stdout.flush()
         started.release()
         time.sleep(30)  # still busy when the pool is terminated: killed by SIGTERM
 
@@ -568,3 +570,40 @@ def test_a_tree_writing_to_one_stdout_replays_in_the_recorded_order(program, met
     assert (app.recording / "output-order").is_file()
     for _ in range(3):
         assert_same_run(recorded, app.replay(timeout=120))
+
+
+STDOUT_BY_OTHER_NAMES = """
+    import fcntl, os, random, sys, time
+    children = []
+    for k in range(3):
+        pid = os.fork()
+        if pid == 0:
+            by_path = open("/dev/stdout", "w", buffering=1)
+            by_fd_path = open("/proc/self/fd/1", "w", buffering=1)
+            err = os.open("/dev/stderr", os.O_WRONLY)
+            copy, duplicate = os.dup(1), fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 10)
+            for i in range(4):
+                by_path.write(f"child {k} line {i}: /dev/stdout\\n")
+                by_fd_path.write(f"child {k} line {i}: /proc/self/fd/1\\n")
+                os.write(err, f"child {k} line {i}: /dev/stderr\\n".encode())
+                os.write(copy, f"child {k} line {i}: os.dup(1)\\n".encode())
+                os.write(duplicate, f"child {k} line {i}: F_DUPFD\\n".encode())
+                time.sleep(random.random() / 500)
+            os.close(copy)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    print("parent done")
+"""
+
+
+def test_writes_to_stdout_by_other_names_replay_in_the_recorded_order(program):
+    """``/dev/stdout``, ``/proc/self/fd/1``, ``/dev/stderr``, ``os.dup(1)`` and F_DUPFD
+    are stdout and stderr too: their writes are in the tree's order, in both modes."""
+    app = program(STDOUT_BY_OTHER_NAMES)
+    recorded = app.record(timeout=60)
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.count("child") == 48 and recorded.stderr.count("child") == 12
+    for _ in range(3):
+        assert_same_run(recorded, app.replay(timeout=60))

@@ -373,3 +373,31 @@ def test_proxies_have_the_real_surface(program):
     recorded = record_ok(app)
     assert recorded.output == plain.output
     assert_same_run(recorded, app.replay())
+
+
+A_FINALIZER_AT_EXIT = """
+    import sqlite3, sys
+
+    class Keeper:
+        def __init__(self):
+            self.db = sqlite3.connect("data.db")
+            print("before", self.db.in_transaction, self.db.total_changes)
+            self.db.execute("create table t (x)")
+            self.db.execute("insert into t values (1)")
+
+        def __del__(self):  # at interpreter exit, after the recording's end
+            sys.stderr.write(f"at exit: {self.db.in_transaction} {self.db.total_changes}\\n")
+
+    keeper = Keeper()
+    print("done")
+"""
+
+
+def test_a_finalizer_at_exit_reads_a_handle_as_the_recording_ended(program):
+    """A finalizer run as the interpreter exits reads the handle's attributes unrecorded:
+    replay answers them as they were at the recording's end (not as last read)."""
+    app = program(A_FINALIZER_AT_EXIT)
+    recorded = record_ok(app)
+    assert recorded.stdout == "before False 0\ndone\n" and recorded.stderr == "at exit: True 1\n"
+    (app.dir / "data.db").unlink()
+    assert_same_run(recorded, app.replay())

@@ -25,7 +25,8 @@ import pytest
 from conftest import LAUNCHER, assert_same_run, run
 from netsupport import EchoServer
 from threadsupport import (
-    plain, plain_outputs, record_and_replay, record_ok, replay_ok, serve_under_load, stress_count, use_recording,
+    plain, plain_outputs, record_and_replay, record_ok, recorded_switch_outs, replay_ok, serve_under_load,
+    stress_count, use_recording,
 )
 
 from retrace.errors import EXIT_DIVERGED
@@ -873,6 +874,47 @@ def test_a_spin_count_kept_in_a_global_replays_exactly(program):
     app = program(SPIN_COUNTING)
     recorded, _ = record_and_replay(app, timeout=60)
     assert int(recorded.stdout.split()[1]) > 0
+
+
+# Replay finds a switch-out's spot by a key of the innermost frame's plain values, read
+# at every pass of the spot's line: a variable that holds a number at the spot and an
+# object of the program's at other passes must never have the program's __hash__,
+# __eq__ or __len__ called from retrace's tracer (each would print).
+LOUD_LOCALS = """
+    import threading
+    class Loud:
+        def __hash__(self):
+            print("hash of a program object")
+            return 1
+        def __eq__(self, other):
+            print("eq of a program object")
+            return False
+        def __len__(self):
+            print("len of a program object")
+            return 0
+    done = False
+
+    def spin():
+        global done
+        value = items = None
+        for i in range(400_000):
+            value = Loud() if i % 3 == 0 else i
+            items = Loud() if i % 3 == 1 else [i]
+        done = True
+
+    threading.Thread(target=spin).start()
+    spins = 0
+    while not done:
+        spins += 1
+    print("spun", spins > 0)
+"""
+
+
+def test_a_switch_out_spot_is_found_without_the_programs_own_methods(program):
+    app = program(LOUD_LOCALS)
+    recorded, _ = record_and_replay(app, timeout=60)
+    assert recorded.stdout == "spun True\n"
+    assert recorded_switch_outs(app) >= 3
 
 
 # A path hook of the program's that computes for several slices while the main thread

@@ -21,6 +21,14 @@ from conftest import PYTHON, Result, assert_same_run, run
 from netsupport import Recording
 
 
+def recorded_switch_outs(app) -> int:
+    """How many switch-outs by time (``{"p": spot}`` items) the recording holds."""
+    from retrace.trace.reader import TraceReader
+
+    reader = TraceReader(str(app.recording / "trace.bin"))
+    return sum(1 for items in reader.chunks() for item in items if type(item) is dict and "p" in item)
+
+
 def stress_count() -> int:
     """How many record+replay rounds a stress test makes (RETRACE_STRESS_COUNT, default 3)."""
     return max(1, int(os.environ.get("RETRACE_STRESS_COUNT", "3")))

@@ -548,14 +548,16 @@ class RecordSession:
         header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
                   "python": list(sys.version_info[:3]), "pid": posix.getpid(), "created": now,
                   "process": child, "parent": parent}
-        self.engine.start_child(os.path.join(directory, fmt.TRACE_FILE), header)
         self.process_facts = {"settings_version": SETTINGS_VERSION, "process": child, "parent": parent,
                               "parent_event": parent_events, "how": "fork", "pid": posix.getpid(),
                               "ppid": posix.getppid(), "start_time": now}
         self.settings_path = os.path.join(directory, fmt.PROCESS_FILE)
+        # The link before the trace: a child killed as it starts (a pool's terminate) must
+        # not leave a trace that says nothing of where it belongs.
+        write_json(self.settings_path, self.process_facts)
+        self.engine.start_child(os.path.join(directory, fmt.TRACE_FILE), header)
         if self.secrets is not None:
             self.secrets.after_fork()
-        write_json(self.settings_path, self.process_facts)
 
     def _flush_on_fatal_signals(self) -> None:
         """Signals that kill by default: write what we have, then die of the signal as before.

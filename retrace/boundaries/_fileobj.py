@@ -13,8 +13,9 @@ copied into the caller's buffer on replay), ``read``, ``readall``, ``write``
 both modes: when recording it holds a real ``_io.FileIO``; on replay it holds
 nothing, so nothing reaches the file system.
 
-Writes to descriptors 1 and 2 (``open(1, "w")``, ``/dev/stdout``) are output:
-replay writes them for real too. A file the program drops unclosed is flushed
+Writes to stdout and stderr by any name (``open(1, "w")``, ``/dev/stdout``, a copy
+of 1) are output: written in the tree's order (engine/outputorder.py), and for real
+on replay too. A file the program drops unclosed is flushed
 and closed by its finalizer, whenever the garbage collector gets to it -- not at
 the same moment on replay -- and once the interpreter finalizes, the recording
 is over: in both cases the raw file stops using leaves. Recording calls through
@@ -52,10 +53,6 @@ _lseek = posix.lseek
 _isatty = posix.isatty
 
 _CLOSED = "I/O operation on closed file"
-# Paths that name the process's stdout/stderr (str keys only: with ``python -bb`` a
-# dict mixing equal-hashing str and bytes keys raises BytesWarning).
-_STD_NAMES = {"/dev/stdout": 1, "/dev/stderr": 2, "/dev/fd/1": 1, "/dev/fd/2": 2,
-              "/proc/self/fd/1": 1, "/proc/self/fd/2": 2}
 
 
 def echo(fd: int, data, count: int, write=posix.write) -> None:
@@ -83,6 +80,7 @@ class FileIO(io.RawIOBase):
     """
 
     _dying = False  # being garbage collected: see _dealloc_warn
+    _output = None  # the engine's output order (set by make_open)
 
     # The leaves of this process's engine (set by make_open); bound as methods.
     _l_readinto = _l_read = _l_readall = _l_write = _l_seek = _l_tell = _l_truncate = _l_close = None
@@ -98,12 +96,11 @@ class FileIO(io.RawIOBase):
         self._blksize = blksize
         self._pos0 = pos  # the position at open, valid until the first read/write/seek
         self._readable, self._writable, self._mode = mode[4], mode[5], mode[6]
-        if real is None and (fd == 1 or fd == 2 or type(name) is str and name in _STD_NAMES):
-            self._echo_fd = fd if fd == 1 or fd == 2 else _STD_NAMES[name]
-        else:
-            self._echo_fd = None
-            if real is None and closefd and not _is_number(name):
-                _hold(fd)  # a real descriptor at the recorded number (retrace/descriptors.py)
+        output = self._output
+        if output is not None and not _is_number(name):
+            output.opened(fd, name)  # (/dev/stdout writes to stdout)
+        if real is None and closefd and not _is_number(name) and (output is None or output.target(fd) is None):
+            _hold(fd)  # a real descriptor at the recorded number (retrace/descriptors.py)
 
     # -- attributes ------------------------------------------------------------
     # C getters (no Python frame): the buffered layers ask ``raw.closed`` on every call.
@@ -181,9 +178,15 @@ class FileIO(io.RawIOBase):
         if self._dying or _finalizing():
             return self._unrecorded("write", data)
         count = self._l_write(data)
-        if self._echo_fd is not None and count:
-            echo(self._echo_fd, data, count)
+        if self._real is None and count:
+            self._echo(data, count)
         return count
+
+    def _echo(self, data, count) -> None:
+        """Replay: a write to stdout or stderr shows (in the tree's order)."""
+        output = self._output
+        if output is not None and output.target(self._fd) is not None:
+            echo(self._fd, data, count, output.write)
 
     def seek(self, pos, whence=0, _finalizing=sys.is_finalizing):
         if self._closed:
@@ -226,8 +229,11 @@ class FileIO(io.RawIOBase):
             self._unrecorded("close")
         else:
             self._l_close()
-        if self._real is None and self._closefd:
-            _release(self._fd)
+        if self._closefd:
+            if self._output is not None:
+                self._output.closed(self._fd)
+            if self._real is None:
+                _release(self._fd)
 
     def _dealloc_warn(self, source) -> None:
         # io calls this when a file object is garbage collected unclosed, just before it
@@ -253,8 +259,7 @@ class FileIO(io.RawIOBase):
             return getattr(real, what)(*args)
         if what == "write":
             count = memoryview(args[0]).nbytes
-            if self._echo_fd is not None:
-                echo(self._echo_fd, args[0], count)
+            self._echo(args[0], count)
             return count
         if what == "seek":
             return args[0] if args[1] == 0 else 0
@@ -283,7 +288,15 @@ def _real_readall(raw):
 
 def _real_write(raw, data):
     real = raw._real
-    return raw._unrecorded("write", data) if real is None else real.write(data)
+    if real is None:
+        return raw._unrecorded("write", data)
+    output = raw._output
+    if output is not None and output.in_tree and output.target(raw._fd) is not None:
+        try:
+            return output.write(raw._fd, data)  # (stdout by another name: in the tree's order)
+        except BlockingIOError:
+            return None  # (as _io.FileIO says it)
+    return real.write(data)
 
 
 def _real_seek(raw, pos, whence):
@@ -453,6 +466,7 @@ def _check_text_args(binary, encoding, errors, newline) -> None:
 def make_open(engine):
     """The replacement for builtins.open / io.open (one function per engine)."""
     leaf = engine.leaf
+    FileIO._output = engine.output
     FileIO._l_readinto = leaf("io.FileIO.readinto", _real_readinto, key=_key_fd_size,
                               store=_store_readinto, load=_load_readinto, depth=2)
     FileIO._l_read = leaf("io.FileIO.read", _real_read, key=_key_fd_args, depth=2)

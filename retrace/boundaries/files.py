@@ -233,36 +233,68 @@ def _make_writev(engine, original, name):
 
 
 def _make_fd_copy(engine, original, name):
-    """dup, dup2 and close: on replay, where none is done, the output order learns which
-    descriptors stand for the replay's stdout and stderr (engine/outputorder.py): what
-    the recording wrote to a file put at 1 or 2 (pytest's capture) stays out of sight."""
-    if engine.recording or engine.output is None:
-        return engine.leaf(name, original, key=_key_ints)
-    leaf = engine.leaf(name, original, key=_key_ints, depth=2)
-    output, what = engine.output, name.rpartition(".")[2]
+    """dup, dup2, close, closerange, os.open, fcntl.fcntl: the output order learns which
+    descriptors write to stdout and stderr (engine/outputorder.py), in both modes from
+    the same calls: a copy of 1, ``/dev/stdout`` opened, a file put at 1 (pytest's
+    capture), whose writes on replay stay out of sight."""
+    output = engine.output
+    key = _key_path if name == "os.open" else _key if name == "fcntl.fcntl" else _key_ints
+    if output is None:
+        return engine.leaf(name, original, key=key)
+    leaf = engine.leaf(name, original, key=key, depth=2)
+    follow = _FOLLOW[name]
 
     def call(*args, **kwargs):
         result = leaf(*args, **kwargs)
-        if not state.busy and args and type(args[0]) is int:
-            if what == "dup":
-                output.copied(args[0], result)
-            elif what == "dup2" and len(args) > 1:
-                output.copied(args[0], args[1])
-            elif what == "close":
-                output.closed(args[0])
+        if not state.busy and args:
+            follow(output, result, *args)
         return result
 
     return replacing(call, original)
 
 
+def _follow_dup(output, result, fd, *rest):
+    output.copied(fd, result)
+
+
+def _follow_dup2(output, result, fd, new=None, *rest):
+    output.copied(fd, new)
+
+
+def _follow_close(output, result, fd, *rest):
+    output.closed(fd)
+
+
+def _follow_closerange(output, result, low, high=None, *rest):
+    output.closed_range(low, high)
+
+
+def _follow_open(output, result, path, *rest):
+    output.opened(result, path)
+
+
+_DUPLICATES = (0, 1030)  # Linux's F_DUPFD and F_DUPFD_CLOEXEC (fcntl is the program's to import)
+
+
+def _follow_fcntl(output, result, fd, command=None, *rest):
+    if command in _DUPLICATES and type(fd) is int:
+        output.copied(fd, result)
+
+
+_FOLLOW = {"os.dup": _follow_dup, "os.dup2": _follow_dup2, "os.close": _follow_close,
+           "os.closerange": _follow_closerange, "os.open": _follow_open, "fcntl.fcntl": _follow_fcntl}
+
+
 def _to_output(engine, original, as_bytes):
-    """Recording: what ``os.write``/``os.writev`` to 1 or 2 does, in the tree's order."""
+    """Recording: what ``os.write``/``os.writev`` to stdout or stderr (or a descriptor
+    that writes there) does, in the tree's order."""
     output = engine.output
     if not engine.recording or output is None:
         return original
+    streams = output.streams
 
     def call(fd, data, *rest):
-        if (fd == 1 or fd == 2) and not rest:
+        if not rest and streams.get(fd) is not None:
             return output.write(fd, as_bytes(data))
         return original(fd, data, *rest)
 
@@ -535,7 +567,7 @@ def _rebind_tempfile_defaults(engine, module) -> None:
 # -- the family ----------------------------------------------------------------------
 _PATH_READS = ("access", "readlink")  # (stat, lstat, listdir, scandir, open: their own makers)
 _PATH_CALLS = (
-    "open", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "symlink", "link", "chmod", "chown",
+    "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "symlink", "link", "chmod", "chown",
     "lchown", "lchmod", "chflags", "lchflags",
     "utime", "truncate", "statvfs", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr",
     "listxattr", "removexattr",
@@ -547,7 +579,7 @@ _FD_CALLS = (
     "get_blocking", "set_blocking", "isatty", "ttyname", "device_encoding", "pipe", "pipe2",
     "memfd_create", "sync",
 )
-_FD_COPIES = ("dup", "dup2", "close")
+_FD_COPIES = ("dup", "dup2", "close", "closerange")
 _OPTIONAL = {"lchown", "mkfifo", "mknod", "pathconf", "getxattr", "setxattr", "listxattr",
              "removexattr", "fpathconf", "copy_file_range", "splice", "posix_fallocate",
              "posix_fadvise", "lockf", "pread", "fdatasync", "sendfile", "statvfs", "fstatvfs",
@@ -582,9 +614,10 @@ FAMILY = Family(
                 optional=name in _OPTIONAL) for name in _FD_CALLS if name not in _FD_COPIES),
         *(Patch("os", name, why="copies or closes a descriptor (which ones are stdout and stderr)",
                 make=_make_fd_copy) for name in _FD_COPIES),
+        Patch("os", "open", why="opens a descriptor at a path (/dev/stdout is stdout)", make=_make_fd_copy),
         Patch("fcntl", "flock", why="locks a file", key=_key_ints),
         Patch("fcntl", "lockf", why="locks a file", key=_key),
-        Patch("fcntl", "fcntl", why="a call on a file descriptor", key=_key),
+        Patch("fcntl", "fcntl", why="a call on a file descriptor (F_DUPFD copies one)", make=_make_fd_copy),
         Patch("fcntl", "ioctl", why="a device call on a descriptor (may fill a buffer)", make=_make_ioctl),
     ),
     on_import=(

@@ -52,6 +52,8 @@ class Engine:
         load=None,
         depth: int = 1,
         releases: bool = True,
+        quick: bool = False,
+        after_end=None,
     ):
         """Wrap ``call`` as the boundary ``name``.
 
@@ -64,6 +66,10 @@ class Engine:
         releases: recording, once threads exist, the call runs without the baton (other
                   threads may run meanwhile, engine/scheduler.py); False for a call that
                   hands the baton over itself.
+        quick: a C function that answers at once and calls no Python (a clock, the pid):
+               cheaper upkeep, and asked for real again after the recorded end.
+        after_end(*args, **kwargs) -> replay's answer to the call after the recorded end
+               (a finalizer's, at interpreter exit: the recording made it unrecorded).
         """
         raise NotImplementedError
 

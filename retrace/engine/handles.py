@@ -124,6 +124,7 @@ class HandleProxy:
     _rt_mro = frozenset()   # names of the real type's MRO
     _rt_owner = frozenset()  # top-level packages of the real type's MRO (builtins aside)
     _rt_leaves: dict = {}
+    _rt_read: set = set()   # names of data attributes the program read (recording)
 
     def _rt_init(self) -> None:
         """Called on every new proxy, in both modes (mixins set their fields here)."""
@@ -338,6 +339,7 @@ class Handles:
         self._types: dict[int, type] = {}         # number -> proxy class (replay)
         self._next_no = 0
         self._shared: dict = {}                   # replacements made once (functions, stand-ins)
+        self._at_the_end: dict | None = None      # handle number -> {name: value} (replay)
 
     # -- proxy classes ----------------------------------------------------------------------
     def proxy_class(self, desc: tuple) -> type:
@@ -354,7 +356,7 @@ class Handles:
         namespace = {
             "__slots__": (), "__module__": module, "__qualname__": qualname, "__doc__": None,
             "_rt_system": self, "_rt_desc": desc, "_rt_name": f"{module}.{qualname}",
-            "_rt_mro": frozenset(mro), "_rt_leaves": {},
+            "_rt_mro": frozenset(mro), "_rt_leaves": {}, "_rt_read": set(),
             "_rt_owner": frozenset(_top(n) for n in mro if not n.startswith("builtins.")),
         }
         for name in methods:
@@ -547,14 +549,18 @@ class Handles:
                 return wrap(getattr(real, name)(*args, **kwargs), owner)
         elif kind == "get" or kind == "getattr":
             boundary = f"{label}.{name}"
+            read = cls._rt_read
 
             def call(proxy, *attr):
                 real = proxy._rt_real
                 if real is None:
                     return None
-                return wrap(getattr(real, attr[0] if attr else name), owner)
+                attr = attr[0] if attr else name
+                read.add(attr)
+                return wrap(getattr(real, attr), owner)
 
             store, load = self._store_attr(name, kind), self._load_attr(name, kind)
+            after_end = self._value_at_the_end(name)
         elif kind == "set" or kind == "setattr":
             boundary = f"{label}.{name}="
 
@@ -577,7 +583,43 @@ class Handles:
         else:
             raise ValueError(f"unknown leaf kind {kind!r}")
         call.__name__ = call.__qualname__ = name
+        if kind == "get" or kind == "getattr":
+            return engine.leaf(boundary, call, key=key, store=store, load=load, depth=2, after_end=after_end)
         return engine.leaf(boundary, call, key=key, store=store, load=load, depth=2)
+
+    # -- the handles' state at the recording's end ---------------------------------------------
+    # A finalizer that runs as the interpreter exits, after the recording's end, may read
+    # a handle's attribute (aiopg's Connection.__del__ reads its connection's ``closed``):
+    # real and unrecorded then, with nothing to answer it on replay. So the end of the
+    # recording keeps, for each live handle, the attributes the program read of it, as
+    # they are then; replay answers such reads with them.
+    def state_at_the_end(self) -> list:
+        """Recording: ``[[handle number, [[name, value], ...]], ...]``, numbers, flags and
+        None only, read only where no code of the program's or the library's Python runs
+        (an instance attribute, or a C type's member or getset)."""
+        kept = []
+        for ref in list(self._by_real.values()):
+            proxy = ref()
+            if proxy is None or proxy._rt_no is None or proxy._rt_real is None:
+                continue
+            real, values = proxy._rt_real, []
+            for name in sorted(type(proxy)._rt_read):
+                value = _plainly_read(real, name)
+                if value is not _UNSET:
+                    values.append([name, value])
+            if values:
+                kept.append([proxy._rt_no, values])
+        return kept
+
+    def _value_at_the_end(self, name: str):
+        """Replay: a read of ``name`` after the recording's end, answered as it ended."""
+        def answer(proxy, *attr):
+            if self._at_the_end is None:
+                ending = getattr(getattr(self.engine, "source", None), "ending", None) or {}
+                self._at_the_end = {no: dict(values) for no, values in ending.get("handles") or ()}
+            return self._at_the_end.get(proxy._rt_no, {}).get(attr[0] if attr else name)
+
+        return answer
 
     def _store_attr(self, name, kind):
         encode = self.encode
@@ -725,6 +767,32 @@ def _needs_encoding(value) -> bool:
                 return True
         return False
     return isinstance(value, HandleProxy) or _is_named(value)
+
+
+def _plainly_read(real, name: str):
+    """``real.name`` if reading it runs no Python code and gives a plain scalar, else _UNSET."""
+    try:
+        instance = object.__getattribute__(real, "__dict__")
+    except (AttributeError, TypeError):
+        instance = None
+    if type(instance) is dict and name in instance:
+        value = instance[name]
+    else:
+        descriptor = None
+        for klass in type(real).__mro__:
+            if name in klass.__dict__:
+                descriptor = klass.__dict__[name]
+                break
+        if type(descriptor) not in (types.MemberDescriptorType, types.GetSetDescriptorType):
+            return _UNSET
+        try:
+            value = descriptor.__get__(real, type(real))
+        except Exception:
+            return _UNSET
+    return value if value is None or type(value) in _NUMBERS else _UNSET
+
+
+_NUMBERS = (bool, int, float)  # (no text: the end of a recording is no event, which secrets are sealed in)
 
 
 def handles_for(engine) -> Handles:

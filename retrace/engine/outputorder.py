@@ -46,8 +46,6 @@ def _nowhere(data) -> int:
 
 
 def _write_all(fd, view) -> int:
-    if fd is None:
-        return len(view)
     done = 0
     while done < len(view):
         done += posix.write(fd, view[done:])
@@ -63,16 +61,18 @@ class DirectOutput:
     tree (``enter_tree``: the root starts its first child; a child is from its start),
     the ordered write. Offsets count from there, in both modes alike.
 
-    ``shown`` says, on replay, which of the replay's own streams a descriptor of the
-    program stands for: ``os.dup2`` onto 1 or 2 (pytest's capture, a redirection to a
-    file) is not done on replay, so what the recording wrote into that file must not
-    come out on the replay's terminal (None: it does not). Recording's table stays as
-    it starts: the real calls redirect."""
+    ``streams`` says which of the process's stdout (1) and stderr (2) each descriptor
+    writes to, or None: a copy (``os.dup``, ``fcntl``'s F_DUPFD), a path that names one
+    (``/dev/stdout``, ``/dev/fd/1``), and what a file put at 1 or 2 (``os.dup2``:
+    pytest's capture, a redirection) takes away. Both modes follow the program's calls
+    (boundaries/files.py), so a write counts for the same stream in both. On replay,
+    where none of those calls is made, it is also where a write shows: what the
+    recording wrote into a file at 1 never comes out on the replay's terminal."""
 
     def __init__(self) -> None:
         self.in_tree = False
         self._raws: list = []
-        self.shown: dict = {1: 1, 2: 2}
+        self.streams: dict = {1: 1, 2: 2}
 
     def serve(self, raw) -> None:
         self._raws.append(raw)
@@ -89,31 +89,50 @@ class DirectOutput:
         if self.in_tree:
             raw.write = partial(self.write, fd)
         else:
-            target = self.shown.get(fd)
+            target = self._direct(fd)
             raw.write = partial(posix.write, target) if target is not None else _nowhere
 
-    # -- replay: what the program's dup/dup2/close did (boundaries/files.py) ---------------
-    def copied(self, fd: int, new: int) -> None:
-        """``new`` is a copy of ``fd`` now (``dup``, ``dup2``)."""
-        if type(new) is not int or new == fd:
-            return
-        self.shown[new] = self.shown.get(fd)
-        if new == 1 or new == 2:
+    def _direct(self, fd: int):
+        """Where a write to the program's ``fd`` goes for real (replay: its stream's, or nowhere)."""
+        return self.streams.get(fd)
+
+    # -- what the program's dup/dup2/close/open did (boundaries/files.py) -------------------
+    def copied(self, fd: int, new) -> None:
+        """``new`` is a copy of ``fd`` now (``dup``, ``dup2``, F_DUPFD)."""
+        if type(new) is int and new != fd:
+            self._set(new, self.streams.get(fd))
+
+    def opened(self, fd, path) -> None:
+        """``fd`` was opened at ``path``: a copy of the descriptor the path names, or new."""
+        if type(fd) is int:
+            named = named_descriptor(path)
+            self._set(fd, None if named is None else self.streams.get(named))
+
+    def closed(self, fd) -> None:
+        if fd == 1 or fd == 2:
+            self._set(fd, None)
+        else:
+            self.streams.pop(fd, None)
+
+    def closed_range(self, low, high) -> None:
+        for fd in [fd for fd in self.streams if type(low) is int and type(high) is int and low <= fd < high]:
+            self.closed(fd)
+
+    def _set(self, fd: int, stream) -> None:
+        if stream is None and fd != 1 and fd != 2:
+            self.streams.pop(fd, None)
+        else:
+            self.streams[fd] = stream
+        if fd == 1 or fd == 2:
             for raw in self._raws:
                 self._point(raw)
 
-    def closed(self, fd: int) -> None:
-        if fd == 1 or fd == 2:
-            self.copied(-1, fd)
-        else:
-            self.shown.pop(fd, None)
-
     def target(self, fd: int):
-        """The replay's descriptor that a write to the program's ``fd`` shows on, or None."""
-        return self.shown.get(fd)
+        """The stream (1 or 2) that a write to the program's ``fd`` shows on, or None."""
+        return self.streams.get(fd)
 
     def write(self, fd: int, data) -> int:
-        target = self.shown.get(fd, fd)
+        target = self.streams.get(fd)
         return posix.write(target, data) if target is not None else _nowhere(data)
 
     def become(self, process_id: str) -> None:
@@ -121,6 +140,30 @@ class DirectOutput:
 
     def end(self) -> None:
         """This process writes no more."""
+
+
+_NAMED = {"/dev/stdout": 1, "/dev/stderr": 2}
+_FD_FOLDERS = ("/dev/fd/", "/proc/self/fd/")
+
+
+def named_descriptor(path):
+    """The descriptor a path stands for (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``), or None."""
+    if type(path) is bytes:
+        path = path.decode("utf-8", "surrogateescape")
+    elif type(path) is not str:
+        try:
+            path = posix.fspath(path)
+        except TypeError:
+            return None
+        if type(path) is bytes:
+            path = path.decode("utf-8", "surrogateescape")
+    named = _NAMED.get(path)
+    if named is None and path.startswith(_FD_FOLDERS):
+        number = path.rpartition("/")[2]
+        if number.isdigit() and number.isascii():
+            named = int(number)
+    return named
 
 
 class WriteLog(DirectOutput):
@@ -135,8 +178,12 @@ class WriteLog(DirectOutput):
         self._fd = -1
         self._lock = _allocate_lock()
 
+    def _direct(self, fd: int):
+        return fd  # (recording: the program's calls redirected it for real)
+
     def write(self, fd: int, data) -> int:
-        if not self.in_tree:
+        stream = self.streams.get(fd)
+        if not self.in_tree or stream is None:
             return posix.write(fd, data)
         with self._lock:
             log = self._log()
@@ -146,10 +193,10 @@ class WriteLog(DirectOutput):
             try:
                 count = posix.write(fd, data)
                 if count:
-                    self.written[fd] += count
+                    self.written[stream] += count
                     # (pwrite on an O_APPEND file appends, on Linux, and leaves the offset at 0,
                     # where the lock counts from)
-                    posix.pwrite(log, f"{self.tree.process_id} {fd} {self.written[fd]}\n".encode(), 0)
+                    posix.pwrite(log, f"{self.tree.process_id} {stream} {self.written[stream]}\n".encode(), 0)
             finally:
                 _unlock_file(log)
             return count
@@ -328,27 +375,27 @@ class WriteTurns(DirectOutput):
             self.enter_tree()
 
     def write(self, fd: int, data) -> int:
-        turns = self.turns.get(fd)
+        stream = self.streams.get(fd)
+        turns = self.turns.get(stream)
         if not turns or self.given_up or not self.in_tree:
             return super().write(fd, data)
-        target = self.shown.get(fd, fd)
         with self._lock:
             view = memoryview(data).cast("B")
             done = 0
             while done < len(view):
-                index = self.next[fd]
+                index = self.next[stream]
                 if index >= len(turns) or self.given_up:  # past the recorded output
-                    done += _write_all(target, view[done:])
+                    done += _write_all(stream, view[done:])
                     break
                 end, turn = turns[index]
                 self._wait_for(turn)
-                piece = view[done:done + max(0, end - self.written[fd])]
+                piece = view[done:done + max(0, end - self.written[stream])]
                 if piece:
-                    _write_all(target, piece)
+                    _write_all(stream, piece)
                 done += len(piece)
-                self.written[fd] += len(piece)
-                if self.written[fd] >= end:
-                    self.next[fd] = index + 1
+                self.written[stream] += len(piece)
+                if self.written[stream] >= end:
+                    self.next[stream] = index + 1
                     self._hand_on(turn)
             return done
 

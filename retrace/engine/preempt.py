@@ -165,13 +165,79 @@ def matches(frame, digests: list) -> bool:
 
 def spot_of(frame, held: float, threads: int) -> list:
     """[file, function, first line, line, instruction, the frames' digests (innermost
-    first), seconds the thread had run in its turn, threads started so far].
+    first), seconds the thread had run in its turn, threads started so far, 1 if it was
+    inside a call, the innermost frame's key (``frame_key``)].
 
     The thread count tells apart the passes of a loop that starts threads (``for t in
     threads: t.start()``), whose plain values may all look alike."""
     code = frame.f_code
     return [code.co_filename, code.co_name, code.co_firstlineno, frame.f_lineno, frame.f_lasti,
-            stack_digests(frame), round(held, 4), threads]
+            stack_digests(frame), round(held, 4), threads, 0, frame_key(frame)]
+
+
+# -- a frame's key: what replay checks at each pass, before any digest -------------------------
+# Replay traces the running thread through every pass of the spot's line until one has
+# the recorded digests; computing those at each pass was most of a CPU-bound thread's
+# replay time. The key is a few values of the innermost frame, each checked alone (the
+# one that told the last pass apart first), with nothing that could run the program's
+# code: exact built-in types only, then their hash or length.
+_KEYED = (int, float, str, bytes, bool)  # (an entry's type code is the index)
+_KEY_SIZED = 5  # type code of a container's length
+_KEY_GLOBAL = 1  # an entry's flag: the name is a global of the frame
+_KEY_ENTRIES = 16  # at most: a filter, the digests decide
+
+
+def frame_key(frame) -> list:
+    """[[name, type code, hash or length, flags], ...] of the frame's plain locals (and
+    the plain globals its code names), in code order."""
+    code = frame.f_code
+    found = frame.f_locals
+    in_globals = frame.f_globals
+    entries: list = []
+    if found is not in_globals:
+        for name in dict.fromkeys(code.co_varnames + code.co_cellvars + code.co_freevars):
+            _key_entry(entries, name, found.get(name, _UNBOUND), 0)
+    for name in code.co_names:
+        if name in in_globals:
+            _key_entry(entries, name, in_globals[name], _KEY_GLOBAL)
+    return entries[:_KEY_ENTRIES]
+
+
+def _key_entry(entries: list, name: str, value, flags: int) -> None:
+    kind = type(value)
+    if kind in _SIZED:
+        entries.append([name, _KEY_SIZED, len(value), flags])
+    elif kind in _KEYED and value == value:  # (a NaN's hash is its address)
+        entries.append([name, _KEYED.index(kind), hash(value) & 0xFFFFFFFFFFFF, flags])
+
+
+class KeyCheck:
+    """Replay: whether a frame has the recorded key. Each entry is read alone; ``probe``,
+    the one that differed last time, first (the tracer reads it inline), so a loop's
+    passes cost one lookup each."""
+
+    def __init__(self, entries) -> None:
+        self.entries = [(name, _KEYED[code] if code < len(_KEYED) else None, code == _KEY_SIZED, wanted,
+                         bool(flags & _KEY_GLOBAL))
+                        for name, code, wanted, flags in entries]
+        self.probe = self.entries[0] if self.entries else None
+
+    def rest(self, frame) -> bool:
+        """Whether every entry holds; if not, the one that does not is the next probe."""
+        found = frame.f_locals
+        for entry in self.entries:
+            if not entry_holds(entry, found, frame.f_globals):
+                self.probe = entry
+                return False
+        return True
+
+
+def entry_holds(entry, found, in_globals) -> bool:
+    name, kind, sized, wanted, is_global = entry
+    value = (in_globals if is_global else found).get(name, _UNBOUND)
+    if sized:
+        return type(value) in _SIZED and len(value) == wanted
+    return type(value) is kind and hash(value) & 0xFFFFFFFFFFFF == wanted
 
 
 def _finding_a_module(frame) -> bool:
@@ -292,7 +358,7 @@ class Preempter:
         def spot(frame):
             found = spot_of(frame, _monotonic() - scheduler.turn_began, len(scheduler.slots))
             found[4] = _call_instruction(frame.f_code, frame.f_lasti)  # (where replay stops: the CALL)
-            found.append(_INSIDE)
+            found[8] = _INSIDE
             return found
 
         frame.f_trace_opcodes = True  # its first instruction after the call is an event
@@ -371,6 +437,7 @@ class SpotWatcher:
         # call's instruction; replay stops there just before the call (an opcode event).
         inside = len(spot) > 8 and spot[8] == _INSIDE
         wanted = "opcode" if inside else "line"
+        key = KeyCheck(spot[9] if len(spot) > 9 and type(spot[9]) is list else ())
         slots = self.scheduler.slots
         previous = sys.gettrace()
         touched: list = []
@@ -381,8 +448,21 @@ class SpotWatcher:
             return code.co_firstlineno == firstlineno and code.co_name == function and code.co_filename == file
 
         # Line (or opcode) events only in frames of the spot's code; the cheap digests first.
-        def local(frame, event, arg):
-            if frame.f_lasti != lasti or event != wanted or not matches(frame, digests):
+        def local(frame, event, arg, _unbound=_UNBOUND, _sized=_SIZED, _mask=0xFFFFFFFFFFFF):
+            if frame.f_lasti != lasti or event != wanted:
+                return local
+            probe = key.probe  # (inline: this runs at every pass of the spot's line)
+            if probe is not None:
+                name, kind, sized, wanted_value, is_global = probe
+                value = (frame.f_globals if is_global else frame.f_locals).get(name, _unbound)
+                if sized:
+                    if type(value) not in _sized or len(value) != wanted_value:
+                        return local
+                elif type(value) is not kind or hash(value) & _mask != wanted_value:
+                    return local
+                if not key.rest(frame):
+                    return local
+            if not matches(frame, digests):
                 return local
             if threads is not None and len(slots) != threads:
                 return local

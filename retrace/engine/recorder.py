@@ -116,7 +116,8 @@ class Recorder(Engine):
                 self.threads.stop()
                 self.garbage.stop()
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False,
+             after_end=None):
         namespace = {
             "state": state, "call": call, "key": key, "store": store, "depth": depth,
             "sched": self.threads if releases else _NEVER_RELEASES,
@@ -162,6 +163,14 @@ class Recorder(Engine):
         end = {"how": how, "status": status, "time": _real_time(), "events": self.writer.events_so_far(locked=False)}
         if why is not None:
             end["why"] = why
+        handles = self.__dict__.get("_rt_handles")
+        if handles is not None:
+            try:
+                kept = handles.state_at_the_end()
+            except Exception:  # (never into the program: its end is recorded all the same)
+                kept = None
+            if kept:
+                end["handles"] = kept
         self.writer.close(end)
         # Interpreter shutdown (finalizers, module teardown) runs after this point at
         # moments replay cannot reproduce: from here on calls are real and unrecorded.

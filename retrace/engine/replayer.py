@@ -243,11 +243,15 @@ class Replayer(Engine):
         self._facts: dict = {}  # boundary id -> the real call, for quick leaves (see _after_the_end)
 
     # -- the hot path ---------------------------------------------------------
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False,
+             after_end=None):
+        """``after_end``: what answers the call after the recorded end (see _after_the_end)."""
         bid = self.boundary_id(name)
         self._keys[bid] = key
         if quick:
             self._facts[bid] = call
+        if after_end is not None:
+            self._facts[bid] = after_end
         namespace = {
             "state": state, "call": call, "key": key, "load": load, "depth": depth,
             "bid": bid, "take": self._take, "Raised": Raised,
@@ -293,7 +297,8 @@ class Replayer(Engine):
     def _after_the_end(self, bid, args, kwargs):
         """A call during interpreter shutdown, after the recorded end (a finalizer's): the
         recording made it for real, unrecorded. A quick leaf (a clock, the pid) is a fact
-        with no effect: asked for real again; anything else touches nothing and gives None."""
+        with no effect: asked for real again; a handle's attribute is as the recording ended
+        (engine/handles.py); anything else touches nothing and gives None."""
         fact = self._facts.get(bid)
         if fact is None:
             return None
