@@ -40,6 +40,14 @@ def _can_unshare_net() -> bool:
 
 CAN_UNSHARE_NET = _can_unshare_net()
 
+# A replay with no network also runs as another user (uid and gid 12345 in a user
+# namespace: the files it reads stay readable, the ids the process has are not the
+# recording's), where unshare can map one.
+ANOTHER_USER = ["-U", "--map-user=12345", "--map-group=12345"]
+if not CAN_UNSHARE_NET or subprocess.run(["unshare", "-n", *ANOTHER_USER, "true"], capture_output=True,
+                                         timeout=10).returncode != 0:
+    ANOTHER_USER = []
+
 
 @dataclass
 class Result:
@@ -93,13 +101,14 @@ def elsewhere() -> Path:
 def run(argv: list[str], *, cwd=None, env=None, stdin: str | None = None, timeout: float = 60,
         no_network: bool = False) -> Result:
     """``argv`` in the test's environment; a replay (``--replay``) as on another machine:
-    another HOME and TMPDIR (and working directory) unless the test gives its own."""
+    another HOME and TMPDIR (and working directory) unless the test gives its own; with
+    ``no_network``, in a network namespace of its own and as another user."""
     if "--replay" in argv:
         other = elsewhere()
         env = {"HOME": str(other / "home"), "TMPDIR": str(other / "tmp"), **(env or {})}
         cwd = cwd or other / "cwd"
     if no_network and CAN_UNSHARE_NET:
-        argv = ["unshare", "-n", *argv]
+        argv = ["unshare", "-n", *ANOTHER_USER, *argv]
     proc = subprocess.run(
         argv, cwd=cwd, env=_clean_env(env), input=stdin if stdin is not None else "",
         capture_output=True, text=True, timeout=timeout,

@@ -11,7 +11,7 @@ import shutil
 
 import cbor2
 import pytest
-from conftest import CAN_UNSHARE_NET, LAUNCHER, PYTHON, Program, assert_same_run, run
+from conftest import ANOTHER_USER, CAN_UNSHARE_NET, LAUNCHER, PYTHON, Program, assert_same_run, run
 
 from retrace.trace.values import decode_tag, to_wire
 
@@ -49,16 +49,18 @@ FACTS_PROGRAM = """
 
 
 def replay_in_changed_world(app: Program, tmp_path, env: dict):
-    """Replay with another host name, /etc/passwd, /etc/group, CPU affinity and cwd."""
+    """Replay with another host name, /etc/passwd, /etc/group, CPU affinity and cwd, as
+    another user where unshare can map one."""
     fake = tmp_path / "fake-etc"
     fake.mkdir()
-    (fake / "passwd").write_text("root:x:0:0:Someone Else:/elsewhere:/bin/false\n")
-    (fake / "group").write_text("wheel-replayed:x:0:\n")
+    (fake / "passwd").write_text("root:x:0:0:Someone Else:/elsewhere:/bin/false\n"
+                                 "someone:x:12345:12345:Someone Else:/elsewhere:/bin/false\n")
+    (fake / "group").write_text("wheel-replayed:x:0:\nsomeones:x:12345:\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     setup = (
         f"mount --bind {fake}/passwd /etc/passwd && mount --bind {fake}/group /etc/group"
-        f" && hostname replay-host-elsewhere && exec taskset -c 0 \"$@\""
+        f" && hostname replay-host-elsewhere && exec unshare {' '.join(ANOTHER_USER)} taskset -c 0 \"$@\""
     )
     argv = ["unshare", "-m", "-u", "-n", "sh", "-c", setup, "sh"]
     plain = run([*argv, PYTHON, str(app.script)], cwd=elsewhere, env=env)
@@ -89,7 +91,7 @@ def test_process_facts_replay_in_a_changed_world(program, tmp_path):
         assert plain.returncode == 0, plain.stderr
         now = _lines(plain)
         # the world really changed: a plain run there sees other facts
-        for label in ("cwd", "env", "host", "cpus", "pwd", "grp", "home"):
+        for label in ("cwd", "env", "host", "cpus", "pwd", "grp", "home", *(["users"] if ANOTHER_USER else [])):
             assert now[label] != facts[label], label
         assert "replay-host-elsewhere" in now["host"] and "Someone Else" in now["pwd"]
     else:

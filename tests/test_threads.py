@@ -25,8 +25,8 @@ import pytest
 from conftest import LAUNCHER, assert_same_run, run
 from netsupport import EchoServer
 from threadsupport import (
-    plain, plain_outputs, record_and_replay, record_ok, recorded_switch_outs, replay_ok, serve_under_load,
-    stress_count, use_recording,
+    plain, plain_outputs, record_and_replay, record_ok, recorded_collections_before_hand_overs,
+    recorded_switch_outs, replay_ok, serve_under_load, stress_count, use_recording,
 )
 
 from retrace.errors import EXIT_DIVERGED
@@ -1004,6 +1004,43 @@ def test_a_cpu_bound_thread_does_not_starve_the_others(program):
     order = eval(recorded.stdout)
     assert sorted(order) == ["cpu done"] + [f"tick {i}" for i in range(5)]
     assert order[0] == "tick 0", order
+
+
+# Threads that allocate without a boundary call: CPython's own collection (retrace's
+# safety valve, here every 1 000 containers) runs at an allocation in the middle of a
+# thread's turn, and the trace notes it there (``{"g": ...}``), just before the thread
+# is switched out by time or ends. No boundary call of that thread's comes between for
+# replay to run it at: the switch-out spot and the end must look past it (replay used
+# to let the thread run on past its spot to its end, and every thread waited: a stall).
+COLLECTED_BETWEEN_TURNS = """
+    import gc, threading
+    gc.set_threshold(10)
+
+    def work(name, n):
+        kept = []
+        for i in range(n):
+            kept.append([i])
+        print(name, len(kept))
+
+    threads = [threading.Thread(target=work, args=(k, 200_000)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    alone = threading.Thread(target=work, args=("alone", 50_000))  # (ends with no one to switch it out)
+    alone.start()
+    alone.join()
+    print("done")
+"""
+
+
+def test_collections_noted_before_a_switch_out_or_an_end_replay(program):
+    app = program(COLLECTED_BETWEEN_TURNS)
+    recorded = record_ok(app)
+    assert recorded.stdout.endswith("alone 50000\ndone\n"), recorded.stdout
+    assert recorded_collections_before_hand_overs(app) > 0, "no collection came just before a hand-over"
+    replayed = replay_ok(app, env={"RETRACE_STALL_TIMEOUT": "5"})
+    assert_same_run(recorded, replayed)
 
 
 # -- 9. a replay that cannot make progress stops ---------------------------------------------

@@ -29,6 +29,20 @@ def recorded_switch_outs(app) -> int:
     return sum(1 for items in reader.chunks() for item in items if type(item) is dict and "p" in item)
 
 
+def recorded_collections_before_hand_overs(app) -> int:
+    """How many collections (``{"g": ...}`` items) the trace notes directly before a
+    switch-out by time or a hand-over."""
+    from retrace.trace.reader import TraceReader
+
+    found, previous = 0, None
+    for items in TraceReader(str(app.recording / "trace.bin")).chunks():
+        for item in items:
+            if type(previous) is dict and "g" in previous and (type(item) is int or type(item) is dict and "p" in item):
+                found += 1
+            previous = item
+    return found
+
+
 def stress_count() -> int:
     """How many record+replay rounds a stress test makes (RETRACE_STRESS_COUNT, default 3)."""
     return max(1, int(os.environ.get("RETRACE_STRESS_COUNT", "3")))

@@ -230,6 +230,15 @@ class RecordedTree:
         self.session._finish("exec", None)
 
 
+def _user_site() -> list | None:
+    """What ``site`` worked out at start-up of the user's site-packages (from HOME, or
+    the user database): on replay the program sees these, not the replaying user's."""
+    module = sys.modules.get("site")  # (python -S: not imported, and not ours to import)
+    if module is None:
+        return None
+    return [module.ENABLE_USER_SITE, module.USER_BASE, module.USER_SITE]
+
+
 class PythonChild:
     """A Python program being started by exec; it records as ``process_id``."""
 
@@ -384,6 +393,7 @@ class RecordSession:
             "hash_seed": os.environ.get("PYTHONHASHSEED"),
             # What a replay under a debugger must not have imported early (bootstrap/debugging.py).
             "modules_at_start": list(sys.modules),
+            "user_site": _user_site(),
             "start_time": time.time(),
             "pid": posix.getpid(),
             "ppid": posix.getppid(),

@@ -256,6 +256,14 @@ class ReplayedTree:
             self._unmute()
 
 
+def _user_site_as_recorded(recorded) -> None:
+    """``site``'s user directories as the recording's start-up worked them out (the
+    replaying machine's HOME and user found others before replay began)."""
+    module = sys.modules.get("site")
+    if module is not None and type(recorded) is list and len(recorded) == 3:
+        module.ENABLE_USER_SITE, module.USER_BASE, module.USER_SITE = recorded
+
+
 class ReplaySession:
     def __init__(self, config: dict) -> None:
         self.recording = Recording(config["recording"])
@@ -343,6 +351,7 @@ class ReplaySession:
     def install(self) -> None:
         os.environ.clear()
         os.environ.update(self.settings["env"])
+        _user_site_as_recorded(self.settings.get("user_site"))
         installation.forget()  # (its user site-packages comes from the recorded environment)
         declared.configure_replay(self.recording.path)  # the recording's copy, before families()
         # Before the families' own fork hooks, as when recording (boundaries/forks.py).

@@ -498,12 +498,18 @@ class SpotWatcher:
 
     def _switch_out_here(self, slot, pending, frame):
         """Hand over at the spot; the tracer ``frame`` keeps (None: as it was)."""
+        # Collections the recording noted on the way here (CPython's own, at an allocation:
+        # no boundary call came between) run first, later than they ran, as at a boundary
+        # call. Still armed meanwhile: taking them must not arm the watcher again.
+        # (Inside this trace function, their finalizers are not traced.)
+        self.scheduler.collect_noted()
         self._disarm(slot)
         source = self.engine.source
         taken = source.next_event()
         if taken is not pending[0]:
             self.engine.thread_diverged("the switch-out is not the next item of the recording")
         source.index -= 1
+        self.scheduler.collect_noted()  # (one that began as the hand-over was recorded)
         following = source.next_event()
         if following is None or following[0] != SWITCH_ID:
             self.engine.thread_diverged("a switch-out in the recording is not followed by a hand-over")

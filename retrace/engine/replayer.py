@@ -96,7 +96,10 @@ class ReplaySource:
 
     def _set_watch_points(self, events: list) -> None:
         bid = self.signal_bid
-        points = [i - 1 for i in range(1, len(events)) if events[i][0] == bid or events[i][0] == PREEMPT_ID]
+        # An event followed by a collection noted as the thread ran (CPython's own, at an
+        # allocation) looks past it too: a switch-out may come after (see switch_out_ahead).
+        points = [i - 1 for i in range(1, len(events))
+                  if events[i][0] == bid or events[i][0] == PREEMPT_ID or events[i][0] == GC_ID]
         points.append(len(events) - 1)
         self._watch_points = points
         self._watch = points[0]
@@ -171,6 +174,33 @@ class ReplaySource:
                 return None
         return self._events[self._pos]
 
+    def switch_out_ahead(self, looking_ahead: bool = True):
+        """The switch-out item next in the trace, past any collections noted before it
+        (``{"g": ...}`` items: CPython's own collection ran at an allocation while the
+        thread ran, with no boundary call of its own before the spot: replay runs them
+        at the spot, see preempt.py's SpotWatcher), or None."""
+        k = 0
+        while True:
+            following = self._peek_at(k, looking_ahead)
+            if following is None or following[0] != GC_ID:
+                return following if following is not None and following[0] == PREEMPT_ID else None
+            k += 1
+
+    def _peek_at(self, k: int, looking_ahead: bool):
+        """The ``k``-th item from here (0: ``peek()``), loading chunks as needed."""
+        if k == 0:
+            return self.peek(looking_ahead)
+        while self._pos + k >= len(self._events):
+            if self.exhausted:
+                return None
+            rest = self._events[self._pos:]
+            if not self._load_next_chunk(looking_ahead):
+                return None
+            self._events = rest + self._events  # (the items not yet taken stay in front)
+            self._pos = 0
+            self._set_watch_points(self._events)
+        return self._events[self._pos + k]
+
     def next_event(self):
         pos = self._pos
         if pos >= self._watch:  # (_watch <= len(_events)): a chunk to load, or a watch point
@@ -196,6 +226,11 @@ class ReplaySource:
             if following is not None:
                 if following[0] == self.signal_bid and self.ahead is not None:
                     self.ahead(following)
+                elif following[0] == GC_ID and event[0] != SWITCH_ID and event[0] != GC_ID \
+                        and self.preempt_ahead is not None:
+                    following = self.switch_out_ahead()
+                    if following is not None:
+                        self.preempt_ahead(following)
                 elif following[0] == PREEMPT_ID and event[0] != SWITCH_ID and self.preempt_ahead is not None:
                     self.preempt_ahead(following)  # (after a hand-over, the thread woken looks ahead)
         return event

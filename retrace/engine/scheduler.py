@@ -33,7 +33,7 @@ import time as _time_module
 from collections import deque
 
 from retrace.engine.state import state
-from retrace.trace.format import PREEMPT_ID, SWITCH_ID
+from retrace.trace.format import GC_ID, PREEMPT_ID, SWITCH_ID
 
 _allocate_lock = _thread.allocate_lock  # the real ones: the threads family patches _thread
 _RLock = _thread.RLock
@@ -448,13 +448,27 @@ class ReplayScheduler(Scheduler):
         slot = self.current()
         if slot is not None:
             source = self.engine.source
-            following = source.peek()
+            following = self.collect_noted()
             while following is not None and following[0] == SWITCH_ID:
                 source.next_event()
                 source.index -= 1
                 self.switch_to(following[2])
-                following = source.peek()
+                following = self.collect_noted()
         return call(*args, **kwargs)
+
+    def collect_noted(self):
+        """Run the collections the trace has next (``{"g": ...}`` items that no boundary
+        call of this thread's takes: CPython's own collection, which ran at an allocation
+        while the thread ran Python, before its switch-out, its end or a hand-over);
+        returns the item after them."""
+        source = self.engine.source
+        following = source.peek()
+        while following is not None and following[0] == GC_ID:
+            source.next_event()
+            source.index -= 1  # (not a numbered event)
+            self.engine.garbage.collect_recorded(following[2])
+            following = source.peek()
+        return following
 
     def reset_for_child(self) -> None:
         super().reset_for_child()
@@ -499,8 +513,8 @@ class ReplayScheduler(Scheduler):
         return self.stall_seconds + RUNNING_FACTOR * recorded
 
     def _turn_begins(self, slot: Slot) -> None:
-        following = self.engine.source.peek(looking_ahead=True)
-        if following is not None and following[0] == PREEMPT_ID:
+        following = self.engine.source.switch_out_ahead(looking_ahead=True)  # (past collections)
+        if following is not None:
             self._preempt_ahead(following)
 
     def first_turn(self, slot: Slot) -> None:
@@ -509,11 +523,13 @@ class ReplayScheduler(Scheduler):
         slot.doing = "running"
 
     def thread_ends(self, slot: Slot) -> None:
-        slot.finished = True
-        slot.doing = "finished"
         if self.watcher is not None:
             self.watcher.missed(slot, "its end")
-        following = self.engine.source.peek()
+        following = self.collect_noted()  # (before its end's hand-over, as they ran)
+        slot.finished = True
+        slot.doing = "finished"
+        if following is not None and following[0] == PREEMPT_ID:
+            self.missed_switch_out(following, "its end")
         if following is not None and following[0] == SWITCH_ID:
             self.engine.source.next_event()
             self.engine.source.index -= 1
