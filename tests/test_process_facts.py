@@ -21,7 +21,7 @@ CAN_CHANGE_WORLD = (
 )
 
 FACTS_PROGRAM = """
-    import getpass, grp, os, pathlib, platform, pwd, resource, socket
+    import getpass, grp, os, pathlib, platform, pwd, resource, site, socket
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         os.environ.pop(name, None)  # getpass.getuser() falls back to the user database
     print("pid", os.getpid(), os.getppid(), os.getpgrp(), os.getsid(0))
@@ -36,6 +36,7 @@ FACTS_PROGRAM = """
     print("pwd", root, root.pw_name, root.pw_gecos, pwd.getpwnam("root").pw_dir, len(pwd.getpwall()) > 0)
     print("grp", grp.getgrgid(0).gr_name, grp.getgrnam(grp.getgrgid(0).gr_name).gr_gid, len(grp.getgrall()) > 0)
     print("home", os.path.expanduser("~root"))
+    print("usersite", site.ENABLE_USER_SITE, site.USER_BASE, site.USER_SITE, site.getusersitepackages())
     try:
         pwd.getpwnam("no-such-user-retrace")
     except KeyError as exc:

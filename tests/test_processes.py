@@ -10,6 +10,7 @@ codes, and each child's recording sits in DIR/processes/<id>/.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 
 import pytest
@@ -70,6 +71,52 @@ def test_a_three_level_tree(program):
     assert recorded.returncode == 0, recorded.stderr
     assert (app.recording / "processes" / "0.1.1.1" / "trace.bin").is_file()
     assert_same_run(recorded, app.replay())
+
+
+# Children killed as they start: a SIGKILL right after os.fork (the child may be gone
+# before it recorded anything, even its folder), and a multiprocessing Process terminated
+# at once (SIGTERM, which the recorder catches to flush the trace: CPython forgets a
+# signal that reaches a child before its fork handling is done, and a child that took
+# one before its own recording began wrote its end into its parent's trace).
+KILLED_AS_THEY_START = """
+    import multiprocessing as mp, os, signal, time
+
+    def sleep():
+        time.sleep(3)
+
+    if __name__ == "__main__":
+        killed = []
+        for i in range(6):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        print("forks", killed)
+        terminated = []
+        for i in range(12):
+            worker = mp.get_context("fork").Process(target=sleep)
+            worker.start()
+            worker.terminate()
+            worker.join()
+            terminated.append(worker.exitcode)
+        print("processes", terminated, flush=True)
+"""
+
+
+def test_children_killed_as_they_start_end_as_without_retrace(program):
+    app = program(KILLED_AS_THEY_START)
+    recorded = app.record(timeout=120)
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout == f"forks {[-9] * 6}\nprocesses {[-15] * 12}\n", recorded.stdout  # as a plain run
+    assert_same_run(recorded, app.replay(timeout=120))
+    # The forks killed before they could record anything (some are, some not: here all):
+    for child in ("0.1", "0.2", "0.3", "0.4", "0.5", "0.6"):
+        shutil.rmtree(app.recording / "processes" / child, ignore_errors=True)
+    assert_same_run(recorded, app.replay(timeout=120))
+    alone = app.replay(process="0.1")
+    assert alone.returncode != 0 and "has no process 0.1" in alone.stderr, alone.stderr
 
 
 # -- helpers -------------------------------------------------------------------------------

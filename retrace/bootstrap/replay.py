@@ -242,6 +242,13 @@ class ReplayedTree:
         """In the real child of a replayed fork: replay the child's own recording."""
         session = self.session
         path = os.path.join(session.recording.process_dir(child), TRACE_FILE)
+        with untraced():
+            missing = not os.path.isfile(path)
+        if self.target is None and missing:
+            # Killed as it started (a parent's SIGKILL, a pool terminated), before it could
+            # record anything: in the replay of the whole tree it dies so again, without a
+            # word, as a child whose recording was cut short does (fail). Alone, it says so.
+            posix.kill(posix.getpid(), _signal.SIGKILL)
         try:
             reader = TraceReader(path)
         except RetraceError as error:

@@ -13,6 +13,12 @@ Waiting for a child (``os.waitpid`` without ``WNOHANG``) waits for the real repl
 child first, so the parent goes on where it did when recorded, after the child's
 output (subprocesses.py).
 
+Signals from outside are held while os.fork runs (engine/state.py's hold_signals):
+a signal reaching the child before its recording is its own would be lost (CPython's
+fork handling clears what arrived) or would end the parent's trace from the child.
+A child killed before it recorded anything has no trace; in the whole tree's replay
+it dies again at once (bootstrap/replay.py).
+
 Known limits: children forked by C code (a ``preexec_fn`` of subprocess, an
 extension) are not recorded; the output of a parent and a child that run at the same
 time interleaves as it happens.
@@ -21,7 +27,7 @@ time interleaves as it happens.
 from __future__ import annotations
 
 from retrace.boundaries.spec import Family, Patch, replacing
-from retrace.engine.state import state
+from retrace.engine.state import hold_signals, release_signals, state
 
 
 def _outcome(value):
@@ -53,12 +59,14 @@ def _make_fork(engine, original, name):
                 return pid  # --process names a process elsewhere in the tree: this child is not run
         # The child's fork hook opens its trace / switches to its recording (bootstrap/).
         tree.forking = child
+        held = hold_signals()  # (until the child records as itself: see hold_signals)
         try:
             real = original()
         except OSError as exc:
             return leaf(exc)
         finally:
             tree.forking = None
+            release_signals(held)
         if recording or _pid(real) == 0:
             return leaf(real)  # parent: the pid; child: its own first fork event, 0
         if tree.on_the_way:

@@ -67,6 +67,25 @@ def start_machinery_thread(function, args=()) -> int:
         _sigmask(_signal.SIG_SETMASK, blocked)
 
 
+# Signals that say something went wrong in the thread itself: never blocked (a fault
+# while blocked kills the process before faulthandler or the program could see it).
+_SYNCHRONOUS = {_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE, _signal.SIGILL, _signal.SIGTRAP,
+                _signal.SIGSYS, _signal.SIGABRT}
+
+
+def hold_signals() -> set:
+    """Block the signals sent from outside in this thread; returns the mask to give back
+    (``release_signals``). Around a fork: CPython forgets a signal that reaches the
+    child before its fork handling resets the signal state, and a child that takes one
+    before its recording is its own would write its end into its parent's files."""
+    return _sigmask(_signal.SIG_BLOCK, _signal.valid_signals() - _SYNCHRONOUS)
+
+
+def release_signals(mask: set) -> None:
+    """The mask ``hold_signals`` took: a signal held meanwhile is delivered now."""
+    _sigmask(_signal.SIG_SETMASK, mask)
+
+
 def stop_all_boundaries() -> None:
     """Every boundary in every thread becomes a pass-through from now on."""
     ThreadState.busy = True
