@@ -575,6 +575,50 @@ def test_file_objects_left_open_at_exit(program):
     assert not (app.dir / "log.txt").exists()
 
 
+# Files importlib reads and writes for someone other than the import system, through
+# posix and _io.open_code rather than the os and open leaves: py_compile and compileall
+# (pip compiling what it installed), runpy.run_path, cProfile and trace reading a script,
+# pkgutil.get_data reading a package's data file.
+# The previous code replayed these from the replaying machine: FileNotFoundError there.
+IMPORTLIB_FILE_ACCESS = """
+    import compileall, io, os, py_compile, runpy, sys, traceback
+    import helper  # a module of the program: the import system reads it (unrecorded, from run/ on replay)
+    print("compiled", py_compile.compile("tool/one.py", cfile="one.pyc", doraise=True), os.path.getsize("one.pyc") > 0)
+    print("compileall", compileall.compile_dir("tool", quiet=1, force=True))
+    print("cached", sorted(os.listdir("tool/__pycache__")))
+    print("run_path", runpy.run_path("script.py")["answer"])
+    import pkgutil
+    print("package data", pkgutil.get_data("pkg", "data.txt"))
+    with io.open_code(os.path.abspath("script.py")) as handle:
+        print("open_code", handle.read())
+    try:
+        helper.fail()
+    except ZeroDivisionError:
+        print("".join(traceback.format_exc().splitlines(True)[-3:]), end="")
+"""
+
+
+def test_files_importlib_reads_for_others_replay_with_the_tree_gone(program):
+    app = program(IMPORTLIB_FILE_ACCESS)
+    app.write("helper.py", """
+        def fail():
+            return 1 / 0
+    """)
+    app.write("tool/one.py", "x = 1\n")
+    app.write("tool/two.py", "y = 2\n")
+    app.write("script.py", "answer = 6 * 7\n")
+    app.write("pkg/__init__.py", "")
+    app.write("pkg/data.txt", "some data\n")
+    recorded = record_ok(app)
+    assert "run_path 42\n" in recorded.stdout and "cached ['one.cpython-" in recorded.stdout, recorded.stdout
+    assert "return 1 / 0" in recorded.stdout, recorded.stdout
+    for name in ("tool", "script.py", "one.pyc", "helper.py", "__pycache__", "pkg"):
+        path = app.dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    assert_same_run(recorded, app.replay())
+    assert not (app.dir / "tool").exists() and not (app.dir / "one.pyc").exists()  # nothing written on replay
+
+
 # -- unit tests ----------------------------------------------------------------------------
 def test_stat_results_round_trip_exactly(tmp_path):
     paths = [str(tmp_path), "/", sys.executable, "/dev/null", "/proc/self/stat"]

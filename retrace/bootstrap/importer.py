@@ -55,7 +55,10 @@ class RunDirLoader(SourceFileLoader):
         raise OSError("no bytecode cache for recorded code")
 
     def get_data(self, path: str) -> bytes:
-        return read_source(self.snapshot if path == self.path else path)
+        if path == self.path:
+            return read_source(self.snapshot)
+        with _io.open_code(path) as handle:  # (a package's data file: through the file boundary)
+            return handle.read()
 
     def set_data(self, path, data, *, _mode=0o666) -> None:
         pass

@@ -1,7 +1,8 @@
 """Files: open(), the ``os`` file and directory calls, and ``os.scandir``.
 
 Only the lowest layer is patched: the ``os`` functions that make a system call
-on a path or a descriptor, and ``open``/``io.open`` (see ``_fileobj.py``).
+on a path or a descriptor, and ``open``/``io.open`` (see ``_fileobj.py``), and
+``io.open_code`` where it is not the import system reading a module.
 Everything written in Python on top of them -- ``os.path``, ``os.walk``,
 ``os.makedirs``, ``shutil``, ``tempfile``, ``pathlib``, ``glob`` -- runs for
 real in both modes and reaches the world only through these leaves. So a file
@@ -31,7 +32,7 @@ from retrace import installation
 from retrace.boundaries._buffers import gather, scatter
 from retrace.boundaries._fileobj import echo, make_open
 from retrace.boundaries.spec import Family, OnImport, Patch, replacing
-from retrace.engine.state import state
+from retrace.engine.state import state, untraced
 
 # -- keys: the arguments that matter, cheap and never raising -------------------
 _PLAIN = frozenset({str, bytes, int, bool, float, type(None)})
@@ -506,6 +507,116 @@ def _make_open(engine, original, name):
     return built[1]
 
 
+# -- importlib's own file access, asked by others: py_compile, compileall, runpy ------
+# importlib reads and writes files with ``posix`` and ``_io.open_code`` directly, not
+# through the os and open leaves. When the import system does it (a module being
+# imported, its bytecode cached), it stays unrecorded: replay imports the recorded code
+# from run/ (bootstrap/importer.py). When anything else asks (py_compile and compileall,
+# pip compiling what it installed, runpy.run_path, cProfile and trace reading a script),
+# it is a file of the world, and goes through the leaves.
+_LOADERS = "<frozen importlib._bootstrap_external>"
+_IMPORT_SYSTEM = frozenset({"<frozen importlib._bootstrap>", "<frozen zipimport>"})
+
+
+# A loader doing a loader's work, whoever asked (runpy runs __main__ through get_code).
+_LOADING = frozenset({"get_code", "get_source", "exec_module", "load_module", "set_data", "_cache_bytecode"})
+
+
+def _outside_import(frame) -> bool:
+    """Is the first caller above importlib's file helpers someone other than the import
+    system, and not through a loader's own work?"""
+    while frame is not None and frame.f_code.co_filename == _LOADERS:
+        if frame.f_code.co_name in _LOADING:
+            return False
+        frame = frame.f_back
+    return frame is not None and frame.f_code.co_filename not in _IMPORT_SYSTEM
+
+
+_open_codes: dict[int, tuple] = {}
+
+
+def _make_open_code(engine, original, name):
+    """One replacement per engine for both names (patching one name finds the other)."""
+    built = _open_codes.get(id(engine))
+    if built is None or built[0] is not engine:
+        built = _open_codes[id(engine)] = (engine, _open_code_for(engine, original))
+    return built[1]
+
+
+def _a_modules_own_source(frame, path) -> bool:
+    """Is ``frame`` the ``get_data`` of an imported module's loader, reading that module's
+    source? Replay's loaders of recorded modules read it from run/ (bootstrap/importer.py);
+    a package's data file (``pkgutil.get_data``) is a file of the world."""
+    if frame.f_code.co_filename != _LOADERS or frame.f_code.co_name != "get_data":
+        return False
+    loader = frame.f_locals.get("self")
+    name = getattr(loader, "name", None)
+    module = sys.modules.get(name) if type(name) is str else None
+    return (module is not None and getattr(getattr(module, "__spec__", None), "loader", None) is loader
+            and getattr(loader, "path", None) == path)
+
+
+def _open_code_for(engine, original):
+    """``io.open_code`` (``_io.open_code``) is ``open(path, "rb")`` unless an embedding
+    application set a C hook."""
+    opened = _make_open(engine, None, "io.open")
+    getframe = sys._getframe
+
+    def open_code(path):
+        if state.busy or type(path) is not str:
+            return original(path)
+        frame = getframe(1)
+        if not _outside_import(frame) or _a_modules_own_source(frame, path):
+            with untraced():  # (the C function opens through io.open, which is ours)
+                return original(path)
+        return opened(path, "rb")
+
+    return replacing(open_code, original)
+
+
+def _make_path_stats(engine, original, name):
+    """``SourceFileLoader.path_stats``: the source's mtime and size, through os.stat."""
+    getframe = sys._getframe
+
+    def path_stats(self, path):
+        if state.busy or not _outside_import(getframe(1)):
+            return original(self, path)
+        st = _os.stat(path)
+        return {"mtime": st.st_mtime, "size": st.st_size}
+
+    return replacing(path_stats, original)
+
+
+def _make_calc_mode(engine, original, name):
+    """``_calc_mode``: the mode a .pyc gets, from its source's, through os.stat."""
+    getframe = sys._getframe
+
+    def _calc_mode(path):
+        if state.busy or not _outside_import(getframe(1)):
+            return original(path)
+        try:
+            mode = _os.stat(path).st_mode
+        except OSError:
+            mode = 0o666
+        return mode | 0o200  # (as importlib: the owner can always write it)
+
+    return replacing(_calc_mode, original)
+
+
+def _make_write_atomic(engine, original, name):
+    """``_write_atomic``: a whole file written (a .pyc), one leaf: done when recording,
+    not on replay. Not keyed by the data: marshal's output depends on reference counts."""
+    leaf = engine.leaf(name, original, key=lambda path, data, mode=0o666: (_norm(path), mode), depth=2)
+    getframe = sys._getframe
+
+    def _write_atomic(path, data, mode=0o666):
+        if state.busy or not _outside_import(getframe(1)):
+            return original(path, data, mode)
+        return leaf(path, data, mode)
+
+    return replacing(_write_atomic, original)
+
+
 # -- install-time fixes --------------------------------------------------------------
 _SUPPORTS_SETS = ("supports_fd", "supports_dir_fd", "supports_follow_symlinks", "supports_effective_ids")
 
@@ -594,6 +705,16 @@ FAMILY = Family(
               make=_make_open),
         Patch("io", "open", why="the same open() under its io name (pathlib, tempfile, os.fdopen)",
               make=_make_open),
+        Patch("io", "open_code", why="reads a source file: runpy.run_path, cProfile, trace, py_compile "
+              "(not the import system's reads of modules)", make=_make_open_code),
+        Patch("_io", "open_code", why="the same function under the name importlib's loaders call",
+              make=_make_open_code),
+        Patch("importlib._bootstrap_external", "SourceFileLoader.path_stats",
+              why="a source file's metadata asked outside an import (py_compile)", make=_make_path_stats),
+        Patch("importlib._bootstrap_external", "_calc_mode",
+              why="a source file's mode asked outside an import (py_compile)", make=_make_calc_mode),
+        Patch("importlib._bootstrap_external", "_write_atomic",
+              why="writes a file outside an import (py_compile's .pyc)", make=_make_write_atomic),
         Patch("os", "stat", why="reads file metadata", make=_make_stat),
         Patch("os", "lstat", why="reads file metadata", make=_make_stat),
         Patch("os", "fstat", why="reads file metadata", make=_make_fstat),
