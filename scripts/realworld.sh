@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real-programs corpus alone (tests/realworld/: pytest on an sdist, black, flake8, mypy,
+# The real-programs corpus alone (tests/realworld/: pytest on an sdist, pip, black, flake8, mypy,
 # sphinx, httpie, gunicorn, http.server, Django), in the test virtualenv scripts/test.sh
 # makes. The whole suite runs it too; this is the one command for it.
 set -euo pipefail

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +55,22 @@ def test_pytest_runs_more_itertools_suite_with_threads_and_subtests(world, sdist
     assert "765 passed, 21194 subtests passed" in recorded.stdout
     world.tear_down()
     world.assert_replays(recorded, timeout=600)
+
+
+def test_pip_installs_a_wheel_and_compiles_it(world):
+    """pip installs six's wheel into a folder: unpacks it, writes its RECORD, and compiles
+    the modules it installed with compileall (importlib's own file access, for pip)."""
+    fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                              "-d", str(world.dir), "six==1.17.0"], capture_output=True, text=True, timeout=300)
+    assert fetched.returncode == 0, fetched.stderr
+    wheel = next(world.dir.glob("six-1.17.0-*.whl")).name
+    recorded = world.record("-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir",
+                            "--disable-pip-version-check", "--target", "installed", wheel)
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    assert "Successfully installed six-1.17.0" in recorded.stdout
+    assert list((world.dir / "installed" / "__pycache__").glob("six.*.pyc")), "pip compiled nothing"
+    world.tear_down()
+    world.assert_replays(recorded)
 
 
 def test_black_formats_with_a_process_pool(world):

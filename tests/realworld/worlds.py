@@ -6,8 +6,8 @@ would clash with that one, which this imports from.)
 A ``World`` is a project folder, a HOME and a TMPDIR of the program's own. The program
 records there through the launcher; then the world is deleted (and any server the test
 started is stopped), and the recording is replayed twice from somewhere else, with
-another HOME, TMPDIR and working directory -- the second time with no network
-(``unshare -n``, where the test may create one). stdout, stderr and the exit code must
+another HOME, TMPDIR and working directory -- the second time with no network and as
+another user (``unshare -n -U``, where the test may create them: conftest.run). stdout, stderr and the exit code must
 be byte-identical to the recording's, every time.
 """
 
@@ -101,7 +101,7 @@ class World:
 
     def assert_replays(self, recorded: Result, timeout: float = 300) -> None:
         """Twice, each time from another folder with another HOME and TMPDIR; the second
-        time with no network."""
+        time with no network, as another user."""
         assert not self.world.exists(), "tear the world down first"
         for attempt, offline in ((1, False), (2, True)):
             elsewhere = self.root / f"elsewhere{attempt}"
