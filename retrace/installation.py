@@ -11,18 +11,17 @@ the recorder's (retrace's own machinery differs, and the modules it uses).
 
 from __future__ import annotations
 
-import _thread
 import os
 import site  # (already imported at start-up; imported here, not when first needed: that may be at exit)
 import sys
 
-from retrace.engine.scheduler import _allocate_lock  # (the real one)
+from retrace import originals
 from retrace.engine.state import untraced
 
-_get_ident = _thread.get_ident
+_get_ident = originals.get_ident
 
 _roots: tuple[str, ...] | None = None
-_lock = _allocate_lock()
+_lock = originals.allocate_lock()
 _working = None  # the thread working the roots out
 _ways_in: frozenset = frozenset()  # the roots without their separator, and the directories above them
 
@@ -90,7 +89,7 @@ def _after_fork_in_child() -> None:
     global _roots, _lock, _working
     if _working is not None:
         _roots, _working = None, None
-    _lock = _allocate_lock()
+    _lock = originals.allocate_lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -9,12 +9,11 @@ Layout (see docs/recording-format.md):
 
 from __future__ import annotations
 
-import _thread
 import os
 import posix
 import sys
 
-from retrace import jsontext
+from retrace import jsontext, originals
 from retrace.errors import RecordingError
 from retrace.trace import format as fmt
 
@@ -233,7 +232,7 @@ def _settings_problem(settings: dict) -> str | None:
     return None
 
 
-_get_ident = _thread.get_ident  # (the real one, whatever the threads family does to _thread)
+_get_ident = originals.get_ident
 
 
 def write_private_file(path: str, data: bytes) -> None:

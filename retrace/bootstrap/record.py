@@ -8,7 +8,6 @@ modules patched at the same points.
 from __future__ import annotations
 
 import _signal
-import _thread
 import atexit
 import os
 import posix
@@ -17,27 +16,31 @@ import sys
 import time
 
 import retrace
-from retrace import pycmdline
-from retrace.boundaries import declared, families
+from retrace import originals, pycmdline
 from retrace.bootstrap import children
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.secrets import RecordingSecrets
 from retrace.bootstrap.snapshot import Snapshot
-from retrace.boundaries import exits
+from retrace.boundaries import declared, exits, families
 from retrace.boundaries import signals as signals_family
 from retrace.engine.outputorder import ORDER_FILE, WriteLog
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
 from retrace.launch import CONFIG_VAR, config_json
-from retrace.recording import ROOT_PROCESS, SETTINGS_VERSION, Recording, make_private_dirs, write_json
+from retrace.recording import (
+    ROOT_PROCESS,
+    SETTINGS_VERSION,
+    Recording,
+    make_private_dirs,
+    write_json,
+)
 from retrace.trace import format as fmt
 
-
 # Before the signals family patches _signal (retrace's own handlers are no program's).
-_real_signal = _signal.signal
-_real_getsignal = _signal.getsignal
-_real_sigmask = _signal.pthread_sigmask
-_allocate_lock = _thread.allocate_lock  # the real one (the threads family patches _thread)
+_real_signal = originals.signal
+_real_getsignal = originals.getsignal
+_real_sigmask = originals.pthread_sigmask
+_allocate_lock = originals.allocate_lock
 # Default action "terminate": flushed and marked as the recording's end (crash safety).
 _FLUSHED_SIGNALS = (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGALRM, _signal.SIGUSR1, _signal.SIGUSR2)
 

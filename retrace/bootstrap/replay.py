@@ -25,6 +25,8 @@ from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.record import our_site_dirs
 from retrace.bootstrap.secrets import ReplaySecrets
+from retrace.bootstrap.stopping import flush_std_streams, stop_replaying
+from retrace.bootstrap import stopping
 from retrace import installation
 from retrace.engine.divergence import is_ours
 from retrace.engine.outputorder import ORDER_FILE, DirectOutput, TurnCounter, WriteTurns, turn_counter_path
@@ -39,26 +41,6 @@ from retrace.trace.format import TRACE_FILE
 from retrace.trace.reader import TraceReader
 
 _session: "ReplaySession | None" = None
-
-
-def stop_replaying() -> None:
-    """From here on nothing is replayed; what the program printed so far is out (in its
-    turn, in the replay of a tree: then its turns left are handed on)."""
-    stop_all_boundaries()
-    mainentry.remove_pending()  # (a replay that ends before its program's first line)
-    _flush_std_streams()
-    if _session is not None:
-        _session.engine.output.end()
-        if _session._turn_counter is not None and posix.getpid() == _session._pid:
-            _session._turn_counter.remove()
-
-
-def _flush_std_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
 
 
 def _say(message: str) -> None:
@@ -402,7 +384,7 @@ class ReplaySession:
             with untraced():
                 for say in self.at_end:
                     say()
-                _flush_std_streams()  # (what interpreter shutdown would write: in its turn)
+                flush_std_streams()  # (what interpreter shutdown would write: in its turn)
                 self.engine.output.end()
         tree = self.engine.processes
         if posix.getpid() == self._pid and not self.interrupted:
@@ -417,7 +399,7 @@ class ReplaySession:
         if failed and not self.interrupted:
             pid, code = failed[0]
             with untraced():
-                _flush_std_streams()
+                flush_std_streams()
             error = RetraceError(f"the replay of a child process (recorded pid {pid}) failed with exit status "
                                  f"{code}: its report is above")
             error.exit_code = code
@@ -607,6 +589,7 @@ _REPLAY_FAILURES = frozenset({EXIT_DIVERGED, EXIT_BAD_RECORDING, EXIT_RECORDING_
 
 # Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
 REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",
+                    "retrace.bootstrap.stopping",
                     "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader",
                     "retrace.trace.model", "retrace.__main__", "retrace.bootstrap.mainentry")
 
@@ -649,7 +632,7 @@ def prepare(config: dict) -> None:
     debug = os.environ.get("RETRACE_DEBUG")  # read before install() restores the recorded environment
     stall = os.environ.get("RETRACE_STALL_TIMEOUT")
     try:
-        _session = ReplaySession(config)
+        _session = stopping.session = ReplaySession(config)
         _session.configure_threads(stall)
         _session.engine.processes.set_target(config.get("target"))
         _session.order_output(config)

@@ -28,6 +28,7 @@ import threading
 
 from retrace.bootstrap import debugging
 from retrace.bootstrap.debugging import say
+from retrace.bootstrap.stopping import stop_replaying
 from retrace.engine.state import state, untraced
 from retrace.errors import UsageError
 
@@ -195,9 +196,7 @@ def post_mortem(exc: BaseException, tb) -> None:
 
 
 def end_replay_now(status: int) -> None:
-    from retrace.bootstrap import replay  # (from the package: see replay.py's _modules_as_recorded)
-
-    replay.stop_replaying()
+    stop_replaying()
     posix._exit(status)
 
 

@@ -37,20 +37,20 @@ import sys
 from operator import attrgetter as _attrgetter
 from operator import index as _index
 
-from retrace import installation
+from retrace import installation, originals
 from retrace.descriptors import hold as _hold
 from retrace.descriptors import release as _release
 from retrace.engine.state import state
 
 _RealFileIO = _io.FileIO
-_real_open = _io.open
+_real_open = originals.io_open
 _BufferedReader = _io.BufferedReader
 _BufferedWriter = _io.BufferedWriter
 _BufferedRandom = _io.BufferedRandom
 _TextIOWrapper = _io.TextIOWrapper
 _Unsupported = io.UnsupportedOperation
-_lseek = posix.lseek
-_isatty = posix.isatty
+_lseek = originals.lseek
+_isatty = originals.isatty
 
 _CLOSED = "I/O operation on closed file"
 

@@ -22,7 +22,6 @@ membership), and ``tempfile`` defaults that captured an original are rebound.
 from __future__ import annotations
 
 import os as _os
-import posix
 import struct
 import sys
 from _functools import partial  # (functools itself costs start-up time)

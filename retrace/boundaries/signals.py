@@ -66,18 +66,19 @@ from __future__ import annotations
 import _signal
 import sys
 
+from retrace import originals
 from retrace.boundaries.spec import Family, OnImport, Patch, all_args
 from retrace.engine import templates
 from retrace.engine.divergence import is_ours
-from retrace.trace.format import SIGNAL_EVENT
 from retrace.engine.state import ThreadState, state
+from retrace.trace.format import SIGNAL_EVENT
 
 SIG_DFL = _signal.SIG_DFL
 SIG_IGN = _signal.SIG_IGN
 SIGINT = _signal.SIGINT
-_real_signal = _signal.signal  # captured at import, before any patching
-_real_getsignal = _signal.getsignal
-_DEFAULT_INT = _signal.default_int_handler
+_real_signal = originals.signal
+_real_getsignal = originals.getsignal
+_DEFAULT_INT = originals.default_int_handler
 _MISSING = object()
 _UNTOUCHED = object()
 

@@ -22,14 +22,14 @@ are recorded in whatever order they come (docs/limitations.md).
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 
+from retrace import originals
 from retrace.boundaries.spec import Family, OnImport, Patch
 from retrace.engine.state import ThreadState, state
 
-_real_allocate_lock = _thread.allocate_lock
+_real_allocate_lock = originals.allocate_lock
 _scheduler = None  # the engine's scheduler, once the family is installed
 _wait_leaf = None  # the threading.wait boundary
 
@@ -149,9 +149,7 @@ def _wait_turns(lock: Lock, timeout) -> bool:
 
 
 def _scheduler_clock() -> float:
-    from retrace.engine.scheduler import _monotonic
-
-    return _monotonic()
+    return originals.monotonic()
 
 
 def _make_wait(engine):

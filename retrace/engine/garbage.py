@@ -31,17 +31,18 @@ from __future__ import annotations
 import gc
 import sys
 
+from retrace import originals
 from retrace.engine.state import state, untraced
 from retrace.trace.format import GC_ID
 
-_collect = gc.collect  # the real ones (captured before boundaries/collector.py patches gc)
-_enable = gc.enable
-_disable = gc.disable
-_isenabled = gc.isenabled
-_get_threshold = gc.get_threshold
-_set_threshold = gc.set_threshold
+_collect = originals.gc_collect
+_enable = originals.gc_enable
+_disable = originals.gc_disable
+_isenabled = originals.gc_isenabled
+_get_threshold = originals.gc_get_threshold
+_set_threshold = originals.gc_set_threshold
 gc_count = gc.get_count
-_allocated_blocks = sys.getallocatedblocks
+_allocated_blocks = originals.getallocatedblocks
 
 NEVER = sys.maxsize
 VALVE = 100        # CPython's own collection runs only past this many times the threshold

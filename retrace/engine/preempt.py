@@ -41,10 +41,13 @@ import ctypes
 import opcode
 import sys
 
+from retrace import originals
 from retrace.engine.divergence import is_ours
-from retrace.engine.scheduler import _allocate_lock, _monotonic  # real (imported early)
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
+
+_allocate_lock = originals.allocate_lock
+_monotonic = originals.monotonic
 
 SLICE_SECONDS = 0.005  # as CPython's own switch interval
 # An asked thread that reached no line in this many slices is inside a C call (it does

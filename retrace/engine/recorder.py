@@ -8,17 +8,23 @@ in the TraceWriter's flusher thread.
 from __future__ import annotations
 
 import sys
-import time as _time_module
 
+from retrace import originals
 from retrace.engine import Engine, wrappers
 from retrace.engine.garbage import RecordedCollections, gc_count
 from retrace.engine.scheduler import RecordScheduler
-from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state, stop_all_boundaries, untraced
-from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
+from retrace.engine.state import (
+    mark_machinery_thread,
+    start_machinery_thread,
+    state,
+    stop_all_boundaries,
+    untraced,
+)
 from retrace.trace.format import IMPORTS_ID, SIZE_CAP, STOPPED
+from retrace.trace.values import SCALARS, Raised, raised_to_wire, to_wire
 from retrace.trace.writer import TraceWriter
 
-_real_time = _time_module.time  # captured before any patching
+_real_time = originals.time
 BACKLOG = 20_000  # pending events (about 2 MB) before the recording thread writes them itself
 # A wrapper does its upkeep (backlog, garbage collection) when the count of pending events
 # is a multiple of this: an allocation count costs as much as a clock read's whole wrapper.

@@ -27,19 +27,18 @@ them) run freely and are never recorded (``ThreadState.busy``).
 
 from __future__ import annotations
 
-import _thread
 import sys
-import time as _time_module
 from collections import deque
 
+from retrace import originals
 from retrace.engine.state import state
 from retrace.trace.format import GC_ID, PREEMPT_ID, SWITCH_ID
 
-_allocate_lock = _thread.allocate_lock  # the real ones: the threads family patches _thread
-_RLock = _thread.RLock
-_start_new_thread = _thread.start_new_thread
-_get_ident = _thread.get_ident
-_monotonic = _time_module.monotonic
+_allocate_lock = originals.allocate_lock
+_RLock = originals.RLock
+_start_new_thread = originals.start_new_thread
+_get_ident = originals.get_ident
+_monotonic = originals.monotonic
 
 STALL_SECONDS = 10.0  # replay: no progress for this long is a divergence (RETRACE_STALL_TIMEOUT)
 # ...unless a thread is running meanwhile: it may be computing (traced, when it looks for

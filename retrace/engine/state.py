@@ -14,8 +14,10 @@ from __future__ import annotations
 import _signal
 import _thread
 
-_start_new_thread = _thread.start_new_thread  # the real ones (captured before any patching)
-_sigmask = _signal.pthread_sigmask
+from retrace import originals
+
+_start_new_thread = originals.start_new_thread
+_sigmask = originals.pthread_sigmask
 
 
 class ThreadState(_thread._local):

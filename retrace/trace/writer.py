@@ -10,20 +10,19 @@ the boundaries it is recording.
 
 from __future__ import annotations
 
-import _thread
 import posix
 
+from retrace import originals
 from retrace.descriptors import move_up
-from retrace.trace.cbor import dumps
-
 from retrace.trace import format as fmt
+from retrace.trace.cbor import dumps
 from retrace.trace.digest import digest_of
 from retrace.trace.format import GC_ID, PREEMPT_ID, SWITCH_ID
 from retrace.trace.framing import frame
 from retrace.trace.values import Opaque, _short_repr, to_wire, wire_safe
 
-_start_new_thread = _thread.start_new_thread  # the real ones: the threads family patches _thread
-_allocate_lock = _thread.allocate_lock
+_start_new_thread = originals.start_new_thread
+_allocate_lock = originals.allocate_lock
 
 FLUSH_INTERVAL = 0.05
 MAX_CHUNK_ITEMS = 2048  # items per chunk; a flush writes as many chunks as it needs
