@@ -238,7 +238,7 @@ def _with_replay_keys(env: dict, secrets: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from retrace.errors import RetraceError
+    from retrace.errors import EXIT_INTERNAL, RetraceError
 
     try:
         return run(sys.argv[1:] if argv is None else argv)
@@ -249,4 +249,4 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except OSError as error:  # exec failed: the interpreter vanished, or similar
         sys.stderr.write(f"retrace: cannot start Python: {error}\n")
-        return 70
+        return EXIT_INTERNAL

@@ -10,6 +10,7 @@ EXIT_BAD_RECORDING = 65   # missing, not a recording, corrupt, unreadable versio
 EXIT_DIVERGED = 86        # replay did something the recording did not
 EXIT_RECORDING_ENDS = 87  # replay reached the end of a cut-short recording
 EXIT_INTERNAL = 70        # retrace failed in a way that is a bug
+EXIT_UNAVAILABLE = 69     # the object storage a recording goes to cannot be reached (EX_UNAVAILABLE)
 
 
 class RetraceError(Exception):
@@ -38,6 +39,15 @@ class Diverged(RetraceError):
 
 class RecordingEnds(RetraceError):
     exit_code = EXIT_RECORDING_ENDS
+
+
+class ChildReplayFailed(RetraceError):
+    """The replay of a child process failed (its report is on the shared stderr): the
+    tree's replay ends with the child's exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class RecordedSignal(RetraceError):

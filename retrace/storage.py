@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from retrace.errors import RetraceError, UsageError
+from retrace.errors import EXIT_UNAVAILABLE, RetraceError, UsageError
 
 UPLOAD_VAR = "RETRACE_UPLOAD"
 WAIT_VAR = "RETRACE_UPLOAD_WAIT"
@@ -32,7 +32,7 @@ LOG_FILE = "upload.log"  # (in the recording directory; never uploaded)
 
 
 class StorageError(RetraceError):
-    exit_code = 69  # EX_UNAVAILABLE
+    exit_code = EXIT_UNAVAILABLE
 
 
 def parse_url(url: str) -> tuple[str, str]:

@@ -103,6 +103,8 @@ def run(argv: list[str], *, cwd=None, env=None, stdin: str | None = None, timeou
     """``argv`` in the test's environment; a replay (``--replay``) as on another machine:
     another HOME and TMPDIR (and working directory) unless the test gives its own; with
     ``no_network``, in a network namespace of its own and as another user."""
+    if argv and argv[0] is None:  # (LAUNCHER: not installed where this python is)
+        pytest.skip("retrace-python is not installed next to this interpreter: bash scripts/test.sh installs it")
     if "--replay" in argv:
         other = elsewhere()
         env = {"HOME": str(other / "home"), "TMPDIR": str(other / "tmp"), **(env or {})}
@@ -151,6 +153,15 @@ class Program:
         env = {"HOME": str(elsewhere / "home"), "TMPDIR": str(elsewhere / "tmp"), **(env or {})}
         return run([LAUNCHER, "--replay", str(self.recording), *alone], cwd=cwd or (elsewhere / "cwd"), env=env,
                    stdin=stdin, timeout=timeout, no_network=True)
+
+
+@pytest.fixture(autouse=True)
+def _launcher_installed(request):
+    """A test that runs the launcher skips, with one reason, where it is not installed
+    (``pip install .`` into this interpreter's environment puts it there)."""
+    if LAUNCHER is None and ({"program", "world"} & set(request.fixturenames)
+                             or "LAUNCHER" in vars(request.module)):
+        pytest.skip("retrace-python is not installed next to this interpreter: bash scripts/test.sh installs it")
 
 
 @pytest.fixture

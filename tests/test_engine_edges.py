@@ -6,6 +6,7 @@ import cbor2
 import pytest
 
 from conftest import assert_same_run
+from fakes import LoggingEngine
 from retrace.trace import values
 
 
@@ -151,13 +152,6 @@ def test_sweep_finds_aliases_in_globals_class_attributes_and_defaults():
     from retrace.bootstrap.install import Installer
     from retrace.boundaries.spec import Family, Patch
 
-    class FakeEngine:
-        def leaf(self, name, call, **options):
-            def wrapper(*args, **kwargs):
-                return call(*args, **kwargs)
-            wrapper.__wrapped__ = call
-            return wrapper
-
     original = time.get_clock_info
     module = types.ModuleType("retrace_test_aliases")
     exec(
@@ -172,7 +166,7 @@ def test_sweep_finds_aliases_in_globals_class_attributes_and_defaults():
     )
     module.Holder.__module__ = module.__name__
     sys.modules[module.__name__] = module
-    installer = Installer(FakeEngine(), [Family("test", patches=(Patch("time", "get_clock_info", why="test"),))])
+    installer = Installer(LoggingEngine(), [Family("test", patches=(Patch("time", "get_clock_info", why="test"),))])
     try:
         installer.install()
         replacement = time.get_clock_info

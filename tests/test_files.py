@@ -18,6 +18,7 @@ import warnings
 import pytest
 
 from conftest import PYTHON, assert_same_run, run
+from fakes import CallThrough
 
 from retrace.boundaries import _fileobj, files
 from retrace.trace.model import Event, iter_events
@@ -134,7 +135,7 @@ def test_text_files_use_the_recorded_locale_encoding(tmp_path, monkeypatch):
     """The encoding comes with the open event, not from the replaying machine."""
     (tmp_path / "f").write_bytes(b"caf\xe9")
     monkeypatch.setattr(_fileobj, "_locale_encoding", lambda: "latin-1")
-    ours = _fileobj.make_open(_CallThrough())
+    ours = _fileobj.make_open(CallThrough())
     with ours(tmp_path / "f") as f:
         assert (f.encoding, f.read()) == ("latin-1", "caf\u00e9")
     with ours(tmp_path / "f", encoding="locale") as f:
@@ -656,7 +657,7 @@ def test_opener_flags_match_fileio(tmp_path):
 ])
 def test_open_argument_errors_match_io_open(args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    replacement = _fileobj.make_open(_CallThrough())
+    replacement = _fileobj.make_open(CallThrough())
     try:
         io.open(*args)
     except Exception as exc:
@@ -668,21 +669,10 @@ def test_open_argument_errors_match_io_open(args, tmp_path, monkeypatch):
     assert str(got.value) == str(expected)
 
 
-class _CallThrough:
-    """An engine whose leaves just call: enough to run make_open's function."""
-
-    recording = True
-    output = None  # (no output order: writes to stdout go as they come)
-
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False,
-             after_end=None):
-        return call
-
-
 def test_open_builds_the_same_layers_as_io_open(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "f").write_text("x\n")
-    ours = _fileobj.make_open(_CallThrough())
+    ours = _fileobj.make_open(CallThrough())
     for mode, kwargs in [("r", {}), ("rb", {}), ("w", {"buffering": 1}), ("a+", {}), ("rb", {"buffering": 0}),
                          ("r+b", {}), ("wb", {"buffering": 100}), ("x", {})]:
         (tmp_path / "x").unlink(missing_ok=True)

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import LAUNCHER, PYTHON, _clean_env, run
 
-ENTRYPOINT = os.path.join(os.path.dirname(LAUNCHER), "retrace-entrypoint")
+ENTRYPOINT = os.path.join(os.path.dirname(LAUNCHER or ""), "retrace-entrypoint")
 BIN = os.path.dirname(PYTHON)
 
 SERVER = """\

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from conftest import PYTHON, Program, assert_same_run, run
+from fakes import script_env
 
 from retrace.trace.reader import TraceReader
 
@@ -147,16 +148,7 @@ def test_random_imported_before_install_is_covered(tmp_path):
         from retrace.boundaries import families
         from retrace.bootstrap.install import Installer
 
-        class Logging(Engine):
-            mode = "record"
-            def __init__(self):
-                super().__init__()
-                self.log = []
-            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
-                def wrapper(*args, **kwargs):
-                    self.log.append(name)
-                    return call(*args, **kwargs)
-                return wrapper
+        from fakes import LoggingEngine as Logging
 
         engine = Logging()
         installer = Installer(engine, [f for f in families() if f.name == "randomness"])
@@ -171,7 +163,8 @@ def test_random_imported_before_install_is_covered(tmp_path):
         assert random.seed is originals[1] and early_seed is originals[1]
         print("ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                          env=script_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
 
@@ -184,16 +177,7 @@ def test_random_imported_after_install_is_covered(tmp_path):
         from retrace.boundaries import families
         from retrace.bootstrap.install import Installer
 
-        class Logging(Engine):
-            mode = "record"
-            def __init__(self):
-                super().__init__()
-                self.log = []
-            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
-                def wrapper(*args, **kwargs):
-                    self.log.append(name)
-                    return call(*args, **kwargs)
-                return wrapper
+        from fakes import LoggingEngine as Logging
 
         engine = Logging()
         installer = Installer(engine, [f for f in families() if f.name == "randomness"])
@@ -205,7 +189,8 @@ def test_random_imported_after_install_is_covered(tmp_path):
         uuid.uuid4(); uuid.uuid1()
         print(engine.log[1:])
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                          env=script_env())
     assert done.returncode == 0, done.stderr
     import uuid
 

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 from conftest import PYTHON, assert_same_run, run
+from fakes import script_env
 
 from retrace.trace.model import Event, iter_events
 from retrace.trace.reader import TraceReader
@@ -318,16 +319,7 @@ def test_import_before_and_after_start_up(tmp_path):
         from retrace.bootstrap.install import Installer
         from retrace.engine.handles import HandleProxy
 
-        class Logging(Engine):
-            mode = "record"
-            def __init__(self):
-                super().__init__()
-                self.log = []
-            def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
-                def wrapper(*args, **kwargs):
-                    self.log.append(name)
-                    return call(*args, **kwargs)
-                return wrapper
+        from fakes import LoggingEngine as Logging
 
         engine = Logging()
         installer = Installer(engine, [f for f in families() if f.name == "sqlite"])
@@ -341,7 +333,8 @@ def test_import_before_and_after_start_up(tmp_path):
         installer.uninstall()
         assert not isinstance(sqlite3.connect(":memory:"), HandleProxy)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                          env=script_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout == "['sqlite3.connect', 'sqlite3.Connection.execute', 'sqlite3.Cursor.fetchall']\n"
 

@@ -20,6 +20,7 @@ import time
 import pytest
 
 from conftest import PYTHON, assert_same_run, run
+from fakes import script_env
 
 from retrace.boundaries import subprocesses
 from retrace.trace.digest import call_digest
@@ -474,17 +475,7 @@ _LOGGING_ENGINE = """
     from retrace.boundaries import families
     from retrace.bootstrap.install import Installer
 
-    class Logging(Engine):
-        mode = "record"
-        def __init__(self):
-            super().__init__()
-            self.log = []
-        def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False):
-            def wrapper(*args, **kwargs):
-                self.log.append(name)
-                return call(*args, **kwargs)
-            wrapper.__wrapped__ = call
-            return wrapper
+    from fakes import LoggingEngine as Logging
 
     engine = Logging()
     installer = Installer(engine, [f for f in families() if f.name in ("subprocesses", "clock")])
@@ -516,7 +507,7 @@ _CHECK_ALIASES = """
 
 def _run_script(source: str) -> None:
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], capture_output=True, text=True,
-                          timeout=30)
+                          timeout=30, env=script_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
 

@@ -23,6 +23,7 @@ import zlib
 
 import cbor2
 import pytest
+from fakes import CallThrough
 
 from retrace.errors import RecordingError, TraceCorrupt
 from retrace.trace import format as fmt
@@ -279,14 +280,10 @@ def test_datetimes_round_trip_while_the_clock_family_is_installed():
     from retrace.boundaries import clock
     from retrace.boundaries.spec import Family
 
-    class NoEngine:
-        def leaf(self, name, call, **kwargs):
-            return call
-
     originals = {name: owner.__dict__[name] for owner, name in
                  ((datetime.datetime, "now"), (datetime.datetime, "utcnow"), (datetime.date, "today"))}
     patches = tuple(patch for patch in clock.FAMILY.patches if patch.module == "datetime")
-    installer = Installer(NoEngine(), [Family("clock", patches=patches)])
+    installer = Installer(CallThrough(), [Family("clock", patches=patches)])
     installer.install()
     try:
         assert datetime.datetime.__dict__["now"] is not originals["now"]
@@ -332,7 +329,18 @@ def test_a_hostile_reduce_does_not_escape_to_wire():
     assert type(roundtrip(Hostile())) is Opaque
 
 
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("not picklable")
+
+
 def test_a_recorded_object_that_cannot_be_rebuilt_decodes_to_opaque():
+    back = roundtrip(_Unpicklable())
+    assert type(back) is Opaque
+    assert "unrecordable" in repr(back) and "_Unpicklable" in repr(back)
+
+
+def test_a_datetime_in_a_named_time_zone_round_trips():
     import zoneinfo
 
     try:
@@ -340,7 +348,8 @@ def test_a_recorded_object_that_cannot_be_rebuilt_decodes_to_opaque():
     except zoneinfo.ZoneInfoNotFoundError:
         pytest.skip("no time zone database")
     back = roundtrip(datetime.datetime(2024, 1, 1, tzinfo=zone))
-    assert type(back) in (datetime.datetime, Opaque)  # never an exception while decoding
+    assert type(back) is datetime.datetime and back.tzinfo.key == "Europe/Paris"
+    assert back.utcoffset() == datetime.timedelta(hours=1)
 
 
 # -- digests ----------------------------------------------------------------------

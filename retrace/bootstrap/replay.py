@@ -32,8 +32,8 @@ from retrace.engine.divergence import is_ours
 from retrace.engine.outputorder import ORDER_FILE, DirectOutput, TurnCounter, WriteTurns, turn_counter_path
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
-from retrace.errors import (EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingEnds, RecordingError,
-                            RetraceError)
+from retrace.errors import (EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, ChildReplayFailed, RecordingEnds,
+                            RecordingError, RetraceError)
 from retrace.bootstrap import children, debugging
 from retrace.launch import replay_command
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
@@ -400,10 +400,8 @@ class ReplaySession:
             pid, code = failed[0]
             with untraced():
                 flush_std_streams()
-            error = RetraceError(f"the replay of a child process (recorded pid {pid}) failed with exit status "
-                                 f"{code}: its report is above")
-            error.exit_code = code
-            fail(error)
+            fail(ChildReplayFailed(f"the replay of a child process (recorded pid {pid}) failed with exit status "
+                                   f"{code}: its report is above", code))
 
     def _set_up_main(self) -> None:
         """What the program finds set up as it starts: its modules, sys.path, the code

@@ -2,7 +2,7 @@
 
 Recording
 - ``signal.signal`` installs, for a Python handler, one function of ours (built from
-  ``_TEMPLATE``); the program's handler is kept in a table, which is what
+  engine/templates.py's ``signal_handler``); the program's handler is kept in a table, which is what
   ``signal.getsignal`` and ``signal.signal`` report back (never our function).
   SIGINT's start-up handler (``default_int_handler``) is wrapped the same way, so a
   Ctrl-C is recorded too. The recorder's own flush on fatal signals (bootstrap/

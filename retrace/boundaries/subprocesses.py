@@ -16,7 +16,7 @@ on ``Popen`` (``run``, ``call``, ``check_call``, ``check_output``,
 - ``os.kill``/``killpg`` and ``signal.pidfd_send_signal``: leaves, so
   ``terminate()``/``kill()``/``send_signal()`` signal nothing on replay. A signal
   a process sends *to itself* is not the outside world: it is delivered for real
-  in both modes (see ``_make_kill``), so its handler runs on replay too.
+  in both modes (see ``_make_signaller``), so its handler runs on replay too.
 - ``os.system``: a leaf returning the status.
 
 The pipes are the files family's: ``os.pipe``, ``os.read``, ``os.write``,
