@@ -34,7 +34,16 @@ class TraceCorrupt(RecordingError):
 
 
 class Diverged(RetraceError):
+    """The replay did something the recording did not. ``report``, where there is one,
+    is the structured account (engine/divergence.py's DivergenceReport: the event, the
+    boundary and call site expected, what came instead, the events before) for tools
+    that read it rather than the message, which is its rendering."""
+
     exit_code = EXIT_DIVERGED
+
+    def __init__(self, message: str, report=None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class RecordingEnds(RetraceError):

@@ -292,3 +292,32 @@ def test_a_frames_key_holds_for_its_own_values_only():
         check = KeyCheck(entries)
         assert not check.rest(other)
         assert check.probe in check.entries  # the entry that differed: read first next time
+
+
+def test_a_divergence_carries_its_report_as_data():
+    """What a replay expected and what it got, for tools that read more than the text."""
+    import json
+    import os
+
+    from retrace.engine.replayer import Replayer
+    from retrace.errors import Diverged
+
+    class OneClockRead:
+        path, tear = "x", None
+
+        def chunks(self):
+            return iter([[{"b": [1, "time.time"]}, {"s": [1, "app.py", 3, "<module>"]}, [1, 1, 1.5]]])
+
+    def stop(error):
+        raise error
+
+    getpid = Replayer(OneClockRead(), stop=stop).leaf("os.getpid", os.getpid)
+    with pytest.raises(Diverged) as caught:
+        getpid()
+    report = caught.value.report
+    assert str(caught.value) == report.render()
+    data = json.loads(json.dumps(report.as_dict()))
+    assert data["event"] == 0
+    assert data["expected"] == {"boundary": "time.time", "site": {"file": "app.py", "line": 3, "function": "<module>"}}
+    assert data["got"]["boundary"] == "os.getpid" and data["got"]["args"] == []
+    assert data["got"]["site"]["function"] == "test_a_divergence_carries_its_report_as_data"

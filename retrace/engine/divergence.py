@@ -60,6 +60,26 @@ class DivergenceReport:
         self.sealed: list = []  # the sealed secrets this replay gave the program as *s (no key): the first few
         self.sealed_count = 0
 
+    def as_dict(self) -> dict:
+        """The report as plain data (JSON-able): for tools that read it, not the text."""
+
+        def site(where):
+            return None if where is None else {"file": where[0], "line": where[1], "function": where[2]}
+
+        got = {"boundary": self.got_boundary, "site": site(self.got_site) if self.got_args is not None else None}
+        if self.got_args is not None:
+            args, kwargs = self.got_args
+            got["args"] = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+        return {
+            "event": self.index,
+            "expected": None if self.expected_boundary is None else {
+                "boundary": self.expected_boundary, "site": site(self.expected_site)},
+            "got": got,
+            "detail": self.detail or None,
+            "recent": [{"event": index, "boundary": name, "site": site(where)} for index, name, where in self.recent],
+            "sealed_secrets": max(self.sealed_count, len(self.sealed)),
+        }
+
     def render(self) -> str:
         lines = [f"replay diverged at event {self.index}"]
         if self.expected_boundary is None:

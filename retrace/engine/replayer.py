@@ -437,7 +437,7 @@ class Replayer(Engine):
         report = self._report(event, name, args, kwargs)
         if report.expected_boundary == name:
             report.detail = "same boundary, different arguments"
-        self._stop(Diverged(report.render()))
+        self._stop(Diverged(report.render(), report))
 
     def _past_end(self, name, args, kwargs):
         """The program wants an event the recording does not have."""
@@ -453,7 +453,7 @@ class Replayer(Engine):
         if ending is not None:
             self._ended_as_recorded(ending, f"before {name} at {report.got_site}")
             report.detail = f"the recorded process had already ended ({ending.get('how', 'exit')})"
-            self._stop(Diverged(report.render()))
+            self._stop(Diverged(report.render(), report))
         self._stop(self._cut_short(f"replay stopped before {name} at {report.got_site}"))
 
     def _cut_short(self, what_replay_did: str) -> RecordingEnds:
@@ -497,7 +497,7 @@ class Replayer(Engine):
             report.index = source.index
             report.expected_boundary = source.names.get(event[0], "?")
             report.expected_site = source.site(event[1])
-            self._stop(Diverged(report.render()))
+            self._stop(Diverged(report.render(), report))
         if source.ending is None:
             self._stop(self._cut_short("replay went on to the program's end, past what was recorded"))
         self._ended_as_recorded(source.ending, "at the program's end")
