@@ -1,54 +1,12 @@
 """Network: sockets, name resolution and TLS.
 
-``socket.socket`` becomes a subclass of ours (``_socketobj.py``) whose system
-calls are leaves: create, connect/connect_ex (timeouts, non-blocking connects
-raising BlockingIOError), bind/listen/accept, send/sendall/sendto/sendmsg,
-recv/recv_into/recvfrom/recvfrom_into/recvmsg(_into), get/setsockopt,
-getsockname/getpeername, settimeout/setblocking, shutdown and close. In replay
-the object holds no descriptor, so nothing connects, listens or accepts: a
-recorded server replays the connections and requests it accepted, a recorded
-client the answers it got, errors included (ConnectionRefusedError,
-TimeoutError, ConnectionResetError, gaierror...).
-
-Everything ``socket.py`` writes in Python runs for real over those leaves
-(``create_connection``, ``create_server``, ``fromfd``, ``makefile``,
-``sendfile``, ``getfqdn``...), and so does everything above it: ``http.client``,
-``urllib.request``, ``urllib3``/``requests``, ``socketserver``/``http.server``,
-asyncio's transports. ``socket.socketpair`` is replaced as a whole (the C
-function makes two sockets at once).
-
-Resolver and database calls of the C ``_socket`` module are leaves
-(``getaddrinfo``, ``gethostbyname``, ``getnameinfo``, ``getservbyname``...),
-patched on ``_socket`` so that ``socket.getaddrinfo`` (Python) runs on top.
-(``gethostname`` belongs to the process family.)
-
-TLS: ``ssl.SSLSocket`` and ``ssl.SSLObject`` run for real; the C object under
-them (made by ``SSLContext._wrap_socket``/``_wrap_bio``) is replaced by one whose
-handshake, reads, writes, certificate and cipher queries are leaves, so replay
-needs neither the peer nor certificates: application data is recorded above
-TLS. Context calls that read files in C (``load_verify_locations``,
-``load_cert_chain``, ``set_default_verify_paths``, ``load_dh_params``), the
-queries of what they loaded, and setting ``keylog_filename`` (opens the
-file in C; ``create_default_context`` does it when SSLKEYLOGFILE is set) are
-leaves too. ``ssl.MemoryBIO`` (asyncio's TLS)
-is a class of ours whose reads and writes are leaves.
-
-Known limits:
-- Program callbacks that OpenSSL calls inside a leaf (an SNI callback, a
-  ``load_cert_chain`` password callback, ``_msg_callback``) run while recording
-  and not on replay. ``SSLSocket.session`` replays as a stub carrying the
-  recorded id/time/timeout/ticket facts; ``get_verified_chain`` and
-  ``get_unverified_chain`` are not available. OpenSSL's own facts
-  (``ssl.OPENSSL_VERSION``, a context's default options and ciphers) are those
-  of the replaying machine.
-- Sockets made before retrace started, or straight from ``_socket.socket``, are
-  not ours and not recorded.
-- asyncio resolves host names (not IP literals) and waits for subprocesses in
-  worker threads; boundary calls from threads replay in order only with the
-  threads work (issue #4).
-- The "unclosed socket" ResourceWarning names the descriptor, family, type and
-  protocol but not the addresses, and comes whenever the collector finalizes the
-  socket, so with such warnings enabled their place in stderr may differ.
+``socket.socket`` becomes a subclass of ours (``_socketobj.py``) whose system calls
+are leaves; everything written in Python above them (``socket.py``, http.client,
+urllib3, asyncio's transports) runs for real on top. The resolver calls of ``_socket``
+are leaves; TLS runs for real over a C object of ours whose handshake, reads and
+writes are leaves (application data is recorded above TLS). In replay no socket holds
+a descriptor: nothing connects, listens or accepts. Each case and its limits:
+docs/network.md.
 """
 
 from __future__ import annotations

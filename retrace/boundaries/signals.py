@@ -1,64 +1,11 @@
 """Signals: a handler runs at the recorded point on replay; timers and waits are leaves.
 
-Recording
-- ``signal.signal`` installs, for a Python handler, one function of ours (built from
-  engine/templates.py's ``signal_handler``); the program's handler is kept in a table, which is what
-  ``signal.getsignal`` and ``signal.signal`` report back (never our function).
-  SIGINT's start-up handler (``default_int_handler``) is wrapped the same way, so a
-  Ctrl-C is recorded too. The recorder's own flush on fatal signals (bootstrap/
-  record.py) stands in for SIG_DFL: the program sees SIG_DFL.
-- When a signal arrives, our function appends a ``signal.deliver`` event at the
-  current point of the trace, then runs the program's handler with recording
-  switched on, even inside a boundary call (a handler often runs *inside* one:
-  ``time.sleep``, ``select`` or ``recv`` are interrupted, run the handler, then go
-  on or raise what it raised), so the handler's own boundary calls are recorded.
-  The event's value says where the handler ran:
-  - ``[signum]``: inside a boundary call; that call's event follows the handler's.
-  - ``[signum, lasti, fingerprint, firstlineno, after, names]``: between boundary
-    calls, in the program's code: the code object (the event's site plus its first
-    line), the instruction, whether the handler ran after it (a call), and a digest
-    of the values of the frame's plain locals ``names`` (ints, strs, floats...),
-    which tells one pass of a loop from the next.
-- ``alarm``, ``setitimer``, ``getitimer``, ``pause``, ``sigwait``, ``sigwaitinfo``,
-  ``sigtimedwait``, ``siginterrupt``, ``set_wakeup_fd``, ``pthread_sigmask``,
-  ``sigpending``, ``raise_signal``, ``pthread_kill``: leaves.
-- A disposition the program did not set itself (an inherited ``SIG_IGN``, say) is
-  read once per signal through the ``signal.getsignal`` leaf.
-
-Replay
-- No timer is armed and no handler of the program is installed for real: real
-  signals are no input of a replay. A signal the program has a handler for gets a
-  real no-op handler, so one sent for real (``os.kill`` of the process itself, see
-  subprocesses.py) does no harm; SIGINT keeps Python's own handler, so Ctrl-C still
-  stops a replay.
-- A delivery recorded inside a boundary call runs the program's current handler
-  when the program makes that call, before the call's own event (the replayer's
-  ``_signal_then_take``); an exception the handler raises comes out of that call,
-  as it did when recorded (the same object, the same traceback).
-- A delivery recorded between boundary calls runs at the recorded spot: once the
-  event before it has been replayed, a tracer (``sys.settrace``; opcode events only
-  for frames of the recorded code object, on the recorded line) waits for the
-  instruction with the recorded fingerprint and runs the handler there; after a call
-  instruction, at the call's return (a ``c_return`` profile event) or the frame's
-  next step. If the program reaches a boundary call first, the handler runs there.
-- A signal's default action (the recorded process died of it) is replayed by the
-  crash-safety machinery at the end of the recording; ``raise_signal`` of a signal
-  left at SIG_DFL is sent for real on replay, so the replay dies the same way.
-
-Known limits
-- Between boundary calls, the spot is found by code position and the values of plain
-  locals: in a loop whose plain locals do not change from one pass to the next, the
-  handler runs at the first matching pass.
-- CPython may run a handler *inside* a C function that is no boundary (between the
-  writes of one ``print(a, b)``); replay runs it when that function returns, so its
-  output may follow the print's output instead of cutting into it.
-- A handler that raises right after a call to a C type (``range(...)``, ``int(...)``)
-  between boundary calls: replay raises it at the next instruction, so a traceback's
-  ``^^^`` markers may differ (same line).
-- While such a delivery is awaited, the program runs traced (a few times slower),
-  and a debugger's or profiler's own trace function is set aside.
-- A handler installed before retrace started, other than ``default_int_handler``, is
-  reported as ``None``.
+Recording wraps the program's handlers (one function of ours, from engine/templates.py's
+``signal_handler``; ``getsignal`` reports the program's own) and appends a
+``signal.deliver`` event where a signal arrives: inside a boundary call, or between
+calls with the code position and a fingerprint of the frame's plain locals. Replay
+installs no real handler of the program and runs it when the replay reaches that
+point. The scheme, each case and its limits: docs/signals.md.
 """
 
 from __future__ import annotations

@@ -1,50 +1,23 @@
 """Handles: external objects whose every use is a boundary.
 
-Some results are not data but *objects* that stand for something outside the
-process: a database connection, a cursor, a driver's session, a blob. Storing
-them by value is impossible and would be wrong anyway (replay must not reach the
-database). So a leaf whose result is such an object hands the program a *handle
-proxy* instead: an instance of a class made from the real object's type, the
-same class in record and replay.
-
-- Recording, the proxy holds the real object. Every public method of the real
-  type is a method of the proxy that calls the real one inside a leaf named
-  ``"<module>.<Type>.<method>"`` (``sqlite3.Cursor.execute``), keyed by the
-  handle's number and the arguments. Data attributes (``cursor.rowcount``) are
-  read through leaves too, and setting one is a leaf that sets the real one.
-- Replaying, the proxy holds nothing: the same leaves answer from the trace.
-- Results follow one rule everywhere: plain data (scalars, containers of them,
-  exceptions, objects that ``trace/values.py`` stores faithfully, like datetime)
-  is stored by value; classes and functions by name; any other object becomes a
-  handle proxy again (``connection.cursor()``). Objects of the library's own
-  package are always handles, even when they would encode (a pure-Python
-  driver's ``Connection`` whose state is a path and a descriptor must not be
-  rebuilt on replay and used for real). The same real object gets the same proxy
-  while that proxy lives (``cursor.execute()`` returns the cursor itself).
-- Special methods that Python looks up on the type (``__iter__``/``__next__``,
-  ``__enter__``/``__exit__``, ``__len__``, ``__getitem__``, ``__call__``...) are
-  defined on the proxy class exactly when the real type defines them, so
-  ``hasattr`` and ``for``/``with``/``len`` behave as with the real object.
-  Attributes the type does not declare (instance attributes of a pure-Python
-  object) are read through a ``__getattr__`` leaf.
+A leaf whose result stands for something outside the process (a database connection,
+a cursor, a driver's session) hands the program a *handle proxy*: an instance of a
+class made from the real object's type, the same class in record and replay.
+Recording, the proxy's methods and data attributes reach the real object inside
+leaves named ``"<module>.<Type>.<method>"`` (``sqlite3.Cursor.execute``), keyed by the
+handle's number and the arguments; replaying, it holds nothing and the same leaves
+answer from the trace. Which results are handles, special methods, callbacks and
+stand-ins, as users see them: docs/declaring-boundaries.md.
 
 Which proxy class to build must be known on replay without the real type (the
-library may not even be installed): the first time a type's handle enters the
-trace, its description travels with the value: module, qualified name, the
-names of its MRO, its methods, data attributes and special methods. Later
-handles of that type only carry its number. All of this is ordinary plain data
-returned by the leaves' ``store`` and read back by their ``load``; the trace
-format does not know about handles.
-
-A family can give a type's proxies behaviour of their own (a *mixin*, a
-subclass of ``HandleProxy`` registered for a type name; sqlite3's cursors apply
-row factories with one), and can replace a real class by a *stand-in* so that
-``isinstance(proxy, module.Type)`` holds and constructing the class directly is
-a boundary (``stand_in``).
-
-Callbacks that the program hands to a real object (a function the library calls
-from C) run inside the leaf that triggers them, while recording only: replay
-returns what the leaf returned without running them.
+library may not even be installed): the first time a type's handle enters the trace,
+its description travels with the value (module, qualified name, the names of its
+MRO, its methods, data attributes and special methods); later handles of that type
+carry only its number. All of it is plain data returned by the leaves' ``store`` and
+read back by their ``load``: the trace format does not know about handles. A family
+can give a type's proxies behaviour of their own (a *mixin*: a ``HandleProxy``
+subclass registered for a type name) or replace a real class by a *stand-in*
+(``stand_in``).
 """
 
 from __future__ import annotations
