@@ -274,6 +274,16 @@ def threaded_server(runs: int, requests: int, clients: int, workdir: str) -> dic
     }
 
 
+def _print_program(title: str, result: dict, runs: int) -> None:
+    print(title)
+    print(f"{'':<10}{'plain s':>9}{'record s':>10}{'replay s':>10}{'rec/plain':>11}{'rep/plain':>11}"
+          f"{'trace KiB':>11}{'same':>7}")
+    print(f"{'':<10}{result['plain_s']:>9.3f}{result['record_s']:>10.3f}{result['replay_s']:>10.3f}"
+          f"{result['record_ratio']:>11.2f}{result['replay_ratio']:>11.2f}{result['trace_bytes'] / 1024:>11.1f}"
+          f"{result['replays_same']:>4}/{runs}")
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -297,20 +307,10 @@ def main() -> int:
         with open(args.out, "w") as handle:
             json.dump(payload, handle, indent=2)
 
-    print(f"threaded program: 4 threads, {args.items} queue items (wall time of the whole process)")
-    print(f"{'':<10}{'plain s':>9}{'record s':>10}{'replay s':>10}{'rec/plain':>11}{'rep/plain':>11}"
-          f"{'trace KiB':>11}{'same':>7}")
-    print(f"{'':<10}{program['plain_s']:>9.3f}{program['record_s']:>10.3f}{program['replay_s']:>10.3f}"
-          f"{program['record_ratio']:>11.2f}{program['replay_ratio']:>11.2f}{program['trace_bytes'] / 1024:>11.1f}"
-          f"{program['replays_same']:>4}/{args.runs}")
-    print()
-    print(f"CPU threads: 2 threads, {args.spins} loop passes each, no boundary call (switch-outs by time)")
-    print(f"{'':<10}{'plain s':>9}{'record s':>10}{'replay s':>10}{'rec/plain':>11}{'rep/plain':>11}"
-          f"{'trace KiB':>11}{'same':>7}")
-    print(f"{'':<10}{cpu['plain_s']:>9.3f}{cpu['record_s']:>10.3f}{cpu['replay_s']:>10.3f}"
-          f"{cpu['record_ratio']:>11.2f}{cpu['replay_ratio']:>11.2f}{cpu['trace_bytes'] / 1024:>11.1f}"
-          f"{cpu['replays_same']:>4}/{args.runs}")
-    print()
+    _print_program(f"threaded program: 4 threads, {args.items} queue items (wall time of the whole process)",
+                   program, args.runs)
+    _print_program(f"CPU threads: 2 threads, {args.spins} loop passes each, no boundary call (switch-outs by time)",
+                   cpu, args.runs)
     print(f"threaded HTTP server: {args.requests} requests from {args.clients} unrecorded client threads")
     print(f"{'':<10}{'plain r/s':>10}{'record r/s':>11}{'rec/plain':>11}{'plain s':>9}{'record s':>10}"
           f"{'replay s':>10}{'same':>7}")

@@ -21,25 +21,27 @@ from conftest import PYTHON, Result, assert_same_run, run
 from netsupport import Recording
 
 
-def recorded_switch_outs(app) -> int:
-    """How many switch-outs by time (``{"p": spot}`` items) the recording holds."""
+def _trace_items(app):
+    """The items of the root's trace, in order."""
     from retrace.trace.reader import TraceReader
 
-    reader = TraceReader(str(app.recording / "trace.bin"))
-    return sum(1 for items in reader.chunks() for item in items if type(item) is dict and "p" in item)
+    for items in TraceReader(str(app.recording / "trace.bin")).chunks():
+        yield from items
+
+
+def recorded_switch_outs(app) -> int:
+    """How many switch-outs by time (``{"p": spot}`` items) the recording holds."""
+    return sum(1 for item in _trace_items(app) if type(item) is dict and "p" in item)
 
 
 def recorded_collections_before_hand_overs(app) -> int:
     """How many collections (``{"g": ...}`` items) the trace notes directly before a
     switch-out by time or a hand-over."""
-    from retrace.trace.reader import TraceReader
-
     found, previous = 0, None
-    for items in TraceReader(str(app.recording / "trace.bin")).chunks():
-        for item in items:
-            if type(previous) is dict and "g" in previous and (type(item) is int or type(item) is dict and "p" in item):
-                found += 1
-            previous = item
+    for item in _trace_items(app):
+        if type(previous) is dict and "g" in previous and (type(item) is int or type(item) is dict and "p" in item):
+            found += 1
+        previous = item
     return found
 
 

@@ -97,10 +97,11 @@ class FileIO(io.RawIOBase):
         self._pos0 = pos  # the position at open, valid until the first read/write/seek
         self._readable, self._writable, self._mode = mode[4], mode[5], mode[6]
         output = self._output
-        if output is not None and not _is_number(name):
-            output.opened(fd, name)  # (/dev/stdout writes to stdout)
-        if real is None and closefd and not _is_number(name) and (output is None or output.target(fd) is None):
-            _hold(fd)  # a real descriptor at the recorded number (retrace/descriptors.py)
+        if not _is_number(name):  # (opened at a path)
+            if output is not None:
+                output.opened(fd, name)  # (/dev/stdout writes to stdout)
+            if real is None and closefd and (output is None or output.target(fd) is None):
+                _hold(fd)  # a real descriptor at the recorded number (retrace/descriptors.py)
 
     # -- attributes ------------------------------------------------------------
     # C getters (no Python frame): the buffered layers ask ``raw.closed`` on every call.

@@ -238,11 +238,10 @@ def _make_fd_copy(engine, original, name):
     the same calls: a copy of 1, ``/dev/stdout`` opened, a file put at 1 (pytest's
     capture), whose writes on replay stay out of sight."""
     output = engine.output
-    key = _key_path if name == "os.open" else _key if name == "fcntl.fcntl" else _key_ints
+    follow, key = _FOLLOW[name]
     if output is None:
         return engine.leaf(name, original, key=key)
     leaf = engine.leaf(name, original, key=key, depth=2)
-    follow = _FOLLOW[name]
 
     def call(*args, **kwargs):
         result = leaf(*args, **kwargs)
@@ -281,8 +280,10 @@ def _follow_fcntl(output, result, fd, command=None, *rest):
         output.copied(fd, result)
 
 
-_FOLLOW = {"os.dup": _follow_dup, "os.dup2": _follow_dup2, "os.close": _follow_close,
-           "os.closerange": _follow_closerange, "os.open": _follow_open, "fcntl.fcntl": _follow_fcntl}
+# name -> (what the output order learns from the call, the call's key)
+_FOLLOW = {"os.dup": (_follow_dup, _key_ints), "os.dup2": (_follow_dup2, _key_ints),
+           "os.close": (_follow_close, _key_ints), "os.closerange": (_follow_closerange, _key_ints),
+           "os.open": (_follow_open, _key_path), "fcntl.fcntl": (_follow_fcntl, _key)}
 
 
 def _to_output(engine, original, as_bytes):
@@ -496,14 +497,20 @@ def _make_path_read(engine, original, name):
 
 
 # -- open() / io.open: one replacement per engine for both names -------------------
+def _one_per_engine(made: dict, engine, make):
+    """What ``make()`` builds, once per engine: a function patched under two names
+    (patching one name finds the other) must be one object."""
+    built = made.get(id(engine))
+    if built is None or built[0] is not engine:
+        built = made[id(engine)] = (engine, make())
+    return built[1]
+
+
 _opens: dict[int, tuple] = {}
 
 
 def _make_open(engine, original, name):
-    built = _opens.get(id(engine))
-    if built is None or built[0] is not engine:
-        built = _opens[id(engine)] = (engine, make_open(engine))
-    return built[1]
+    return _one_per_engine(_opens, engine, lambda: make_open(engine))
 
 
 # -- importlib's own file access, asked by others: py_compile, compileall, runpy ------
@@ -535,11 +542,7 @@ _open_codes: dict[int, tuple] = {}
 
 
 def _make_open_code(engine, original, name):
-    """One replacement per engine for both names (patching one name finds the other)."""
-    built = _open_codes.get(id(engine))
-    if built is None or built[0] is not engine:
-        built = _open_codes[id(engine)] = (engine, _open_code_for(engine, original))
-    return built[1]
+    return _one_per_engine(_open_codes, engine, lambda: _open_code_for(engine, original))
 
 
 def _a_modules_own_source(frame, path) -> bool:
@@ -573,47 +576,46 @@ def _open_code_for(engine, original):
     return replacing(open_code, original)
 
 
-def _make_path_stats(engine, original, name):
-    """``SourceFileLoader.path_stats``: the source's mtime and size, through os.stat."""
+def _for_others(original, instead):
+    """``original`` when the import system (or retrace) calls, ``instead`` when anyone else does."""
     getframe = sys._getframe
 
-    def path_stats(self, path):
+    def call(*args, **kwargs):
         if state.busy or not _outside_import(getframe(1)):
-            return original(self, path)
+            return original(*args, **kwargs)
+        return instead(*args, **kwargs)
+
+    return replacing(call, original)
+
+
+def _make_path_stats(engine, original, name):
+    """``SourceFileLoader.path_stats``: the source's mtime and size, through os.stat."""
+
+    def path_stats(self, path):
         st = _os.stat(path)
         return {"mtime": st.st_mtime, "size": st.st_size}
 
-    return replacing(path_stats, original)
+    return _for_others(original, path_stats)
 
 
 def _make_calc_mode(engine, original, name):
     """``_calc_mode``: the mode a .pyc gets, from its source's, through os.stat."""
-    getframe = sys._getframe
 
-    def _calc_mode(path):
-        if state.busy or not _outside_import(getframe(1)):
-            return original(path)
+    def calc_mode(path):
         try:
             mode = _os.stat(path).st_mode
         except OSError:
             mode = 0o666
         return mode | 0o200  # (as importlib: the owner can always write it)
 
-    return replacing(_calc_mode, original)
+    return _for_others(original, calc_mode)
 
 
 def _make_write_atomic(engine, original, name):
     """``_write_atomic``: a whole file written (a .pyc), one leaf: done when recording,
     not on replay. Not keyed by the data: marshal's output depends on reference counts."""
     leaf = engine.leaf(name, original, key=lambda path, data, mode=0o666: (_norm(path), mode), depth=2)
-    getframe = sys._getframe
-
-    def _write_atomic(path, data, mode=0o666):
-        if state.busy or not _outside_import(getframe(1)):
-            return original(path, data, mode)
-        return leaf(path, data, mode)
-
-    return replacing(_write_atomic, original)
+    return _for_others(original, leaf)
 
 
 # -- install-time fixes --------------------------------------------------------------

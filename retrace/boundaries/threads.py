@@ -30,6 +30,7 @@ from retrace.boundaries.spec import Family, OnImport, Patch
 from retrace.engine.state import ThreadState, state
 
 _real_allocate_lock = originals.allocate_lock
+_monotonic = originals.monotonic  # (the scheduler's clock)
 _scheduler = None  # the engine's scheduler, once the family is installed
 _wait_leaf = None  # the threading.wait boundary
 
@@ -139,17 +140,13 @@ def _wait_turns(lock: Lock, timeout) -> bool:
     end = None
     while True:
         if remaining >= 0 and end is None:
-            end = _scheduler_clock() + remaining
+            end = _monotonic() + remaining
         if not _wait_leaf(lock, remaining):
             return lock._try()
         if lock._try():
             return True
         if end is not None:
-            remaining = max(0.0, end - _scheduler_clock())
-
-
-def _scheduler_clock() -> float:
-    return originals.monotonic()
+            remaining = max(0.0, end - _monotonic())
 
 
 def _make_wait(engine):

@@ -508,6 +508,7 @@ class Handles:
         wrap = self.wrap
         store, load = self.store, self.load
         key = _key_no_args
+        after_end = None
         if kind == "call":
             boundary = f"{label}.{name}"
 
@@ -556,9 +557,7 @@ class Handles:
         else:
             raise ValueError(f"unknown leaf kind {kind!r}")
         call.__name__ = call.__qualname__ = name
-        if kind == "get" or kind == "getattr":
-            return engine.leaf(boundary, call, key=key, store=store, load=load, depth=2, after_end=after_end)
-        return engine.leaf(boundary, call, key=key, store=store, load=load, depth=2)
+        return engine.leaf(boundary, call, key=key, store=store, load=load, depth=2, after_end=after_end)
 
     # -- the handles' state at the recording's end ---------------------------------------------
     # A finalizer that runs as the interpreter exits, after the recording's end, may read

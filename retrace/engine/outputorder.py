@@ -118,8 +118,9 @@ class DirectOutput:
             self.streams.pop(fd, None)
 
     def closed_range(self, low, high) -> None:
-        for fd in [fd for fd in self.streams if type(low) is int and type(high) is int and low <= fd < high]:
-            self.closed(fd)
+        if type(low) is int and type(high) is int:
+            for fd in [fd for fd in self.streams if low <= fd < high]:
+                self.closed(fd)
 
     def _set(self, fd: int, stream) -> None:
         if stream is None and fd != 1 and fd != 2:

@@ -188,6 +188,7 @@ _KEYED = (int, float, str, bytes, bool)  # (an entry's type code is the index)
 _KEY_SIZED = 5  # type code of a container's length
 _KEY_GLOBAL = 1  # an entry's flag: the name is a global of the frame
 _KEY_ENTRIES = 16  # at most: a filter, the digests decide
+_KEY_HASH_BITS = 0xFFFFFFFFFFFF  # (48 bits of a value's hash)
 
 
 def frame_key(frame) -> list:
@@ -211,7 +212,7 @@ def _key_entry(entries: list, name: str, value, flags: int) -> None:
     if kind in _SIZED:
         entries.append([name, _KEY_SIZED, len(value), flags])
     elif kind in _KEYED and value == value:  # (a NaN's hash is its address)
-        entries.append([name, _KEYED.index(kind), hash(value) & 0xFFFFFFFFFFFF, flags])
+        entries.append([name, _KEYED.index(kind), hash(value) & _KEY_HASH_BITS, flags])
 
 
 class KeyCheck:
@@ -240,7 +241,7 @@ def entry_holds(entry, found, in_globals) -> bool:
     value = (in_globals if is_global else found).get(name, _UNBOUND)
     if sized:
         return type(value) in _SIZED and len(value) == wanted
-    return type(value) is kind and hash(value) & 0xFFFFFFFFFFFF == wanted
+    return type(value) is kind and hash(value) & _KEY_HASH_BITS == wanted
 
 
 def _finding_a_module(frame) -> bool:
@@ -451,7 +452,7 @@ class SpotWatcher:
             return code.co_firstlineno == firstlineno and code.co_name == function and code.co_filename == file
 
         # Line (or opcode) events only in frames of the spot's code; the cheap digests first.
-        def local(frame, event, arg, _unbound=_UNBOUND, _sized=_SIZED, _mask=0xFFFFFFFFFFFF):
+        def local(frame, event, arg, _unbound=_UNBOUND, _sized=_SIZED, _mask=_KEY_HASH_BITS):
             if frame.f_lasti != lasti or event != wanted:
                 return local
             probe = key.probe  # (inline: this runs at every pass of the spot's line)

@@ -73,6 +73,7 @@ def start_machinery_thread(function, args=()) -> int:
 # while blocked kills the process before faulthandler or the program could see it).
 _SYNCHRONOUS = {_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE, _signal.SIGILL, _signal.SIGTRAP,
                 _signal.SIGSYS, _signal.SIGABRT}
+_FROM_OUTSIDE = _signal.valid_signals() - _SYNCHRONOUS
 
 
 def hold_signals() -> set:
@@ -80,7 +81,7 @@ def hold_signals() -> set:
     (``release_signals``). Around a fork: CPython forgets a signal that reaches the
     child before its fork handling resets the signal state, and a child that takes one
     before its recording is its own would write its end into its parent's files."""
-    return _sigmask(_signal.SIG_BLOCK, _signal.valid_signals() - _SYNCHRONOUS)
+    return _sigmask(_signal.SIG_BLOCK, _FROM_OUTSIDE)
 
 
 def release_signals(mask: set) -> None:
