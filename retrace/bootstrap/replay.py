@@ -23,7 +23,12 @@ from retrace.bootstrap import tracebacks
 from retrace.bootstrap import mainentry
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
 from retrace.bootstrap.install import Installer
-from retrace.bootstrap.record import our_site_dirs
+from retrace.bootstrap.messages import say
+from retrace.bootstrap.processes import ReplayedTree
+from retrace.bootstrap.processfacts import our_site_dirs
+# The recorder's start-up modules are in the program's sys.modules, as when recorded, even
+# where no start-up hook loaded them (a debugger's `python -m retrace`): _modules_as_recorded.
+from retrace.bootstrap import record  # noqa: F401
 from retrace.bootstrap.secrets import ReplaySecrets
 from retrace.bootstrap.stopping import flush_std_streams, stop_replaying
 from retrace.bootstrap import stopping
@@ -32,10 +37,8 @@ from retrace.engine.divergence import is_ours
 from retrace.engine.outputorder import ORDER_FILE, DirectOutput, TurnCounter, WriteTurns, turn_counter_path
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
-from retrace.errors import (EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, ChildReplayFailed, RecordingEnds,
-                            RecordingError, RetraceError)
-from retrace.bootstrap import children, debugging
-from retrace.launch import replay_command
+from retrace.errors import ChildReplayFailed, RecordingEnds, RecordingError, RetraceError
+from retrace.bootstrap import debugging
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
 from retrace.trace.format import TRACE_FILE
 from retrace.trace.reader import TraceReader
@@ -43,19 +46,12 @@ from retrace.trace.reader import TraceReader
 _session: "ReplaySession | None" = None
 
 
-def _say(message: str) -> None:
-    try:
-        posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
-    except OSError:
-        pass
-
-
 def fail(error: RetraceError) -> None:
     """Stop the replay now with one line on stderr and the error's exit code."""
     stop_replaying()
     message = str(error)
     signum = getattr(error, "signum", None)
-    tree = _session.engine.processes if _session is not None else None
+    tree = _session.engine.process_tree if _session is not None else None
     in_tree = tree is not None and tree.process_id != ROOT_PROCESS and tree.target is None
     if in_tree and isinstance(error, RecordingEnds):
         # A child whose recording was cut short was most likely killed (SIGKILL, by its
@@ -66,7 +62,7 @@ def fail(error: RetraceError) -> None:
     # recorded: its replay dies the same way, without a word in the tree's output.
     silent = signum is not None and tree is not None and tree.process_id != ROOT_PROCESS
     if not silent:
-        _say(message)
+        say(message)
     if signum is not None:  # the recorded process died of this signal: so does the replay
         try:
             if signum != _signal.SIGKILL:  # (which cannot be caught nor blocked)
@@ -76,173 +72,6 @@ def fail(error: RetraceError) -> None:
         except (OSError, ValueError):
             pass
     posix._exit(error.exit_code)
-
-
-class ReplayedTree:
-    """This replay's place in the process tree: forks follow the children's recordings."""
-
-    def __init__(self, session: "ReplaySession") -> None:
-        self.session = session
-        self.process_id = ROOT_PROCESS
-        self.forks = 0
-        self.forking = None  # the child being forked right now (os.fork under way)
-        self.replayed_children: dict = {}  # recorded pid -> pid of the real replayed child
-        self._exec_children: dict | None = None  # recorded pid -> names of Python children started by exec
-        # --process ID: the one process to replay, alone. Until the replay reaches it, its
-        # ancestors replay silently (stdout and stderr to /dev/null), forking only on the
-        # way to it; once there, its own children are not run (their effects come from
-        # its recording, as for any command).
-        self.target: str | None = None
-        self.reached = False
-        self._muted: tuple[int, int] | None = None
-        self.failed_children: list[tuple[int, int]] = []  # (recorded pid, exit code of its replay)
-
-    def wait_for_child(self, pid: int, real: int, recorded=None) -> None:
-        """Wait for the replay of child ``pid`` (its real pid: ``real``). A replay failure
-        of its own (it diverged, its recording is unusable or cut short) that the
-        recorded child did not end with fails this replay too, at its end
-        (``_at_exit``): the report is the child's, on the shared stderr."""
-        try:
-            _, status = posix.waitpid(real, 0)
-        except ChildProcessError:
-            return
-        if not posix.WIFEXITED(status):
-            return
-        code = posix.WEXITSTATUS(status)
-        was = recorded[1] if type(recorded) is tuple and len(recorded) == 2 else None
-        recorded_code = posix.WEXITSTATUS(was) if type(was) is int and posix.WIFEXITED(was) else None
-        if code in _REPLAY_FAILURES and code != recorded_code:
-            self.failed_children.append((pid, code))
-
-    def set_target(self, target: str | None) -> None:
-        self.target = target
-        if target is not None and target != self.process_id:
-            self.mute()
-        self.reached = target == self.process_id
-
-    @property
-    def on_the_way(self) -> bool:
-        return self.target is not None and not self.reached
-
-    def follows(self, child: str) -> bool:
-        """Does the replay go into this child (always, unless --process names a process)?"""
-        if self.target is None:
-            return True
-        return not self.reached and (self.target == child or self.target.startswith(child + "."))
-
-    def mute(self) -> None:
-        null = posix.open("/dev/null", posix.O_WRONLY | posix.O_CLOEXEC)
-        self._muted = (posix.dup(1), posix.dup(2))
-        posix.dup2(null, 1)
-        posix.dup2(null, 2)
-        posix.close(null)
-
-    def _unmute(self) -> None:
-        if self._muted is not None:
-            for target, saved in zip((1, 2), self._muted):
-                posix.dup2(saved, target)
-                posix.close(saved)
-            self._muted = None
-
-    def hand_over_to(self, real_pid: int) -> None:
-        """--process: an ancestor of the replayed process, now forked on the way to it,
-        has nothing more to do; it ends as that child ends. Untraced: its calls here are
-        retrace's, not the program's (``_signal.signal`` is the signals family's, which
-        would ask the recording for a ``signal.getsignal`` the program never made: a
-        divergence, exit 86, when the child died of a signal, as a pool's workers do)."""
-        with untraced():
-            try:
-                _, status = posix.waitpid(real_pid, 0)
-            except ChildProcessError:
-                posix._exit(0)
-            code = posix.waitstatus_to_exitcode(status)
-            if code < 0:  # killed by a signal: so is this process
-                try:
-                    _signal.signal(-code, _signal.SIG_DFL)
-                    posix.kill(posix.getpid(), -code)
-                except (OSError, ValueError):  # (ValueError: forked from a thread other than the main one)
-                    pass
-                code = 128 - code
-            posix._exit(code)
-
-    def next_child(self) -> str:
-        self.forks += 1
-        self.session.engine.output.enter_tree()  # (engine/outputorder.py)
-        return f"{self.process_id}.{self.forks}"
-
-    def child_started(self, child, pid, stdio) -> None:
-        """A recorded command started (subprocesses.py): if it was a Python child that
-        recorded, start its replay; the recorded pid stands for it from now on."""
-        with untraced():
-            process_id = self._exec_child_named(pid)
-            if process_id is None:
-                return
-            self.session.engine.output.enter_tree()  # (engine/outputorder.py)
-            self.forks = max(self.forks, int(process_id.rpartition(".")[2]))  # later forks keep their names
-            if not self.follows(process_id):
-                return  # --process names a process elsewhere in the tree
-            recording = self.session.recording
-            if not children.has_recording(recording, process_id):
-                return  # it did not record (it failed to start, say): the recording has its effects
-            try:
-                self.replayed_children[pid] = children.start_replay(recording, process_id, stdio,
-                                                                    self.session.order_config())
-            except (OSError, RetraceError) as error:
-                fail(RecordingError(f"cannot replay child process {process_id}: {error}"))
-
-    def replace_by_replay(self) -> None:
-        """A recorded os.exec*: the replay of the Python program that took this process's
-        place takes it again; with none (another program, or --process naming this one),
-        the replay ends here, where the recording does."""
-        with untraced():
-            recording = self.session.recording
-            for link in self.session.child_links(self.process_id):
-                process_id = link.get("process")
-                if link.get("how") == "exec" and self.follows(process_id) and children.has_recording(
-                        recording, process_id):
-                    try:
-                        argv, env = replay_command(recording.path, process_id, alone=False,
-                                                   extra=self.session.order_config())
-                        posix.execve(argv[0], argv, env)
-                    except (OSError, RetraceError) as error:
-                        fail(RecordingError(f"cannot replay process {process_id}: {error}"))
-            self.session.engine.check_end()
-            posix._exit(0)
-
-    def _exec_child_named(self, pid) -> str | None:
-        """Which of this process's Python children was started with ``pid`` (in the order
-        they started: a pid may come round again)."""
-        if self._exec_children is None:
-            self._exec_children = {}
-            for link in self.session.child_links(self.process_id):
-                if link.get("how") not in ("fork", "exec") and type(link.get("pid")) is int:
-                    self._exec_children.setdefault(link["pid"], []).append(link["process"])
-        named = self._exec_children.get(pid)
-        return named.pop(0) if named else None
-
-    def become_child(self, child: str) -> None:
-        """In the real child of a replayed fork: replay the child's own recording."""
-        session = self.session
-        path = os.path.join(session.recording.process_dir(child), TRACE_FILE)
-        with untraced():
-            missing = not os.path.isfile(path)
-        if self.target is None and missing:
-            # Killed as it started (a parent's SIGKILL, a pool terminated), before it could
-            # record anything: in the replay of the whole tree it dies so again, without a
-            # word, as a child whose recording was cut short does (fail). Alone, it says so.
-            posix.kill(posix.getpid(), _signal.SIGKILL)
-        try:
-            reader = TraceReader(path)
-        except RetraceError as error:
-            fail(RecordingError(f"child process {child} has no usable recording: {error}"))
-        session.engine.become_child(reader)
-        session.engine.output.become(child)
-        session._turn_counter = None  # (the tree's: its maker removes it)
-        session._pid = posix.getpid()
-        self.process_id, self.forks, self.replayed_children, self._exec_children = child, 0, {}, None
-        if self.target == child:
-            self.reached = True
-            self._unmute()
 
 
 def _user_site_as_recorded(recorded) -> None:
@@ -263,7 +92,7 @@ class ReplaySession:
         self.engine = Replayer(self.reader, stop=fail)
         self.secrets = ReplaySecrets(os.environ)  # (before install() puts the recorded environment in place)
         self.secrets.open(self.settings, self.engine.source)
-        self.engine.processes = tree = ReplayedTree(self)
+        self.engine.process_tree = tree = ReplayedTree(self, fail)
         self.engine.output = DirectOutput()  # (order_output says whether the tree's order counts)
         tree.process_id = process_id
         self.interrupted = False  # Ctrl-C during replay: do not report the unreplayed rest
@@ -284,7 +113,7 @@ class ReplaySession:
         it starts are handed its path. One process alone, or under the debugger (whose own
         output would count), writes directly."""
         log = os.path.join(self.recording.path, ORDER_FILE)
-        alone = self.engine.processes.target is not None or any(
+        alone = self.engine.process_tree.target is not None or any(
             config.get(flag) for flag in ("debug", "break", "post_mortem", "list_hits"))
         if alone or not os.path.isfile(log):  # (no boundaries yet: a plain stat)
             return
@@ -299,7 +128,7 @@ class ReplaySession:
             posix.write(2, f"retrace: the tree's output is not put in the recorded order: cannot share "
                            f"a turn counter ({error.strerror or error})\n".encode(errors="replace"))
             return
-        self.engine.output = WriteTurns(log, counter, self.engine.processes.process_id, say=_say)
+        self.engine.output = WriteTurns(log, counter, self.engine.process_tree.process_id, say=say)
 
     def order_config(self) -> dict:
         """What a replayed child of this one needs to take its turns."""
@@ -368,15 +197,35 @@ class ReplaySession:
             keep=set(installer.patches) | set(installer.actions) | self.imported_by_install)
         for name in REPLAY_MACHINERY:
             sys.modules.pop(name, None)
-        if self.engine.processes.process_id == ROOT_PROCESS:
+        if self.engine.process_tree.process_id == ROOT_PROCESS:
             import retrace.workspace  # noqa: F401 (the root's recorder writes DIR/replay.code-workspace)
 
     def _after_fork_in_child(self) -> None:
-        tree = self.engine.processes
+        tree = self.engine.process_tree
         if tree.forking is not None:
-            tree.become_child(tree.forking)
+            self._become_child(tree.forking)
         else:  # forked by C code: the child has no recording to follow
             stop_all_boundaries()
+
+    def _become_child(self, child: str) -> None:
+        """In the real child of a replayed fork: replay the child's own recording."""
+        path = os.path.join(self.recording.process_dir(child), TRACE_FILE)
+        with untraced():
+            missing = not os.path.isfile(path)
+        if self.engine.process_tree.target is None and missing:
+            # Killed as it started (a parent's SIGKILL, a pool terminated), before it could
+            # record anything: in the replay of the whole tree it dies so again, without a
+            # word, as a child whose recording was cut short does (fail). Alone, it says so.
+            posix.kill(posix.getpid(), _signal.SIGKILL)
+        try:
+            reader = TraceReader(path)
+        except RetraceError as error:
+            fail(RecordingError(f"child process {child} has no usable recording: {error}"))
+        self.engine.become_child(reader)
+        self.engine.output.become(child)
+        self._turn_counter = None  # (the tree's: its maker removes it)
+        self._pid = posix.getpid()
+        self.engine.process_tree.became(child)
 
     def _at_exit(self) -> None:
         if not self.interrupted and posix.getpid() == self._pid:  # not in a forked child
@@ -386,7 +235,7 @@ class ReplaySession:
                     say()
                 flush_std_streams()  # (what interpreter shutdown would write: in its turn)
                 self.engine.output.end()
-        tree = self.engine.processes
+        tree = self.engine.process_tree
         if posix.getpid() == self._pid and not self.interrupted:
             # Children the program never waited for (or whose end it learnt by a poll
             # that replay answered): the replay of the tree ends with theirs.
@@ -582,9 +431,6 @@ class ReplaySession:
         return open_recorded_source
 
 
-# Exit statuses of a replay that failed (a child's makes its parent's replay fail too).
-_REPLAY_FAILURES = frozenset({EXIT_DIVERGED, EXIT_BAD_RECORDING, EXIT_RECORDING_ENDS})
-
 # Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
 REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",
                     "retrace.bootstrap.stopping",
@@ -632,7 +478,7 @@ def prepare(config: dict) -> None:
     try:
         _session = stopping.session = ReplaySession(config)
         _session.configure_threads(stall)
-        _session.engine.processes.set_target(config.get("target"))
+        _session.engine.process_tree.set_target(config.get("target"))
         _session.order_output(config)
         if "process" not in config or "target" in config:  # (not the replay of a child its parent started)
             _session.secrets.announce(_session.recording)

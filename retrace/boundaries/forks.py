@@ -49,7 +49,7 @@ def _make_fork(engine, original, name):
     recording = engine.recording
 
     def fork():
-        tree = engine.processes
+        tree = engine.process_tree
         if state.busy or tree is None:
             return original()
         child = tree.next_child()

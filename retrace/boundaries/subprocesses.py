@@ -94,7 +94,7 @@ def _make_fork_exec(engine, original, name):
     def fork_exec(*args):
         if state.busy:  # retrace's own work, or inside another boundary
             return original(*args)
-        tree = engine.processes
+        tree = engine.process_tree
         if tree is None or len(args) < 12:
             return leaf(*args, None)
         child = tree.python_child(args[0], args[1], args[5]) if engine.recording else None
@@ -127,7 +127,7 @@ def _make_spawn(engine, original, name):
     def posix_spawn(path, argv, env, **kwargs):
         if state.busy:
             return original(path, argv, env, **kwargs)
-        tree = engine.processes
+        tree = engine.process_tree
         if tree is None:
             return leaf(path, argv, env, None, **kwargs)
         child = tree.python_child(argv, (path,), env) if engine.recording else None
@@ -150,7 +150,7 @@ def _make_exec(engine, original, name):
     announce = engine.leaf(name, lambda path, argv, env=None: None, key=_exec_key, depth=2)
 
     def execute(path, argv, *env):
-        tree = engine.processes
+        tree = engine.process_tree
         if state.busy or tree is None:
             return original(path, argv, *env)
         environment = env[0] if env else None
@@ -189,7 +189,7 @@ def _make_waitpid(engine, original, name):
         """A replayed child (forks.py, children.py) runs for real: wait for it where the
         recording saw it end (a blocking wait, or a poll that found it gone)."""
         recorded = _after_the_end(stored, args, kwargs)
-        tree = engine.processes
+        tree = engine.process_tree
         pid = args[0] if args else kwargs.get("pid")
         real = None if tree is None else tree.replayed_children.get(pid)
         if real is not None and type(recorded) is tuple and recorded and recorded[0] == pid:

@@ -24,7 +24,7 @@ class Engine:
 
     mode: str  # "record" or "replay"
     threads = None  # the thread scheduler (engine/scheduler.py)
-    processes = None  # the session's process tree (bootstrap/record.py, replay.py): child recordings
+    process_tree = None  # this process's place in the process tree, its children (bootstrap/processes.py)
     output = None  # how stdout and stderr are written: in the tree's order (engine/outputorder.py)
 
     def __init__(self) -> None:
