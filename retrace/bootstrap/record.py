@@ -5,10 +5,10 @@ installed, so replay (which does the same) reaches user code with the same
 modules patched at the same points.
 
 The session holds the recording of this process: it starts it, keeps the code
-snapshot and the settings going from the trace writer's tick, ends it however
-the process ends, and, in a forked child, goes on into the child's recording.
-What it writes about the process is processfacts.py's; its place in the process
-tree is processes.py's.
+snapshot (recordedcode.py) and the settings going from the trace writer's tick,
+ends it however the process ends (fatalsignals.py for the signals that kill), and,
+in a forked child, goes on into the child's recording. What it writes about the
+process is processfacts.py's; its place in the process tree is processes.py's.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from retrace.bootstrap.processes import RecordedTree
 from retrace.bootstrap.processfacts import (describe_main, imported_distributions, initial_settings, our_site_dirs,
                                             resource_usage)
 from retrace.bootstrap.production import MAX_SIZE_VAR, max_size, start_uploader
+from retrace.bootstrap.recordedcode import RecordedCode
 from retrace.bootstrap.secrets import RecordingSecrets
-from retrace.bootstrap.snapshot import Snapshot
 from retrace.boundaries import declared, exits, families
 from retrace.engine.outputorder import ORDER_FILE, WriteLog
 from retrace.engine.recorder import Recorder
@@ -67,10 +67,9 @@ class RecordSession:
         self.closing = False  # the trace's last chunk being written: fatal signals wait (fatalsignals.py)
         self.engine: Recorder | None = None
         self.installer: Installer | None = None
-        self.snapshot: Snapshot | None = None
+        self.code: RecordedCode | None = None  # its snapshot in run/, made with the settings
         self.settings: dict = {}
         self._snapshot_lock = _allocate_lock()  # the code snapshot and settings.json: one writer at a time
-        self._workspace_dirs: set[str] = set()  # external code directories the workspace maps
         self.upload_url: str | None = None  # RETRACE_UPLOAD
         self.secrets: RecordingSecrets | None = None  # made with the settings
 
@@ -118,6 +117,7 @@ class RecordSession:
             self.secrets = RecordingSecrets(os.environ, self.config, warn=warn)
             self.settings = initial_settings(main, self.secrets)
             sealer = self.secrets.start(self.settings)
+            self.code = RecordedCode(self.recording, self.settings, self.snapshot_root, root=root)
             header = {"format": fmt.FORMAT_VERSION, "tool": retrace.__version__,
                       "python": list(sys.version_info[:3]), "pid": posix.getpid(),
                       "created": self.settings["start_time"]}
@@ -127,7 +127,7 @@ class RecordSession:
                 header.update(process=self.process_id, parent=self.config.get("parent"))
             write_json(self.settings_path, self.settings)
             if root:
-                self._write_workspace()
+                self.code.write_workspace()
             self.engine = Recorder(trace_path, header, warn=warn)
             self.engine.process_tree = self.tree
             self.engine.output = WriteLog(os.path.join(self.recording.path, ORDER_FILE), self.tree)
@@ -139,9 +139,7 @@ class RecordSession:
         except OSError as exc:
             warn(f"cannot record into {self.recording.path} ({exc.strerror or exc}); running unrecorded")
             return False
-        self.snapshot = Snapshot(self.recording, self.snapshot_root, warn=warn)
-        if main.get("file"):  # before any event: a recording killed early still has its script
-            self.snapshot.copy_main(main["file"])
+        self.code.start(main.get("file"))
         self.engine.writer.on_tick = self._tick
         self._engine_end_process = self.engine.end_process
         self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
@@ -183,51 +181,13 @@ class RecordSession:
         except OSError:
             pass
 
-    def _write_workspace(self) -> None:
-        from retrace.workspace import replay_workspace
-
-        external = set(self.snapshot.external_dirs) if self.snapshot is not None else set()
-        self._workspace_dirs = external
-        write_json(self.recording.workspace_path,
-                   replay_workspace(self.settings, self.snapshot_root, fmt.RUN_DIR, external))
-
     # -- background work (flusher thread) --------------------------------------
     def _tick(self) -> None:
         # The flusher thread and the process's ending both snapshot: one at a time, so
         # an ending (os._exit right after start) waits for a copy already under way.
         with self._snapshot_lock:
             self._update_secrets()
-            self._snapshot_step()
-
-    def _snapshot_step(self) -> None:
-        """A forked child copies too: what it imports after the fork (a pre-forking
-        server's workers load the application) its parent may never import."""
-        try:
-            if self.process_id == ROOT_PROCESS and self.snapshot.code_root and not getattr(self, "_tree_done", False):
-                self._tree_done = True
-                self.snapshot.copy_tree()
-                main_file = self.settings["main"].get("file")
-                if main_file:
-                    self.snapshot.copy_main(main_file)
-            if self.settings["main"]["kind"] == "module":
-                self._copy_main_module()
-            self.snapshot.copy_new_modules()
-            if self.process_id == ROOT_PROCESS and self.snapshot.external_dirs != self._workspace_dirs:
-                self._write_workspace()  # its path mappings name every directory of code in run/_ext
-        except OSError as exc:
-            warn(f"code snapshot incomplete: {exc}")
-
-    def _copy_main_module(self) -> None:
-        """``-m pkg.mod``: the module runs as ``__main__``, which copy_new_modules skips."""
-        module = sys.modules.get("__main__")
-        spec = getattr(module, "__spec__", None)
-        path = getattr(module, "__file__", None)
-        target = self.settings["main"]["target"]
-        if spec is None or spec.name not in (target, f"{target}.__main__") or not isinstance(path, str):
-            return
-        path = os.path.abspath(path)
-        if path not in self.snapshot.copied and self.snapshot.is_user_file(path):
-            self.snapshot.copy_main(path)
+            self.code.step()
 
     # -- endings --------------------------------------------------------------
     def _at_exit(self) -> None:
@@ -302,6 +262,7 @@ class RecordSession:
         make_private_dirs(directory)
         self.tree.process_id, self.tree.forks = child, 0
         self.process_id = child
+        self.code.root = False
         exits.ExitRequest.requested = False  # the parent's caught sys.exit is not the child's
         self.config = dict(self.config, announce=False)  # the root says where the recording is
         now = time.time()
