@@ -5,7 +5,8 @@ installed its boundaries: it loads the recording, restores the environment, and
 installs the same boundaries in replay mode. ``run_main`` (from ``python -m
 retrace``) then runs the recorded main script/module/command from ``run/`` with
 the recorded argv and sys.path, and prints an uncaught exception's traceback
-without retrace's own frames, as the recorded process did.
+without retrace's own frames, as the recorded process did. This process's place
+in the process tree, and its children's replays, are processes.py's.
 """
 
 from __future__ import annotations
