@@ -28,9 +28,9 @@ a recorded event. Three things keep it out:
 from __future__ import annotations
 
 import os
-import posix
 import sys
 
+from retrace.bootstrap.messages import say
 from retrace.engine.state import ThreadState
 
 # Packages whose frames are the debugger's (pydevd is vendored inside debugpy).
@@ -233,12 +233,3 @@ def _start_debugpy(session, listen: str, wait: bool) -> None:
         debugpy.wait_for_client()
     else:
         say(f"debugger listening at {host}:{port}")
-
-
-def say(message: str) -> None:
-    """One ``retrace:`` line on stderr, written to the descriptor with ``posix.write``
-    (``os.write`` is a boundary once installed; no stream of the program's)."""
-    try:
-        posix.write(2, f"retrace: {message}\n".encode(errors="replace"))
-    except OSError:
-        pass
