@@ -16,12 +16,12 @@ import sys
 import time
 
 import retrace
-from retrace import originals, pycmdline
+from retrace import declarations, originals, pycmdline
 from retrace.bootstrap import children
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.secrets import RecordingSecrets
 from retrace.bootstrap.snapshot import Snapshot
-from retrace.boundaries import declared, exits, families
+from retrace.boundaries import exits, families
 from retrace.boundaries import signals as signals_family
 from retrace.engine.outputorder import ORDER_FILE, WriteLog
 from retrace.engine.recorder import Recorder
@@ -353,11 +353,11 @@ class RecordSession:
         self.engine.writer.on_tick = self._tick
         self._engine_end_process = self.engine.end_process
         self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
-        declared.configure_record(self.recording.path, main, self.settings["cwd"])  # before families()
+        declared = declarations.for_record(self.recording.path, main, self.settings["cwd"])
         # Before the families' own fork hooks (randomness reseeds in the child): a child's
         # first events must already go to its own trace.
         os.register_at_fork(before=self.engine.writer.flush, after_in_child=self._after_fork_in_child)
-        self.installer = Installer(self.engine, families())
+        self.installer = Installer(self.engine, families(declared))
         self.installer.install()
         atexit.register(self._at_exit)
         self._flush_on_fatal_signals()

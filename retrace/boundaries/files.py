@@ -30,7 +30,7 @@ from types import GenericAlias
 from retrace import installation
 from retrace.boundaries._buffers import gather, scatter
 from retrace.boundaries._fileobj import echo, make_open
-from retrace.boundaries.spec import Family, OnImport, Patch, replacing
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, replacing
 from retrace.engine.state import state, untraced
 
 # -- keys: the arguments that matter, cheap and never raising -------------------
@@ -745,5 +745,9 @@ FAMILY = Family(
     on_import=(
         OnImport("os", _keep_supports_sets, why="os.supports_* must list the replacements"),
         OnImport("tempfile", _rebind_tempfile_defaults, why="its closer captured os.unlink and runs at exit"),
+    ),
+    leaves=(  # (io.open's leaf is the patch's: the descriptor, whether it seeks, its size)
+        *(Leaf(f"io.FileIO.{name}", why="reads, writes or moves in an open file")
+          for name in ("readinto", "read", "readall", "write", "seek", "tell", "truncate", "close")),
     ),
 )
