@@ -73,7 +73,8 @@ def test_the_declared_family_is_made_from_the_declarations():
 
 
 PROGRAM = """
-    import datetime, os, random, select, signal, socket, sqlite3, subprocess, sys, threading, time, uuid
+    import datetime, multiprocessing, os, random, select, signal, socket, sqlite3, subprocess, sys
+    import threading, time, uuid
 
     print(time.time() > 0, datetime.datetime.now().year > 2000, random.random() < 1, len(os.urandom(4)))
     print(uuid.uuid4().version, os.getpid() > 0, os.cpu_count() > 0)
@@ -97,6 +98,20 @@ PROGRAM = """
         print(client.recv(100))
     worker.join()
     server.close()
+
+    lock, value = multiprocessing.Lock(), multiprocessing.Value("i", 7)
+    with lock:
+        print(value.value)
+    ready = threading.Condition()
+    def waiter():
+        with ready:
+            ready.wait(5)
+    worker = threading.Thread(target=waiter)
+    worker.start()
+    time.sleep(0.05)
+    with ready:
+        ready.notify_all()
+    worker.join()
 
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (x)")
@@ -125,5 +140,6 @@ def test_every_name_in_real_traces_is_declared(program):
     names = {event.boundary for trace in traces for event in iter_events(TraceReader(str(trace)))
              if isinstance(event, Event)}
     assert {"time.time", "socket.recv", "sqlite3.Connection.execute", "os.fork", "signal.deliver",
-            "sys.stdin.readinto", "io.open", "datetime.now"} <= names
+            "sys.stdin.readinto", "io.open", "datetime.now", "threading.wait", "multiprocessing.Synchronized.value",
+            "_multiprocessing.SemLock.__enter__"} <= names
     assert undeclared(names) == []

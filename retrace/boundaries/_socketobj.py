@@ -184,6 +184,8 @@ _PLAIN_METHODS = {
     "send": _key_data, "sendto": _key_data,
     "sendmsg": _key_buffers, "sendmsg_afalg": _key_plain,
 }
+
+
 def make_socket_class(engine, base):
     """``socket.socket`` for this engine: a subclass of the original ``base``."""
     module = sys.modules[base.__module__]
@@ -198,7 +200,7 @@ def make_socket_class(engine, base):
     def sendall(sock, data, flags=0):
         """``sendall`` that hands the turn over only when the kernel cannot take all of
         ``data`` at once (recording; a socket without timeout: with one, a "don't wait"
-        send would still wait for it)."""
+        send would still wait for it; without MSG_DONTWAIT, always)."""
         if sched.idle:
             return _c_sendall(sock, data, flags)
         if _MSG_DONTWAIT and _c_gettimeout(sock) in (None, 0.0):
