@@ -13,6 +13,7 @@ import pytest
 
 from conftest import assert_same_run
 
+from retrace import declarations
 from retrace.boundaries import declared
 from retrace.trace.model import Event, iter_events
 from retrace.trace.reader import TraceReader
@@ -83,7 +84,7 @@ def test_without_a_declaration_replay_sees_the_changed_world(program):
     app = make_app(program)
     recorded = record_ok(app)
     assert "version 1.0" in recorded.stdout
-    assert not (app.recording / declared.RECORDED_FILE).exists()
+    assert not (app.recording / declarations.RECORDED_FILE).exists()
     assert not any(name.startswith("fakedriver") for name in events(app.recording))
     (app.dir / "data.db").write_text(OTHER)
     replayed = app.replay(cwd=app.dir, env=ENV)  # (where the driver finds data.db by its relative path)
@@ -100,7 +101,7 @@ def test_declared_in_pyproject_replays_exactly(program):
     names = events(app.recording)
     assert "fakedriver.connect" in names and "fakedriver.Cursor.execute" in names
     assert "fakedriver.Connection.__getattr__" in names  # instance attributes (conn.path, closed)
-    copy = (app.recording / declared.RECORDED_FILE).read_text()
+    copy = (app.recording / declarations.RECORDED_FILE).read_text()
     assert 'module = "fakedriver"' in copy and str(pyproject) in copy
     # The world changes: another database, and the configuration is gone.
     (app.dir / "data.db").write_text(OTHER)
@@ -186,27 +187,27 @@ def test_parse_and_render_round_trip():
         classes = ["extensions.connection"]
         why = "libpq \\"talks\\" to the server"
     """)
-    found = declared.parse(text, "pyproject.toml", pyproject=True)
-    assert found == [declared.Declaration("psycopg2", ["connect", "extensions.parse_dsn"],
-                                          ["extensions.connection"], 'libpq "talks" to the server')]
-    rendered = declared.render(found, ["pyproject.toml"])
-    assert declared.parse(rendered, "copy", pyproject=False) == found
+    found = declarations.parse(text, "pyproject.toml", pyproject=True)
+    assert found == [declarations.Declaration("psycopg2", ["connect", "extensions.parse_dsn"],
+                                              ["extensions.connection"], 'libpq "talks" to the server')]
+    rendered = declarations.render(found, ["pyproject.toml"])
+    assert declarations.parse(rendered, "copy", pyproject=False) == found
     patches, actions = declared.patches_for(found)
     assert [p.name for p in patches] == ["psycopg2.connect", "psycopg2.extensions.parse_dsn",
                                          "psycopg2.extensions.connection"]
     assert all(p.optional for p in patches) and [a.module for a in actions] == ["psycopg2"]
     # A standalone file may also use the pyproject layout.
-    assert declared.parse(text, "env.toml", pyproject=False) == found
-    assert declared.parse("", "empty.toml", pyproject=False) == []
+    assert declarations.parse(text, "env.toml", pyproject=False) == found
+    assert declarations.parse("", "empty.toml", pyproject=False) == []
     with pytest.raises(ValueError):
-        declared.parse("[[boundaries]\n", "bad.toml", pyproject=False)
+        declarations.parse("[[boundaries]\n", "bad.toml", pyproject=False)
 
 
 def test_find_pyproject_walks_up(tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
     deep = tmp_path / "src" / "app"
     deep.mkdir(parents=True)
-    assert declared.find_pyproject(str(deep)) == str(tmp_path / "pyproject.toml")
+    assert declarations.find_pyproject(str(deep)) == str(tmp_path / "pyproject.toml")
 
 
 # -- the general mechanism (engine/handles.py), in one process ----------------------------------
@@ -229,7 +230,7 @@ class _Recorder(Engine):
         super().__init__()
         self.events = []
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False, after_end=None):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, after_end=None):
         def wrapper(*args, **kwargs):
             if state.busy:
                 return call(*args, **kwargs)
@@ -256,7 +257,7 @@ class _Replayer(Engine):
         super().__init__()
         self.events = list(events)
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False, after_end=None):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, after_end=None):
         def wrapper(*args, **kwargs):
             if state.busy:
                 return call(*args, **kwargs)

@@ -20,7 +20,7 @@ import pytest
 from conftest import PYTHON, assert_same_run, run
 from fakes import CallThrough
 
-from retrace.boundaries import _fileobj, files
+from retrace.boundaries import _direntries, _fileobj, _filekeys, files
 from retrace.trace.model import Event, iter_events
 from retrace.trace.reader import TraceReader
 
@@ -625,13 +625,13 @@ def test_stat_results_round_trip_exactly(tmp_path):
     paths = [str(tmp_path), "/", sys.executable, "/dev/null", "/proc/self/stat"]
     for path in paths:
         st = os.stat(path)
-        back = files._load_stat(files._store_stat(st, (path,), {}), (path,), {})
+        back = _filekeys.load_stat(_filekeys.store_stat(st, (path,), {}), (path,), {})
         assert back == st
         for field in ("st_atime", "st_mtime", "st_ctime", "st_atime_ns", "st_blksize", "st_blocks", "st_rdev"):
             assert getattr(back, field) == getattr(st, field), field
     os.utime(tmp_path, ns=(-1_500_000_000, 123))  # negative times too
     st = os.stat(tmp_path)
-    assert files._load_stat(files._store_stat(st, (), {}), (), {}).st_atime == st.st_atime
+    assert _filekeys.load_stat(_filekeys.store_stat(st, (), {}), (), {}).st_atime == st.st_atime
 
 
 def test_opener_flags_match_fileio(tmp_path):
@@ -693,8 +693,8 @@ def test_scandir_entries_match_os_direntry(tmp_path):
     (tree / "broken").symlink_to("nowhere")
     for top in (str(tree), str(tree) + "/", bytes(tree), tree):
         real = sorted(os.scandir(top), key=lambda e: e.name)
-        packed = files._scan(posix.scandir, top)
-        ours = sorted(files.ScandirIterator(top, packed), key=lambda e: e.name)
+        packed = _direntries.scan(posix.scandir, top)
+        ours = sorted(_direntries.ScandirIterator(top, packed), key=lambda e: e.name)
         assert [e.name for e in ours] == [e.name for e in real]
         for mine, theirs in zip(ours, real):
             assert mine.path == theirs.path and mine.inode() == theirs.inode()
@@ -705,20 +705,20 @@ def test_scandir_entries_match_os_direntry(tmp_path):
             assert os.fspath(mine) == os.fspath(theirs) and repr(mine) == repr(theirs)
     fd = os.open(tree, os.O_RDONLY)
     try:
-        ours = files.ScandirIterator(fd, files._scan(posix.scandir, fd))
+        ours = _direntries.ScandirIterator(fd, _direntries.scan(posix.scandir, fd))
         assert sorted(e.path for e in ours) == sorted(e.path for e in os.scandir(fd))
     finally:
         os.close(fd)
-    cwd_entries = files.ScandirIterator(None, files._scan(posix.scandir))
+    cwd_entries = _direntries.ScandirIterator(None, _direntries.scan(posix.scandir))
     assert sorted(e.path for e in cwd_entries) == sorted(e.path for e in os.scandir())
 
 
 def test_undecodable_names_survive_packing():
     names = ["plain", "caf\udce9", "\u00e9t\u00e9"]
-    blob = files._pack_names(names, False)
-    assert files._unpack_names(blob, len(names), False) == names
-    assert files._unpack_names(files._pack_names([b"a", b"\xff"], True), 2, True) == [b"a", b"\xff"]
-    assert files._unpack_names(b"", 0, False) == []
+    blob = _direntries.pack_names(names, False)
+    assert _direntries.unpack_names(blob, len(names), False) == names
+    assert _direntries.unpack_names(_direntries.pack_names([b"a", b"\xff"], True), 2, True) == [b"a", b"\xff"]
+    assert _direntries.unpack_names(b"", 0, False) == []
 
 
 def test_output_to_a_redirected_stdout_stays_out_of_the_replays_terminal(program):

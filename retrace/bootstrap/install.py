@@ -15,7 +15,7 @@ import sys
 import types
 from _functools import partial as _partial
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Patch, turns
 
 # Modules whose aliases the sweep must leave alone, and why.
 SWEEP_EXCLUDED = frozenset({
@@ -131,6 +131,7 @@ class Installer:
     def __init__(self, engine, families: list[Family]) -> None:
         self.engine = engine
         self.families = families
+        engine.turns = turns(families)  # each leaf's declared turn, read as the engine builds it
         self.patches: dict[str, list[Patch]] = {}
         self.actions: dict[str, list] = {}
         for family in families:
@@ -181,8 +182,7 @@ class Installer:
             if patch.make is not None:
                 replacement = patch.make(engine, original, patch.name)
             else:
-                replacement = engine.leaf(patch.name, original, key=patch.key, releases=not patch.quick,
-                                          quick=patch.quick)
+                replacement = engine.leaf(patch.name, original, key=patch.key)
             if type(original) is types.BuiltinFunctionType and type(replacement) is types.FunctionType:
                 replacement = self._not_a_method(replacement)
             # What uninstall puts back: a class's own entry (a classmethod stays one), else

@@ -21,7 +21,7 @@ import sys
 import time
 
 import retrace
-from retrace import originals
+from retrace import declarations, originals
 from retrace.bootstrap import fatalsignals
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.messages import warn
@@ -31,7 +31,7 @@ from retrace.bootstrap.processfacts import (describe_main, imported_distribution
 from retrace.bootstrap.production import MAX_SIZE_VAR, max_size, start_uploader
 from retrace.bootstrap.recordedcode import RecordedCode
 from retrace.bootstrap.secrets import RecordingSecrets
-from retrace.boundaries import declared, exits, families
+from retrace.boundaries import exits, families
 from retrace.engine.outputorder import ORDER_FILE, WriteLog
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
@@ -143,11 +143,11 @@ class RecordSession:
         self.engine.writer.on_tick = self._tick
         self._engine_end_process = self.engine.end_process
         self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
-        declared.configure_record(self.recording.path, main, self.settings["cwd"])  # before families()
+        declared = declarations.for_record(self.recording.path, main, self.settings["cwd"])
         # Before the families' own fork hooks (randomness reseeds in the child): a child's
         # first events must already go to its own trace.
         os.register_at_fork(before=self.engine.writer.flush, after_in_child=self._after_fork_in_child)
-        self.installer = Installer(self.engine, families())
+        self.installer = Installer(self.engine, families(declared))
         self.installer.install()
         atexit.register(self._at_exit)
         fatalsignals.flush_on_fatal_signals(self)

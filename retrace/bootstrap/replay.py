@@ -19,7 +19,8 @@ import posix
 import sys
 import types
 
-from retrace.boundaries import declared, families
+from retrace import declarations
+from retrace.boundaries import families
 from retrace.bootstrap import tracebacks
 from retrace.bootstrap import mainentry
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
@@ -172,11 +173,11 @@ class ReplaySession:
         os.environ.update(self.settings["env"])
         _user_site_as_recorded(self.settings.get("user_site"))
         installation.forget()  # (its user site-packages comes from the recorded environment)
-        declared.configure_replay(self.recording.path)  # the recording's copy, before families()
+        declared = declarations.for_replay(self.recording.path)  # the recording's copy
         # Before the families' own fork hooks, as when recording (boundaries/forks.py).
         os.register_at_fork(after_in_child=self._after_fork_in_child)
         before = set(sys.modules)
-        self.installer = Installer(self.engine, families())
+        self.installer = Installer(self.engine, families(declared))
         self.installer.install()
         # (as recording's install imports them, after its modules_at_start)
         self.imported_by_install = set(sys.modules) - before

@@ -1,7 +1,9 @@
 """The boundary registry: every family of nondeterministic calls, in install order.
 
-Each entry is a module of this package exposing ``FAMILY`` (see ``spec.py``).
-The installer walks this list; nothing else in retrace names a family.
+Each entry is a module of this package exposing ``FAMILY`` (see ``spec.py``), or,
+for the one family made from the user's declarations (``declared``), ``family()``.
+The installer walks the list ``families()`` returns; nothing else in retrace names
+a family.
 """
 
 from __future__ import annotations
@@ -40,5 +42,12 @@ FAMILY_MODULES = (
 )
 
 
-def families() -> list[Family]:
-    return [importlib.import_module(f"{__name__}.{name}").FAMILY for name in FAMILY_MODULES]
+def families(declarations=()) -> tuple[Family, ...]:
+    """Every family, in install order, the ``declared`` one made from ``declarations``
+    (retrace/declarations.py: the user's, or the recording's copy on replay). Families
+    are frozen: nothing changes them once made."""
+    found = []
+    for name in FAMILY_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        found.append(module.FAMILY if hasattr(module, "FAMILY") else module.family(declarations))
+    return tuple(found)

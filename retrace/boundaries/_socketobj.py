@@ -181,15 +181,9 @@ _PLAIN_METHODS = {
     "_accept": _key_plain, "getsockname": _key_plain, "getpeername": _key_plain,
     "setsockopt": _key_plain, "getsockopt": _key_plain, "shutdown": _key_plain,
     "recv": _key_plain, "recvfrom": _key_plain, "recvmsg": _key_plain,
-    "send": _key_data, "sendall": _key_data, "sendto": _key_data,
+    "send": _key_data, "sendto": _key_data,
     "sendmsg": _key_buffers, "sendmsg_afalg": _key_plain,
 }
-# Calls that answer at once: in a threaded program the caller keeps its turn (a
-# hand-over is an OS thread switch; a ThreadingHTTPServer makes several per request).
-# A lingering close (SO_LINGER) may wait, bounded by its linger time.
-_KEEP_TURN = frozenset({"socket.socket", "socket.settimeout", "socket.setblocking", "socket.close",
-                        "socket.bind", "socket.listen", "socket.getsockname", "socket.getpeername",
-                        "socket.setsockopt", "socket.getsockopt", "socket.shutdown"})
 
 
 def make_socket_class(engine, base):
@@ -200,19 +194,16 @@ def make_socket_class(engine, base):
     AF_INET, SOCK_STREAM = module.AF_INET, module.SOCK_STREAM
     _watch_gc()
 
-    def leaf(name, call, releases=None, **options):
-        releases = name not in _KEEP_TURN if releases is None else releases
-        return engine.leaf(name, call, releases=releases, **options)
-
+    leaf = engine.leaf  # (each leaf's turn is declared in net.py)
     sched = engine.threads
 
     def sendall(sock, data, flags=0):
         """``sendall`` that hands the turn over only when the kernel cannot take all of
         ``data`` at once (recording; a socket without timeout: with one, a "don't wait"
-        send would still wait for it)."""
+        send would still wait for it; without MSG_DONTWAIT, always)."""
         if sched.idle:
             return _c_sendall(sock, data, flags)
-        if _c_gettimeout(sock) in (None, 0.0):
+        if _MSG_DONTWAIT and _c_gettimeout(sock) in (None, 0.0):
             view = memoryview(data)
             try:
                 sent = _c_send(sock, view, flags | _MSG_DONTWAIT)
@@ -339,9 +330,8 @@ def make_socket_class(engine, base):
         method = getattr(_CSocket, name, None)
         if method is not None:
             setattr(socket, name, leaf(f"socket.{name}", method, key=key))
-    if _MSG_DONTWAIT:
-        sendall.__name__ = sendall.__qualname__ = "sendall"
-        socket.sendall = leaf("socket.sendall", sendall, key=_key_data, releases=False)
+    sendall.__name__ = sendall.__qualname__ = "sendall"
+    socket.sendall = leaf("socket.sendall", sendall, key=_key_data)
     socket.recv_into = leaf("socket.recv_into", _CSocket.recv_into, key=_key_data,
                             store=_store_into, load=_load_into)
     socket.recvfrom_into = leaf("socket.recvfrom_into", _CSocket.recvfrom_into, key=_key_data,

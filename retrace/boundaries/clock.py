@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from retrace.boundaries.spec import Family, Patch, all_args, replacing
+from retrace.boundaries.spec import Family, Leaf, Patch, Turn, all_args, replacing
 
 
 _CLOCKS = (
@@ -99,13 +99,17 @@ FAMILY = Family(
     name="clock",
     doc=__doc__,
     patches=(
-        *(Patch("time", clock, why="reads a clock", quick=True) for clock in _CLOCKS),
-        *(Patch("time", fn, why="reads a clock, time zone or locale", key=all_args, quick=True)
+        *(Patch("time", clock, why="reads a clock", turn=Turn.QUICK) for clock in _CLOCKS),
+        *(Patch("time", fn, why="reads a clock, time zone or locale", key=all_args, turn=Turn.QUICK)
           for fn in _WITH_ARGS),
         Patch("time", "sleep", why="waits for the clock (replay does not)", key=all_args),
         Patch("datetime", "datetime.now", why="reads the clock in C", make=_make_now),
         Patch("datetime", "datetime.utcnow", why="reads the clock in C", make=_make_utcnow),
         Patch("datetime", "date.today", why="reads the clock and the time zone in C (datetime inherits it)",
               make=_make_today),
+    ),
+    leaves=(
+        Leaf("datetime.now", why="the local time, read in C (datetime.now and date.today)"),
+        Leaf("datetime.utcnow", why="the time in UTC, read in C"),
     ),
 )

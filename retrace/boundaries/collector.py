@@ -12,7 +12,7 @@ calls are replayed), and the number of objects it found is a fact of the recorde
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, OnImport, Patch, replacing
+from retrace.boundaries.spec import Family, OnImport, Patch, Turn, replacing
 
 
 def _answered_by(act):
@@ -30,7 +30,7 @@ def _found(count):
 
 
 def _make_collect(engine, original, name):
-    found = engine.leaf(name, _found, depth=2, quick=True)  # replay: the recorded count
+    found = engine.leaf(name, _found, depth=2)  # replay: the recorded count
     collect_now = engine.garbage.collect_now
 
     def collect(generation=2):
@@ -58,10 +58,10 @@ FAMILY = Family(
         Patch("gc", "set_threshold", why="the program's threshold decides when boundary calls collect",
               make=_answered_by(lambda collections, *thresholds: collections.set_threshold(*thresholds))),
         Patch("gc", "collect", why="a real collection in both runs; the count it finds is the recording's",
-              make=_make_collect),
-        Patch("gc", "get_count", why="allocations counted include retrace's own", quick=True),
-        Patch("gc", "get_stats", why="collections counted include retrace's own", quick=True),
-        Patch("gc", "get_freeze_count", why="objects counted include retrace's own", quick=True, optional=True),
+              make=_make_collect, turn=Turn.QUICK),
+        Patch("gc", "get_count", why="allocations counted include retrace's own", turn=Turn.QUICK),
+        Patch("gc", "get_stats", why="collections counted include retrace's own", turn=Turn.QUICK),
+        Patch("gc", "get_freeze_count", why="objects counted include retrace's own", turn=Turn.QUICK, optional=True),
     ),
     on_import=(
         OnImport("gc", _collector_follows_boundaries,

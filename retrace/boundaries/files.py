@@ -15,6 +15,9 @@ program output, which replay writes for real too (returning the recorded
 count); ``os.scandir`` records a directory's entries at once and hands out
 entries of our own class, whose ``stat()`` goes through the ``os.stat`` leaf.
 
+Keys and packed stat results are in ``_filekeys.py``, the directory entries in
+``_direntries.py``, the file objects in ``_fileobj.py``.
+
 The ``os.supports_*`` sets are kept in step (``shutil`` and ``os.fwalk`` test
 membership), and ``tempfile`` defaults that captured an original are rebound.
 """
@@ -22,114 +25,25 @@ membership), and ``tempfile`` defaults that captured an original are rebound.
 from __future__ import annotations
 
 import os as _os
-import struct
 import sys
 from _functools import partial  # (functools itself costs start-up time)
-from types import GenericAlias
 
 from retrace import installation
 from retrace.boundaries._buffers import gather, scatter
+from retrace.boundaries._direntries import ScandirIterator, pack_names, scan, unpack_names
 from retrace.boundaries._fileobj import echo, make_open
-from retrace.boundaries.spec import Family, OnImport, Patch, replacing
+from retrace.boundaries._filekeys import (
+    key_args,
+    key_fd_buffers,
+    key_fd_data,
+    key_ints,
+    key_path,
+    load_stat,
+    norm,
+    store_stat,
+)
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, replacing
 from retrace.engine.state import state, untraced
-
-# -- keys: the arguments that matter, cheap and never raising -------------------
-_PLAIN = frozenset({str, bytes, int, bool, float, type(None)})
-
-
-def _norm(value):
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    fspath = getattr(kind, "__fspath__", None)
-    if fspath is not None:
-        try:
-            return fspath(value)
-        except Exception:
-            return kind.__name__
-    try:
-        return memoryview(value).nbytes
-    except TypeError:
-        pass
-    try:
-        return len(value)
-    except Exception:
-        return kind.__name__
-
-
-def _key(*args, **kwargs):
-    normal = tuple(map(_norm, args))
-    if kwargs:
-        return normal, tuple((name, _norm(value)) for name, value in kwargs.items())
-    return normal
-
-
-def _key_path(*args, **kwargs):
-    if len(args) == 1 and not kwargs and type(args[0]) is str:
-        return args[0]
-    return _key(*args, **kwargs)
-
-
-def _key_ints(*args, **kwargs):
-    if kwargs:
-        return _key(*args, **kwargs)
-    for arg in args:
-        if type(arg) is not int:
-            return _key(*args)
-    return args
-
-
-def _key_fd_data(*args, **kwargs):
-    """os.write(fd, data) and friends: the descriptor and the size, not the bytes."""
-    if len(args) >= 2 and type(args[0]) is int and not kwargs:
-        try:
-            return (args[0], memoryview(args[1]).nbytes, *map(_norm, args[2:]))
-        except TypeError:
-            pass
-    return _key(*args, **kwargs)
-
-
-def _key_fd_buffers(*args, **kwargs):
-    """os.readv/writev(fd, buffers, ...): the descriptor and each buffer's size."""
-    try:
-        sizes = tuple(memoryview(b).nbytes for b in args[1])
-        return (_norm(args[0]), sizes, *map(_norm, args[2:])), tuple(kwargs.items())
-    except Exception:
-        return _key(*args, **kwargs)
-
-
-# -- stat results: packed into bytes (no encoding on the hot path) -----------------
-_STAT = struct.Struct("<QQQQQQqqqqqqQ")
-
-
-def _store_stat(st, args, kwargs):
-    try:
-        return _STAT.pack(st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
-                          st.st_size, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns,
-                          st.st_blksize, st.st_blocks, st.st_rdev)
-    except (struct.error, AttributeError, TypeError):
-        return st  # out of range for the packed form: kept as a structseq
-
-
-def _time_fields(ns):
-    sec, nsec = divmod(ns, 1_000_000_000)
-    return sec, sec + nsec * 1e-9
-
-
-def _load_stat(stored, args, kwargs):
-    if type(stored) is not bytes:
-        return stored
-    mode, ino, dev, nlink, uid, gid, size, atime_ns, mtime_ns, ctime_ns, blksize, blocks, rdev = \
-        _STAT.unpack(stored)
-    atime, fatime = _time_fields(atime_ns)
-    mtime, fmtime = _time_fields(mtime_ns)
-    ctime, fctime = _time_fields(ctime_ns)
-    return _os.stat_result(
-        (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime),
-        {"st_atime": fatime, "st_mtime": fmtime, "st_ctime": fctime, "st_atime_ns": atime_ns,
-         "st_mtime_ns": mtime_ns, "st_ctime_ns": ctime_ns, "st_blksize": blksize,
-         "st_blocks": blocks, "st_rdev": rdev},
-    )
 
 
 def _real_in_installation(leaf, original):
@@ -147,12 +61,12 @@ def _real_in_installation(leaf, original):
 
 
 def _make_stat(engine, original, name):
-    leaf = engine.leaf(name, original, key=_key_path, store=_store_stat, load=_load_stat, depth=2)
+    leaf = engine.leaf(name, original, key=key_path, store=store_stat, load=load_stat, depth=2)
     return _real_in_installation(leaf, original)
 
 
 def _make_fstat(engine, original, name):
-    return engine.leaf(name, original, key=_key_ints, store=_store_stat, load=_load_stat)
+    return engine.leaf(name, original, key=key_ints, store=store_stat, load=load_stat)
 
 
 # -- out-parameter reads ----------------------------------------------------------
@@ -166,7 +80,7 @@ def _load_into_buffers(data, args, kwargs):
 
 
 def _make_readv(engine, original, name):
-    return engine.leaf(name, original, key=_key_fd_buffers, store=_store_into_buffers,
+    return engine.leaf(name, original, key=key_fd_buffers, store=_store_into_buffers,
                        load=_load_into_buffers)
 
 
@@ -195,13 +109,13 @@ def _load_ioctl(stored, args, kwargs):
 
 
 def _make_ioctl(engine, original, name):
-    return engine.leaf(name, original, key=_key, store=_store_ioctl, load=_load_ioctl)
+    return engine.leaf(name, original, key=key_args, store=_store_ioctl, load=_load_ioctl)
 
 
 # -- output to the terminal: os.write(1 or 2) is written on replay too -------------
 def _make_write(engine, original, name):
     output = engine.output  # (the tree's order: engine/outputorder.py)
-    leaf = engine.leaf(name, _to_output(engine, original, lambda data: data), key=_key_fd_data, depth=2)
+    leaf = engine.leaf(name, _to_output(engine, original, lambda data: data), key=key_fd_data, depth=2)
     replaying = not engine.recording
 
     def write(*args, **kwargs):
@@ -218,7 +132,7 @@ def _make_write(engine, original, name):
 def _make_writev(engine, original, name):
     output = engine.output
     joined = _to_output(engine, original, lambda buffers: b"".join(bytes(b) for b in buffers))
-    leaf = engine.leaf(name, joined, key=_key_fd_buffers, depth=2)
+    leaf = engine.leaf(name, joined, key=key_fd_buffers, depth=2)
     replaying = not engine.recording
 
     def writev(*args, **kwargs):
@@ -281,9 +195,9 @@ def _follow_fcntl(output, result, fd, command=None, *rest):
 
 
 # name -> (what the output order learns from the call, the call's key)
-_FOLLOW = {"os.dup": (_follow_dup, _key_ints), "os.dup2": (_follow_dup2, _key_ints),
-           "os.close": (_follow_close, _key_ints), "os.closerange": (_follow_closerange, _key_ints),
-           "os.open": (_follow_open, _key_path), "fcntl.fcntl": (_follow_fcntl, _key)}
+_FOLLOW = {"os.dup": (_follow_dup, key_ints), "os.dup2": (_follow_dup2, key_ints),
+           "os.close": (_follow_close, key_ints), "os.closerange": (_follow_closerange, key_ints),
+           "os.open": (_follow_open, key_path), "fcntl.fcntl": (_follow_fcntl, key_args)}
 
 
 def _to_output(engine, original, as_bytes):
@@ -302,162 +216,15 @@ def _to_output(engine, original, as_bytes):
     return replacing(call, original)
 
 
-# -- os.scandir: entries recorded at once, handed out as our own DirEntry ---------
-# A directory read is packed into one bytes value (nothing to encode on the hot
-# path, and undecodable names survive): entry count, one flag byte per entry,
-# the inodes, then the names joined by NUL (which no file name contains).
-_IS_DIR, _IS_FILE, _IS_SYMLINK = 1, 2, 4  # is_dir()/is_file() follow symlinks
-_COUNT = struct.Struct("<I")
-
-
-def _entry_bits(entry) -> int:
-    bits = _IS_SYMLINK if entry.is_symlink() else 0
-    for test, bit in ((entry.is_dir, _IS_DIR), (entry.is_file, _IS_FILE)):
-        try:
-            if test():
-                bits |= bit
-        except OSError:  # a symlink that cannot be followed (loop, no permission)
-            pass
-    return bits
-
-
-def _pack_names(names, as_bytes: bool) -> bytes:
-    if as_bytes:
-        return b"\0".join(names)
-    return "\0".join(names).encode("utf-8", "surrogateescape")
-
-
-def _unpack_names(blob: bytes, count: int, as_bytes: bool) -> list:
-    if not count:
-        return []
-    return blob.split(b"\0") if as_bytes else blob.decode("utf-8", "surrogateescape").split("\0")
-
-
-def _scan(real_scandir, *args, **kwargs) -> bytes:
-    """Recording only: read every entry and what DirEntry can tell of it."""
-    with real_scandir(*args, **kwargs) as iterator:
-        entries = list(iterator)
-    count = len(entries)
-    names = [entry.name for entry in entries]
-    try:
-        flags = bytes([(_IS_SYMLINK if e.is_symlink() else 0) | (_IS_DIR if e.is_dir() else 0)
-                       | (_IS_FILE if e.is_file() else 0) for e in entries])
-    except OSError:
-        flags = bytes([_entry_bits(entry) for entry in entries])
-    inodes = struct.pack(f"<{count}Q", *[entry.inode() for entry in entries])
-    return _COUNT.pack(count) + flags + inodes + _pack_names(names, count and type(names[0]) is bytes)
-
-
-class DirEntry:
-    """What ``os.scandir`` yields while retrace runs (same surface as os.DirEntry)."""
-
-    __slots__ = ("name", "_prefix", "_dir_fd", "_ino", "_bits", "_stat", "_lstat")
-
-    def __init__(self, name, prefix, dir_fd, ino, bits) -> None:
-        self.name = name
-        self._prefix = prefix
-        self._dir_fd = dir_fd
-        self._ino = ino
-        self._bits = bits
-        self._stat = None
-        self._lstat = None
-
-    @property
-    def path(self):
-        return self.name if self._prefix is None else self._prefix + self.name
-
-    def inode(self) -> int:
-        return self._ino
-
-    def is_dir(self, *, follow_symlinks=True) -> bool:
-        bits = self._bits
-        return bool(bits & _IS_DIR) and (follow_symlinks or not bits & _IS_SYMLINK)
-
-    def is_file(self, *, follow_symlinks=True) -> bool:
-        bits = self._bits
-        return bool(bits & _IS_FILE) and (follow_symlinks or not bits & _IS_SYMLINK)
-
-    def is_symlink(self) -> bool:
-        return bool(self._bits & _IS_SYMLINK)
-
-    def _fetch(self, follow_symlinks):
-        if self._dir_fd is None:
-            return _os.stat(self.path, follow_symlinks=follow_symlinks)
-        return _os.stat(self.name, dir_fd=self._dir_fd, follow_symlinks=follow_symlinks)
-
-    def stat(self, *, follow_symlinks=True):
-        if follow_symlinks and self._bits & _IS_SYMLINK:
-            if self._stat is None:
-                self._stat = self._fetch(True)
-            return self._stat
-        if self._lstat is None:
-            self._lstat = self._fetch(False)
-        return self._lstat
-
-    def __fspath__(self):
-        return self.path
-
-    def __repr__(self) -> str:
-        return f"<DirEntry {self.name!r}>"
-
-    __class_getitem__ = classmethod(GenericAlias)
-
-
-class ScandirIterator:
-    """The iterator ``os.scandir`` returns while retrace runs (also a context manager)."""
-
-    __slots__ = ("_names", "_inodes", "_flags", "_next", "_prefix", "_dir_fd", "__weakref__")
-
-    def __init__(self, top, packed: bytes) -> None:
-        self._dir_fd = None
-        as_bytes = False
-        if top is None:
-            self._prefix = "./"
-        elif type(top) is int:
-            self._prefix = None
-            self._dir_fd = top
-        else:
-            top = _os.fspath(top)
-            as_bytes = type(top) is bytes
-            sep = b"/" if as_bytes else "/"
-            self._prefix = top if top.endswith(sep) or not top else top + sep
-        count = _COUNT.unpack_from(packed)[0]
-        start = _COUNT.size
-        self._flags = packed[start:start + count]
-        self._inodes = struct.unpack_from(f"<{count}Q", packed, start + count)
-        self._names = _unpack_names(packed[start + 9 * count:], count, as_bytes)
-        self._next = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> DirEntry:
-        index = self._next
-        if index >= len(self._names):
-            raise StopIteration
-        self._next = index + 1
-        return DirEntry(self._names[index], self._prefix, self._dir_fd, self._inodes[index],
-                        self._flags[index])
-
-    def close(self) -> None:
-        self._next = len(self._names)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> bool:
-        self.close()
-        return False
-
-
+# -- os.scandir and os.listdir: a directory read at once (_direntries.py) ------------
 def _key_scandir(*args, **kwargs):
     if not args and not kwargs:
         return None
-    return _key_path(*args, **kwargs)
+    return key_path(*args, **kwargs)
 
 
 def _make_scandir(engine, original, name):
-    leaf = engine.leaf(name, partial(_scan, original), key=_key_scandir, depth=2)
+    leaf = engine.leaf(name, partial(scan, original), key=_key_scandir, depth=2)
 
     holds = installation.holds
 
@@ -474,16 +241,16 @@ def _listdir_gives_bytes(args, kwargs) -> bool:
     path = args[0] if args else kwargs.get("path")
     if path is None or type(path) is int:
         return False
-    return type(path) is bytes or type(_norm(path)) is bytes
+    return type(path) is bytes or type(norm(path)) is bytes
 
 
 def _store_listdir(names, args, kwargs):
-    return _pack_names(names, _listdir_gives_bytes(args, kwargs))
+    return pack_names(names, _listdir_gives_bytes(args, kwargs))
 
 
 def _load_listdir(blob, args, kwargs):
     as_bytes = _listdir_gives_bytes(args, kwargs)
-    return _unpack_names(blob, 1 if blob else 0, as_bytes)
+    return unpack_names(blob, 1 if blob else 0, as_bytes)
 
 
 def _make_listdir(engine, original, name):
@@ -493,7 +260,7 @@ def _make_listdir(engine, original, name):
 
 def _make_path_read(engine, original, name):
     """readlink, access: real in the installation (retrace/installation.py)."""
-    return _real_in_installation(engine.leaf(name, original, key=_key_path, depth=2), original)
+    return _real_in_installation(engine.leaf(name, original, key=key_path, depth=2), original)
 
 
 # -- open() / io.open: one replacement per engine for both names -------------------
@@ -614,7 +381,7 @@ def _make_calc_mode(engine, original, name):
 def _make_write_atomic(engine, original, name):
     """``_write_atomic``: a whole file written (a .pyc), one leaf: done when recording,
     not on replay. Not keyed by the data: marshal's output depends on reference counts."""
-    leaf = engine.leaf(name, original, key=lambda path, data, mode=0o666: (_norm(path), mode), depth=2)
+    leaf = engine.leaf(name, original, key=lambda path, data, mode=0o666: (norm(path), mode), depth=2)
     return _for_others(original, leaf)
 
 
@@ -726,24 +493,28 @@ FAMILY = Family(
         Patch("os", "writev", why="writes to a descriptor", make=_make_writev, optional=True),
         Patch("os", "readv", why="reads from a descriptor into buffers", make=_make_readv, optional=True),
         Patch("os", "preadv", why="reads from a descriptor into buffers", make=_make_readv, optional=True),
-        Patch("os", "pwrite", why="writes to a descriptor", key=_key_fd_data, optional=True),
-        Patch("os", "pwritev", why="writes to a descriptor", key=_key_fd_buffers, optional=True),
+        Patch("os", "pwrite", why="writes to a descriptor", key=key_fd_data, optional=True),
+        Patch("os", "pwritev", why="writes to a descriptor", key=key_fd_buffers, optional=True),
         *(Patch("os", name, why="reads the file system at a path", make=_make_path_read)
           for name in _PATH_READS),
-        *(Patch("os", name, why="a file system call on a path", key=_key_path,
+        *(Patch("os", name, why="a file system call on a path", key=key_path,
                 optional=name in _OPTIONAL) for name in _PATH_CALLS),
-        *(Patch("os", name, why="a call on a file descriptor", key=_key_ints,
+        *(Patch("os", name, why="a call on a file descriptor", key=key_ints,
                 optional=name in _OPTIONAL) for name in _FD_CALLS if name not in _FD_COPIES),
         *(Patch("os", name, why="copies or closes a descriptor (which ones are stdout and stderr)",
                 make=_make_fd_copy) for name in _FD_COPIES),
         Patch("os", "open", why="opens a descriptor at a path (/dev/stdout is stdout)", make=_make_fd_copy),
-        Patch("fcntl", "flock", why="locks a file", key=_key_ints),
-        Patch("fcntl", "lockf", why="locks a file", key=_key),
+        Patch("fcntl", "flock", why="locks a file", key=key_ints),
+        Patch("fcntl", "lockf", why="locks a file", key=key_args),
         Patch("fcntl", "fcntl", why="a call on a file descriptor (F_DUPFD copies one)", make=_make_fd_copy),
         Patch("fcntl", "ioctl", why="a device call on a descriptor (may fill a buffer)", make=_make_ioctl),
     ),
     on_import=(
         OnImport("os", _keep_supports_sets, why="os.supports_* must list the replacements"),
         OnImport("tempfile", _rebind_tempfile_defaults, why="its closer captured os.unlink and runs at exit"),
+    ),
+    leaves=(  # (io.open's leaf is the patch's: the descriptor, whether it seeks, its size)
+        *(Leaf(f"io.FileIO.{name}", why="reads, writes or moves in an open file")
+          for name in ("readinto", "read", "readall", "write", "seek", "tell", "truncate", "close")),
     ),
 )

@@ -26,7 +26,7 @@ time interleaves as it happens.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch, replacing
+from retrace.boundaries.spec import Family, Patch, Turn, replacing
 from retrace.engine.state import hold_signals, release_signals, state
 
 
@@ -44,8 +44,8 @@ def _pid(result) -> int:
 
 
 def _make_fork(engine, original, name):
-    # The baton stays with the forking thread (the only one the child will have).
-    leaf = engine.leaf(name, _outcome, depth=2, releases=False)
+    # The baton stays with the forking thread (the only one the child will have): Turn.KEEP.
+    leaf = engine.leaf(name, _outcome, depth=2)
     recording = engine.recording
 
     def fork():
@@ -81,8 +81,9 @@ FAMILY = Family(
     name="forks",
     doc=__doc__,
     patches=(
-        Patch("os", "fork", why="a child process: it records into a recording of its own", make=_make_fork),
+        Patch("os", "fork", why="a child process: it records into a recording of its own", make=_make_fork,
+              turn=Turn.KEEP),
         Patch("os", "forkpty", why="a child process on a new terminal: as os.fork", make=_make_fork,
-              optional=True),
+              optional=True, turn=Turn.KEEP),
     ),
 )

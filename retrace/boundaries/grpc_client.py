@@ -16,7 +16,7 @@ gRPC's threads, and a replay would need its port (see docs/compatibility.md).
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch
 from retrace.engine.handles import handle_function
 
 # What an RPC's state is, for the trace: an RpcError raised by a call carries it (its
@@ -57,5 +57,8 @@ FAMILY = Family(
     ),
     on_import=(
         OnImport("grpc._channel", _state_by_value, why="an RpcError's code and details must replay"),
+    ),
+    leaves=(
+        Leaf("grpc.*", why="channels and their calls as handles: each call (engine/handles.py)"),
     ),
 )

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from time import monotonic as _monotonic
 
-from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, Turn, all_args
 from retrace.engine.handles import handles_for
 
 
@@ -152,7 +152,7 @@ def _processes_hash_by_identity(engine, process):
 def _recorded_object_ids(engine, managers):
     """A manager's server names the objects it shares by ``id()``, a memory address that
     differs from run to run, and its clients send those names back: the names replay."""
-    managers.id = engine.leaf("multiprocessing.managers.id", id, releases=False)
+    managers.id = engine.leaf("multiprocessing.managers.id", id)
 
     def undo():
         managers.__dict__.pop("id", None)
@@ -180,5 +180,15 @@ FAMILY = Family(
             OnImport(f"{package}.managers", _recorded_object_ids,
                      why="a manager's object names are addresses, sent to other processes"),
         )
+    ),
+    leaves=(
+        Leaf("multiprocessing.managers.id", why="an object's address, its name for other processes",
+             turn=Turn.KEEP),  # (answers at once)
+        *(Leaf(f"multiprocessing.{cls}.{attr}", why="reads memory another process may have changed")
+          for cls in ("Synchronized", "SynchronizedString", "SynchronizedArray")
+          for attr in ("value", "raw", "__getitem__")),
+        Leaf("_multiprocessing.*", why="a semaphore as a handle: each of its calls (engine/handles.py)"),
+        # (a handle of a type from elsewhere is named after that type: a semaphore's bound method)
+        Leaf("builtins.*", why="a bound method a semaphore handle hands out, itself a handle"),
     ),
 )

@@ -11,7 +11,7 @@ docs/network.md.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch, all_args
+from retrace.boundaries.spec import Family, Leaf, Patch, Turn, all_args
 
 
 def _make_socket(engine, original, name):
@@ -84,11 +84,45 @@ _CONTEXT_FILES = ("load_verify_locations", "load_cert_chain", "set_default_verif
                   "load_dh_params", "get_ca_certs", "cert_store_stats", "session_stats")
 
 
+# The leaves of the socket class of _socketobj.py (its creation is the patch socket.socket).
+# Calls that answer at once keep the turn in a threaded program (a hand-over is an OS
+# thread switch; a ThreadingHTTPServer makes several per request).
+_SOCKET_LEAVES = (
+    *(Leaf(f"socket.{name}", why="sets up or asks about the socket: answers at once", turn=Turn.KEEP)
+      for name in ("settimeout", "setblocking", "bind", "listen", "getsockname", "getpeername",
+                   "setsockopt", "getsockopt", "shutdown")),
+    Leaf("socket.close", why="closes the descriptor (a lingering close waits, bounded by SO_LINGER)",
+         turn=Turn.KEEP),
+    *(Leaf(f"socket.{name}", why="waits for the network")
+      for name in ("connect", "connect_ex", "_accept", "recv", "recvfrom", "recvmsg", "recv_into",
+                   "recvfrom_into", "recvmsg_into")),
+    *(Leaf(f"socket.{name}", why="sends to the network (may wait for room)")
+      for name in ("send", "sendto", "sendmsg", "sendmsg_afalg")),
+    Leaf("socket.sendall", why="sends to the network; hands the turn over itself only if it must wait",
+         turn=Turn.KEEP),
+)
+
+
+# The leaves of the TLS and memory-buffer objects of _tlsobj.py.
+_TLS_LEAVES = (
+    Leaf("ssl.read", why="reads TLS records from the network"),
+    Leaf("ssl.write", why="writes TLS records to the network"),
+    *(Leaf(f"ssl.{name}", why="a TLS connection's state, or a handshake over the network")
+      for name in ("do_handshake", "getpeercert", "cipher", "shared_ciphers", "version",
+                   "selected_alpn_protocol", "compression", "pending", "get_channel_binding",
+                   "verify_client_post_handshake", "shutdown", "set_context", "session", "set_session",
+                   "session_reused")),
+    *(Leaf(f"ssl.MemoryBIO.{name}", why="what flows between a TLS object and its transport")
+      for name in ("read", "write", "write_eof", "pending", "eof")),
+)
+
+
 FAMILY = Family(
     name="net",
     doc=__doc__,
     patches=(
-        Patch("socket", "socket", why="a socket: its system calls reach the network", make=_make_socket),
+        Patch("socket", "socket", why="a socket: its system calls reach the network", make=_make_socket,
+              turn=Turn.KEEP),  # (creating one answers at once)
         Patch("socket", "socketpair", why="creates two connected sockets", make=_make_socketpair),
         *(Patch("_socket", name, why="asks the resolver or a system database",
                 key=_key_host if name in _NAMES_IN_IDNA else all_args, optional=name in _OPTIONAL)
@@ -106,7 +140,8 @@ FAMILY = Family(
               make=_make_keylog),
         Patch("ssl", "MemoryBIO", why="what flows between a TLS object and its transport",
               make=_make_memory_bio),
-        Patch("ssl", "RAND_bytes", why="OpenSSL's random generator", key=all_args),
         Patch("ssl", "RAND_status", why="OpenSSL's random generator state"),
+        # (ssl.RAND_bytes: the randomness family's)
     ),
+    leaves=_SOCKET_LEAVES + _TLS_LEAVES,
 )

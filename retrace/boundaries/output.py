@@ -21,7 +21,7 @@ import posix
 import sys
 from functools import partial
 
-from retrace.boundaries.spec import Family, OnImport
+from retrace.boundaries.spec import Family, Leaf, OnImport
 
 _RawIOBase = _io._RawIOBase
 _BufferedWriter = _io.BufferedWriter
@@ -120,5 +120,8 @@ FAMILY = Family(
     doc=__doc__,
     on_import=(
         OnImport("sys", _replace_streams, why="stdout and stderr are built as recorded and written in the tree's order"),
+    ),
+    leaves=(
+        Leaf("sys.stdout.setup", why="what stdout and stderr are: encodings, buffering, terminals"),
     ),
 )

@@ -18,7 +18,7 @@ come back through the class's own pickling state: trace/values.py's ``Raised``.)
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Leaf, Patch
 from retrace.engine.handles import handle_function
 
 
@@ -34,5 +34,9 @@ FAMILY = Family(
               make=handle_function("psycopg2")),
         Patch("psycopg", "connect", why="connects to a PostgreSQL server (libpq, in C): a handle",
               make=handle_function("psycopg2"), optional=True),
+    ),
+    leaves=(
+        Leaf("psycopg2.*", why="connections and cursors as handles: each call (engine/handles.py)"),
+        Leaf("psycopg.*", why="connections and cursors as handles: each call (engine/handles.py)"),
     ),
 )

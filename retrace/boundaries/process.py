@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import sys
 
-from retrace.boundaries.spec import Family, Patch, all_args
+from retrace.boundaries.spec import Family, Patch, Turn, all_args
 
 
 def _flat(result, args, kwargs):
@@ -96,15 +96,15 @@ FAMILY = Family(
     name="process",
     doc=__doc__,
     patches=(
-        *(Patch("os", name, why="a fact about this process or machine", optional=True, quick=True)
+        *(Patch("os", name, why="a fact about this process or machine", optional=True, turn=Turn.QUICK)
           for name in _OS_FACTS),
         *(Patch("os", name, why="a fact about a process, user or the system", key=all_args, optional=True,
-                quick=True)
+                turn=Turn.QUICK)
           for name in _OS_LOOKUPS),
         *(Patch("os", name, why="changes the process: done while recording, not on replay", key=all_args,
-                optional=True, quick=True)
+                optional=True, turn=Turn.QUICK)
           for name in _OS_CHANGES),
-        Patch("socket", "gethostname", why="the machine's name", quick=True),
+        Patch("socket", "gethostname", why="the machine's name", turn=Turn.QUICK),
         _struct("pwd", "getpwuid", "pwd.struct_passwd", why="reads the user database", key=all_args),
         _struct("pwd", "getpwnam", "pwd.struct_passwd", why="reads the user database", key=all_args),
         _struct("pwd", "getpwall", "pwd.struct_passwd", why="reads the user database"),
@@ -118,10 +118,10 @@ FAMILY = Family(
               key=all_args),
         Patch("resource", "prlimit", why="reads or changes a process's limits", key=all_args, optional=True),
         Patch("resource", "getpagesize", why="a fact about the machine"),
-        *(Patch(module, name, why="psutil asks the kernel in C", key=all_args, optional=True, quick=True)
+        *(Patch(module, name, why="psutil asks the kernel in C", key=all_args, optional=True, turn=Turn.QUICK)
           for module in ("psutil._psutil_linux", "psutil._psutil_posix") for name in _PSUTIL_C_FACTS),
         *(Patch(module, name, why="psutil changes a process in C: done while recording, not on replay",
-                key=all_args, optional=True, quick=True)
+                key=all_args, optional=True, turn=Turn.QUICK)
           for module in ("psutil._psutil_linux", "psutil._psutil_posix") for name in _PSUTIL_C_CHANGES),
         # platform.processor() / uname().processor run `uname -p` in a subprocess;
         # _Processor.get is the one place that does it (CPython 3.11 Lib/platform.py).

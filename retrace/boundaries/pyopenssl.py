@@ -19,7 +19,7 @@ selection) run inside the leaf that triggers them, while recording only.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Leaf, Patch
 from retrace.engine.handles import handle_class
 
 FAMILY = Family(
@@ -30,5 +30,8 @@ FAMILY = Family(
               make=handle_class),
         Patch("OpenSSL.SSL", "Connection", why="OpenSSL reads and writes the socket's descriptor in C (a handle)",
               make=handle_class),
+    ),
+    leaves=(
+        Leaf("OpenSSL.*", why="contexts and connections as handles: each call (engine/handles.py)"),
     ),
 )

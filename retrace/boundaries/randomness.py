@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import posix
 
-from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, Turn, all_args
 
 SEED_BITS = 256
 
@@ -86,9 +86,9 @@ FAMILY = Family(
     name="randomness",
     doc=__doc__,
     patches=(
-        Patch("os", "urandom", why="reads the kernel's entropy pool", key=all_args, quick=True),
-        Patch("os", "getrandom", why="reads the kernel's entropy pool", key=all_args, optional=True, quick=True),
-        Patch("ssl", "RAND_bytes", why="reads OpenSSL's random generator", key=all_args, quick=True),
+        Patch("os", "urandom", why="reads the kernel's entropy pool", key=all_args, turn=Turn.QUICK),
+        Patch("os", "getrandom", why="reads the kernel's entropy pool", key=all_args, optional=True, turn=Turn.QUICK),
+        Patch("ssl", "RAND_bytes", why="reads OpenSSL's random generator", key=all_args, turn=Turn.QUICK),
         Patch("random", "Random.seed", why="seeding without a seed reads entropy in C", make=_make_seed),
         # After Random.seed (patches of a module apply in this order): rebinds to the patched one.
         Patch("random", "seed", why="a method bound at import to the original Random.seed",
@@ -100,5 +100,8 @@ FAMILY = Family(
     on_import=(
         OnImport("random", _reseed_hidden_instance,
                  why="the hidden instance behind random.random() was seeded from entropy in C at import"),
+    ),
+    leaves=(
+        Leaf("random.entropy_seed", why="a seed drawn from the kernel's entropy pool"),
     ),
 )

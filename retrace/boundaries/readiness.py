@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import struct
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Leaf, Patch
 
 
 def _fd_of(obj):
@@ -268,5 +268,12 @@ FAMILY = Family(
         Patch("select", "poll", why="waits until descriptors are ready", make=_make_poll, optional=True),
         Patch("select", "epoll", why="an epoll descriptor: registrations and waits", make=_make_epoll,
               optional=True),
+    ),
+    leaves=(
+        Leaf("select.poll.poll", why="waits until descriptors are ready"),
+        Leaf("select.epoll.fromfd", why="an epoll descriptor adopted from a number"),
+        *(Leaf(f"select.epoll.{name}", why="changes what an epoll descriptor watches")
+          for name in ("register", "modify", "unregister", "close")),
+        Leaf("select.epoll.poll", why="waits until descriptors are ready"),
     ),
 )

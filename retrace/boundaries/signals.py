@@ -14,7 +14,7 @@ import _signal
 import sys
 
 from retrace import originals
-from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, all_args
 from retrace.engine import templates
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import ThreadState, state
@@ -361,7 +361,7 @@ _active: _Signals | None = None
 
 
 def stand_in(signum, handler) -> bool:
-    """For the recorder (bootstrap/record.py): install ``handler`` for ``signum`` while
+    """For the recorder (bootstrap/fatalsignals.py): install ``handler`` for ``signum`` while
     the program's view of it stays SIG_DFL. False when the family is not installed."""
     if _active is None or not _active.recording:
         return False
@@ -504,4 +504,12 @@ FAMILY = Family(
               key=_signum_only, make=_make_sender(_signum_only), optional=True),
     ),
     on_import=(OnImport("_signal", _install, why="SIGINT's start-up handler: record Ctrl-C"),),
+    leaves=(
+        Leaf("signal.signal", why="installs the program's handler as the real one"),
+        Leaf("signal.getsignal", why="the disposition a signal had when retrace started"),
+        Leaf(SIGNAL_EVENT, why="a signal arrived from the world: the program's handler ran here"),
+        *(Leaf(f"signal.{attr}", why=why) for attr, why, depth in _LEAVES),
+        Leaf("signal.raise_signal", why="signals this process"),
+        Leaf("signal.pthread_kill", why="signals a thread of this process"),
+    ),
 )

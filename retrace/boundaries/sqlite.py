@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copyreg
 
-from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch
 from retrace.engine.handles import _UNSET, HandleProxy, handles_for, key_args, norm, register_mixin
 
 _MODULE = "sqlite3.dbapi2"  # sqlite3/__init__ star-imports it: patched here, seen in both
@@ -369,4 +369,8 @@ FAMILY = Family(
               make=_make_row),
     ),
     on_import=(OnImport(_MODULE, _record_library, why="the SQLite library's version is the machine's"),),
+    leaves=(
+        Leaf("sqlite3.sqlite_version", why="the SQLite library's version and thread safety"),
+        Leaf("sqlite3.*", why="connections, cursors and blobs as handles: each call (engine/handles.py)"),
+    ),
 )

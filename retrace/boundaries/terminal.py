@@ -27,7 +27,7 @@ from __future__ import annotations
 import _io
 import sys
 
-from retrace.boundaries.spec import Family, OnImport, Patch, all_args
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, all_args
 from retrace.engine import templates
 
 _FileIO = _io.FileIO
@@ -175,5 +175,10 @@ FAMILY = Family(
     ),
     on_import=(
         OnImport("sys", _replace_stdin, why="sys.stdin reads come from outside the program"),
+    ),
+    leaves=(
+        Leaf("sys.stdin.setup", why="what sys.stdin is: its encoding, buffering, whether a terminal"),
+        *(Leaf(f"sys.stdin.{name}", why="reads or asks about the process's standard input")
+          for name in ("readinto", "readall", "readline", "isatty", "fileno", "seekable", "tell", "seek")),
     ),
 )

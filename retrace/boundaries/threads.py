@@ -26,7 +26,7 @@ import os
 import sys
 
 from retrace import originals
-from retrace.boundaries.spec import Family, OnImport, Patch
+from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, Turn
 from retrace.engine.state import ThreadState, state
 
 _real_allocate_lock = originals.allocate_lock
@@ -155,9 +155,9 @@ def _make_wait(engine):
     def wait(lock, timeout):
         return scheduler.wait_for_release(lock, timeout)
 
-    # The call hands the baton over itself (releases=False); no digest: the remaining
+    # The call hands the baton over itself (declared Turn.KEEP); no digest: the remaining
     # time is a fact of the recording's clock.
-    return engine.leaf("threading.wait", wait, depth=3, releases=False)
+    return engine.leaf("threading.wait", wait, depth=3)
 
 
 def _use_scheduler(engine, module):
@@ -295,5 +295,9 @@ FAMILY = Family(
         OnImport("_thread", _use_scheduler, why="locks wait through the engine's scheduler"),
         OnImport("threading", _prepare_threading, why="RLock waits through our Lock; tracebacks of threads"),
         OnImport("queue", _python_simple_queue, why="SimpleQueue waits through our Lock"),
+    ),
+    leaves=(
+        Leaf("threading.wait", why="a lock or condition waited for: another thread may release it",
+             turn=Turn.KEEP),  # (the wait hands the turn over itself)
     ),
 )

@@ -16,7 +16,7 @@ recorded yet.
 
 from __future__ import annotations
 
-from retrace.boundaries.spec import Family, Patch
+from retrace.boundaries.spec import Family, Leaf, Patch
 from retrace.engine.handles import handle_class
 
 
@@ -28,5 +28,8 @@ FAMILY = Family(
               make=handle_class),
         Patch("zmq", "Socket", why="a libzmq socket made directly (a handle)", make=handle_class),
         Patch("zmq", "Poller", why="polls libzmq sockets in C (a handle)", make=handle_class),
+    ),
+    leaves=(
+        Leaf("zmq.*", why="contexts, sockets and pollers as handles: each call (engine/handles.py)"),
     ),
 )

@@ -16,7 +16,21 @@ from __future__ import annotations
 
 from retrace.engine.state import state, untraced
 
-__all__ = ["Engine", "state", "untraced"]
+__all__ = ["Engine", "Turn", "state", "untraced"]
+
+
+class Turn:
+    """What a leaf's call does with the thread's turn while recording (engine/scheduler.py).
+
+    Declared once per boundary name (boundaries/spec.py), read when the wrapper is built.
+    Strings, not an enum: this loads at interpreter start-up, where importing enum costs.
+    """
+
+    RELEASE = "release"  # may block: once threads exist, it runs without the turn (others run meanwhile)
+    KEEP = "keep"        # answers at once, or hands the turn over itself (threading.wait, os.fork)
+    # KEEP, and a C function that calls no Python (a clock, the pid): cheaper upkeep, and
+    # asked for real again after the recorded end (a fact with no effect).
+    QUICK = "quick"
 
 
 class Engine:
@@ -26,6 +40,7 @@ class Engine:
     threads = None  # the thread scheduler (engine/scheduler.py)
     process_tree = None  # this process's place in the process tree, its children (bootstrap/processes.py)
     output = None  # how stdout and stderr are written: in the tree's order (engine/outputorder.py)
+    turns: dict = {}  # boundary name -> its declared Turn where not RELEASE (set by the installer)
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -51,8 +66,6 @@ class Engine:
         store=None,
         load=None,
         depth: int = 1,
-        releases: bool = True,
-        quick: bool = False,
         after_end=None,
     ):
         """Wrap ``call`` as the boundary ``name``.
@@ -63,11 +76,8 @@ class Engine:
         load(stored, args, kwargs)  -> what replay returns (default: the stored value);
                                   out-parameter calls copy into their buffer here.
         depth: how many frames up the user's call site is (1: the wrapper's caller).
-        releases: recording, once threads exist, the call runs without the baton (other
-                  threads may run meanwhile, engine/scheduler.py); False for a call that
-                  hands the baton over itself.
-        quick: a C function that answers at once and calls no Python (a clock, the pid):
-               cheaper upkeep, and asked for real again after the recorded end.
+        What the call does with the thread's turn is not an argument: it is declared
+        with the name (``self.turns``, from the families' declarations; see ``Turn``).
         after_end(*args, **kwargs) -> replay's answer to the call after the recorded end
                (a finalizer's, at interpreter exit: the recording made it unrecorded).
         """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from retrace import originals
-from retrace.engine import Engine, wrappers
+from retrace.engine import Engine, Turn, wrappers
 from retrace.engine.garbage import RecordedCollections, gc_count
 from retrace.engine.scheduler import RecordScheduler
 from retrace.engine.state import (
@@ -33,7 +33,7 @@ UPKEEP_EVERY_QUICK = 16
 
 
 class _NeverReleases:
-    """For leaves that hand the baton over themselves (``threading.wait``)."""
+    """For leaves that keep the turn (``Turn.KEEP``, ``Turn.QUICK``)."""
 
     idle = True
 
@@ -122,11 +122,12 @@ class Recorder(Engine):
                 self.threads.stop()
                 self.garbage.stop()
 
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False,
-             after_end=None):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, after_end=None):
+        turn = self.turns.get(name, Turn.RELEASE)
+        quick = turn == Turn.QUICK
         namespace = {
             "state": state, "call": call, "key": key, "store": store, "depth": depth,
-            "sched": self.threads if releases else _NEVER_RELEASES,
+            "sched": self.threads if turn == Turn.RELEASE else _NEVER_RELEASES,
             "bid": self.boundary_id(name), "append": self.writer.events.append,
             "getframe": sys._getframe, "scalars": SCALARS, "encode": to_wire,
             "capture": _capture, "pending": self.writer.events, "upkeep": self._upkeep,

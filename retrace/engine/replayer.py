@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 
-from retrace.engine import Engine, wrappers
+from retrace.engine import Engine, Turn, wrappers
 from retrace.engine.divergence import DivergenceReport, user_site
 from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state, untraced
@@ -278,12 +278,11 @@ class Replayer(Engine):
         self._facts: dict = {}  # boundary id -> the real call, for quick leaves (see _after_the_end)
 
     # -- the hot path ---------------------------------------------------------
-    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, releases=True, quick=False,
-             after_end=None):
+    def leaf(self, name, call, *, key=None, store=None, load=None, depth=1, after_end=None):
         """``after_end``: what answers the call after the recorded end (see _after_the_end)."""
         bid = self.boundary_id(name)
         self._keys[bid] = key
-        if quick:
+        if self.turns.get(name) == Turn.QUICK:
             self._facts[bid] = call
         if after_end is not None:
             self._facts[bid] = after_end

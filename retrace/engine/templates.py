@@ -61,7 +61,7 @@ def record_plain(*args, **kwargs):
     return result
 
 
-# A quick leaf (a C function that answers at once and calls no Python: a clock read, a
+# A quick leaf (Turn.QUICK: a C function that answers at once and calls no Python, a clock read, a
 # process fact) needs no "inside a boundary" flag: nothing can run inside it. A signal
 # handler that runs between its return and the append is recorded before it, and
 # replayed before it too (as between two calls).
