@@ -22,7 +22,8 @@ from retrace.recording import ROOT_PROCESS, Recording
 from retrace.trace import format as fmt
 from retrace.trace.cbor import loads
 from retrace.trace.framing import FrameCorrupt, split_frames
-from retrace.trace.model import UNKNOWN_SITE, Ending, Event, Site, iter_events
+from retrace.trace.items import UNKNOWN_SITE, ItemDecoder, Site
+from retrace.trace.model import Ending, Event, ending_of, iter_events
 from retrace.trace.reader import TraceReader
 
 # What became of a process, as far as the recording tells.
@@ -158,6 +159,7 @@ class TraceTally:
         self.torn = False               # the last read stopped at an incomplete chunk
         self.damaged = False            # damage in the middle: nothing after it is read
         self.problem: str | None = None
+        self._decoder = ItemDecoder(path)  # (values stay as recorded: counting needs none)
 
     def update(self) -> None:
         try:
@@ -227,17 +229,11 @@ class TraceTally:
         self.torn = tear is not None
 
     def _tally(self, items: list) -> None:
-        """Count events and find the end item, as ``iter_events`` tells them apart."""
-        for item in items:
-            if type(item) is list:
-                if len(item) < 3:
-                    raise TraceCorrupt(f"{self.path} is corrupt: an event with {len(item)} fields")
-                self.events += 1
-            elif type(item) is float:  # a repeated event (trace format 3)
-                self.events += 1
-            elif type(item) is dict and "end" in item:
-                end = item["end"] if isinstance(item["end"], dict) else {}
-                self.ending = Ending(end.get("how", "exit"), end.get("status"), end.get("time"))
+        """Count events and find the end item (through the one decoder, as replay reads them)."""
+        self._decoder.decode(items)
+        self.events = self._decoder.events
+        if self._decoder.ending is not None:
+            self.ending = ending_of(self._decoder.ending)
 
 
 # -- the recording ----------------------------------------------------------------
@@ -510,30 +506,19 @@ def _sealed_events(process: str, trace_path: str) -> list[SealedSecret]:
     found: list[SealedSecret] = []
     if not os.path.exists(trace_path):
         return found
-    names: dict[int, str] = {}
-    sites: dict[int, Site] = {}
-    index, pending = 0, None
+
+    def note(item: list, places: list, number: int) -> list:
+        for entry in places:  # ([*path, offset, length, what, token]: path inside the value)
+            _, length, what, token = entry[-4:]
+            found.append(SealedSecret(process, "event", decoder.names.get(item[0], "?"), number,
+                                      decoder.sites.get(item[1], UNKNOWN_SITE), what, length, token is not None,
+                                      "bytes" if type(item[2]) is bytes else "characters"))
+        return item
+
+    decoder = ItemDecoder(trace_path, note)
     try:
-        for items in TraceReader(trace_path).chunks():
-            for item in items:
-                if type(item) is list or type(item) is float:
-                    if pending is not None and type(item) is list:
-                        for entry in pending:  # ([*path, offset, length, what, token]: path inside the value)
-                            _, length, what, token = entry[-4:]
-                            found.append(SealedSecret(process, "event", names.get(item[0], "?"), index,
-                                                      sites.get(item[1], UNKNOWN_SITE), what, length,
-                                                      token is not None,
-                                                      "bytes" if type(item[2]) is bytes else "characters"))
-                    pending = None
-                    index += 1
-                elif type(item) is dict:
-                    if "b" in item:
-                        names[item["b"][0]] = item["b"][1]
-                    elif "s" in item:
-                        sid, file, line, function = item["s"]
-                        sites[sid] = Site(file, line, function)
-                    elif "x" in item:
-                        pending = item["x"]
+        for _ in decoder.chunks(TraceReader(trace_path)):
+            pass
     except TraceCorrupt:
         pass  # (what precedes the damage is listed)
     return found
