@@ -24,11 +24,11 @@ import sys
 import time
 
 from retrace.errors import EXIT_UNAVAILABLE, RetraceError, UsageError
+from retrace.layout import UPLOAD_LOG as LOG_FILE  # (never uploaded)
 
 UPLOAD_VAR = "RETRACE_UPLOAD"
 WAIT_VAR = "RETRACE_UPLOAD_WAIT"
 COMPLETE_MARKER = ".retrace-complete"
-LOG_FILE = "upload.log"  # (in the recording directory; never uploaded)
 
 
 class StorageError(RetraceError):

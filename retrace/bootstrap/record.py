@@ -23,10 +23,11 @@ from retrace.bootstrap.secrets import RecordingSecrets
 from retrace.bootstrap.snapshot import Snapshot
 from retrace.boundaries import declared, exits, families
 from retrace.boundaries import signals as signals_family
-from retrace.engine.outputorder import ORDER_FILE, WriteLog
+from retrace.engine.outputorder import WriteLog
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
 from retrace.launch import CONFIG_VAR, config_json
+from retrace.layout import ORDER_FILE
 from retrace.recording import (
     ROOT_PROCESS,
     SETTINGS_VERSION,

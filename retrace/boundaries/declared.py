@@ -33,9 +33,9 @@ import posix
 
 from retrace.boundaries.spec import Family, OnImport, Patch
 from retrace.engine.state import untraced
+from retrace.layout import DECLARED_FILE as RECORDED_FILE  # (DIR/boundaries.toml)
 
 ENV_VAR = "RETRACE_BOUNDARIES"
-RECORDED_FILE = "boundaries.toml"
 _KEYS = frozenset({"module", "functions", "classes", "why"})
 
 FAMILY = Family(name="declared", doc=__doc__)  # patches are set by configure_record/configure_replay

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from retrace.errors import RecordingError, TraceCorrupt, UsageError
 from retrace.inspection import liveness
 from retrace.inspection.values import summarize
-from retrace.recording import ROOT_PROCESS, Recording
-from retrace.trace import format as fmt
+from retrace.layout import PROCESS_FILE, ROOT_PROCESS, SETTINGS_FILE, TRACE_FILE
+from retrace.recording import Recording
+from retrace.trace.format import FRAME_HEADER_SIZE
 from retrace.trace.cbor import loads
 from retrace.trace.framing import FrameCorrupt, split_frames
 from retrace.trace.items import UNKNOWN_SITE, ItemDecoder, Site
@@ -218,7 +219,7 @@ class TraceTally:
                 if not isinstance(items, list):
                     raise TraceCorrupt(f"{self.path} is corrupt: malformed chunk at byte {self.offset + at}")
                 self._tally(items)
-                consumed = at + fmt.FRAME_HEADER_SIZE + len(payload)
+                consumed = at + FRAME_HEADER_SIZE + len(payload)
         except StopIteration as stop:
             tear = stop.value
         except FrameCorrupt as exc:
@@ -306,7 +307,7 @@ class RecordingWatch:
         directory = self.recording.process_dir(process_id)
         tally = self.tallies.get(process_id)
         if tally is None:
-            tally = self.tallies[process_id] = TraceTally(os.path.join(directory, fmt.TRACE_FILE))
+            tally = self.tallies[process_id] = TraceTally(os.path.join(directory, TRACE_FILE))
         tally.update()
         header = tally.header or {}
         problem = None
@@ -314,9 +315,9 @@ class RecordingWatch:
             facts, parent, parent_event, how = settings, None, None, None
             argv = _strings(settings.get("orig_argv")) or []
         else:
-            facts, problem = _read_json(os.path.join(directory, fmt.PROCESS_FILE))
+            facts, problem = _read_json(os.path.join(directory, PROCESS_FILE))
             # A child started by exec keeps its own settings (as the root does): how it ended.
-            own, _ = _read_json(os.path.join(directory, fmt.SETTINGS_FILE))
+            own, _ = _read_json(os.path.join(directory, SETTINGS_FILE))
             if own is not None:
                 facts = {**(facts or {}), **{key: own[key] for key in ("end_time", "resources", "ppid") if key in own}}
             parent = _typed(facts, "parent", str) or _typed(header, "parent", str) or process_id.rpartition(".")[0]
@@ -414,7 +415,7 @@ class EventQuery:
             ids = self.recording.process_ids()
             if process not in ids:
                 raise UsageError(f"no process {process} in {self.recording.path} (processes: {', '.join(ids)})")
-        self.trace_path = os.path.join(self.recording.process_dir(process), fmt.TRACE_FILE)
+        self.trace_path = os.path.join(self.recording.process_dir(process), TRACE_FILE)
         self.boundaries = boundaries or []
         self.thread = thread
         self.limit = limit

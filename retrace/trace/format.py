@@ -36,6 +36,10 @@ mismatch in the last chunk) means the process stopped while writing: readers kee
 every complete chunk before it.
 """
 
+# Where trace.bin and its neighbours lie in a recording is retrace/layout.py's; these
+# names are read here as fmt.* by modules not moved to layout.py yet (bootstrap).
+from retrace.layout import PROCESS_FILE, RUN_DIR, SETTINGS_FILE, TRACE_FILE  # noqa: F401
+
 MAGIC = b"RETRACE\x00"
 
 # History:
@@ -80,13 +84,6 @@ TAG_OPAQUE = 40108
 TAG_OBJECT = 40109
 TAG_SURROGATE_STR = 40110  # a str with lone surrogates (undecodable file names), as UTF-8 surrogatepass
 TAG_SEALED = 40111  # (format 4) a value with secrets blanked inside it, as its CBOR bytes (retrace/sealing.py)
-
-TRACE_FILE = "trace.bin"
-SETTINGS_FILE = "settings.json"
-RUN_DIR = "run"
-WORKSPACE_FILE = "replay.code-workspace"
-PROCESSES_DIR = "processes"     # processes/<id>/: a child process's own recording
-PROCESS_FILE = "process.json"   # processes/<id>/process.json: how that child started and ended
 
 # The end marker's "how" when RETRACE_MAX_SIZE stopped the recording (the program went on).
 SIZE_CAP = "size cap"

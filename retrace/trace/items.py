@@ -66,15 +66,15 @@ class ItemDecoder:
         message counts from ``first``, by default the events decoded before)."""
         entries: list = []
         add = entries.append
-        previous, number = self._previous, self.events
+        previous, number, sealed = self._previous, self.events, self._sealed  # (locals: the hot path)
         try:
             for item in items:
                 kind = type(item)
                 if kind is list:
                     if len(item) < 3 or type(item[0]) is not int:
                         raise ValueError("malformed event")
-                    if self._sealed is not None:
-                        places, self._sealed = self._sealed, None
+                    if sealed is not None:
+                        places, sealed = sealed, None
                         item = self.unseal(item, places, number)
                     add(item)
                     previous = item
@@ -105,12 +105,12 @@ class ItemDecoder:
                 elif "end" in item:
                     self.ending = item["end"] if isinstance(item["end"], dict) else {}
                 elif "x" in item:
-                    self._sealed = item["x"]
+                    sealed = item["x"]
         except (ValueError, TypeError) as exc:  # (a sealed value that does not decode is a ValueError too)
             at = (self.events if first is None else first) + len(entries)
             raise TraceCorrupt(f"{self.path} is corrupt: {exc} after event {at}") from None
         finally:
-            self._previous, self.events = previous, number
+            self._previous, self.events, self._sealed = previous, number, sealed
         return entries
 
     def chunks(self, reader):
