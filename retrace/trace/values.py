@@ -202,11 +202,51 @@ def to_wire(value):
     try:
         return _encode(value)
     except Exception:
-        return CBORTag(fmt.TAG_OPAQUE, [_type_name(type(value)), _short_repr(value)])
+        return CBORTag(fmt.TAG_OPAQUE, [type_name(type(value)), _short_repr(value)])
 
 
-def _type_name(kind) -> str:
+def type_name(kind) -> str:
+    """"module.Qualname" of a class (what an Opaque says it was, how a handle names its type)."""
     return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', '?')}"
+
+
+_NAMED_TYPES = (type, type(find_class), type(len))  # classes, functions, built-in functions
+
+
+def named(value) -> tuple[str, str] | None:
+    """``(module, qualname)`` of a class or function that replay finds again by that name
+    in a module already imported (or ``NotImplemented``, ``Ellipsis``); None for any other
+    value. Engine/handles keeps such results by name rather than as values."""
+    if value is NotImplemented:
+        return "builtins", "NotImplemented"
+    if value is Ellipsis:
+        return "builtins", "Ellipsis"
+    if not isinstance(value, _NAMED_TYPES):
+        return None
+    try:
+        if find_class(value.__module__, value.__qualname__, may_import=False) is value:
+            return value.__module__, value.__qualname__
+    except Exception:
+        pass
+    return None
+
+
+def faithful(value) -> bool:
+    """Whether ``to_wire`` keeps ``value`` whole, with no ``Opaque`` anywhere inside: replay
+    gets back what the program got."""
+    stack = [to_wire(value)]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is CBORTag:
+            if item.tag == fmt.TAG_OPAQUE:
+                return False
+            stack.append(item.value)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is dict:
+            stack.extend(item.values())
+    return True
 
 
 def _encode(value):
