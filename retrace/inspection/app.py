@@ -1,8 +1,11 @@
-"""The ``inspect`` and ``events`` command line (typer).
+"""The command line of the subcommands (typer): ``inspect`` and ``events``, and also
+``prune``, ``fetch`` and ``keygen``, whose work is done elsewhere (retrace/retention.py,
+retrace/storage.py, retrace/ciphers.py; prune and fetch return results that
+launcher/cli.py renders).
 
 The launcher's hand-written parser stays in charge of recording and replay (its
 start-up time is every recorded program's); it imports this module only when the
-first argument is ``inspect`` or ``events``. Failures keep the launcher's shape:
+first argument is one of ``COMMANDS``. Failures keep the launcher's shape:
 a RetraceError propagates to ``launcher.cli.main`` (one ``retrace:`` line, its
 exit code); a command-line mistake is one ``retrace:`` line and exit 2.
 """

@@ -216,7 +216,7 @@ _NAMED_TYPES = (type, type(find_class), type(len))  # classes, functions, built-
 def named(value) -> tuple[str, str] | None:
     """``(module, qualname)`` of a class or function that replay finds again by that name
     in a module already imported (or ``NotImplemented``, ``Ellipsis``); None for any other
-    value. Engine/handles keeps such results by name rather than as values."""
+    value. A handle's result that is one is kept by name (engine/handles/codec.py)."""
     if value is NotImplemented:
         return "builtins", "NotImplemented"
     if value is Ellipsis:
@@ -313,7 +313,7 @@ def _reduced_to_wire(value):
             raise TypeError("not a plain class reduction")
         owner = getattr(func, "__self__", None)
         if isinstance(func, type):
-            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (engine/handles.py)
+            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (engine/handles/standins.py)
             module, qualname = func.__module__, func.__qualname__
             found = find_class(module, qualname)
             if found is not func and getattr(found, "__retrace_real__", None) is not func:
@@ -352,7 +352,7 @@ def _rebuild_object(module, qualname, new, args, state, *, may_import=False):
             # A module being imported (a chunk decoded during its import) has no such class
             # yet: made when the program gets the value.
             return Deferred(_rebuild_object, (module, qualname, new, args, state))
-        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not a stand-in (engine/handles.py)
+        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not a stand-in (engine/handles/standins.py)
         obj = kind.__new__(kind, *args) if new else kind(*args)
         if state is not None:
             if hasattr(obj, "__setstate__"):
