@@ -104,7 +104,7 @@ def run(argv: list[str]) -> int:
     if argv and argv[0] in ("inspect", "events", "prune", "fetch", "keygen"):
         from retrace.inspection.app import main as inspection_main
 
-        return inspection_main(argv)
+        return _rendered(inspection_main(argv))
     from retrace import pycmdline
     from retrace.errors import UsageError
     from retrace.launch import (
@@ -219,6 +219,30 @@ def run(argv: list[str]) -> int:
         env[EXTRA_VAR] = ",".join(filter(None, [env.get(EXTRA_VAR, ""), *secrets["names"]]))
     exec_python(command.full(sys.executable), env)
     return 0  # not reached
+
+
+def _rendered(result) -> int:
+    """A command's exit code, or the result of ``prune`` or ``fetch`` printed (exit 0)."""
+    if isinstance(result, int):
+        return result
+    from retrace.inspection.render import local_time, size_text
+    from retrace.retention import Pruned
+
+    if isinstance(result, Pruned):
+        verb = "would remove" if result.dry_run else "removed"
+        for candidate in result.removed:
+            status = f", {candidate.failed}" if candidate.failed else ""
+            sys.stdout.write(f"{verb} {candidate.path} (started {local_time(candidate.started)}{status}, "
+                             f"{size_text(candidate.size)})\n")
+        summary = (f"{verb} {len(result.removed)} of {result.considered} recordings older than "
+                   f"{result.older_than} ({size_text(result.freed)})")
+        if result.keep_failed:
+            summary += f"; kept {len(result.kept)} failed"
+        sys.stdout.write(summary + "\n")
+    else:  # storage.Fetched
+        sys.stdout.write(f"fetched {result.url} into {result.directory}; "
+                         f"replay it: retrace-python --replay {result.directory}\n")
+    return 0
 
 
 def _with_replay_keys(env: dict, secrets: dict) -> dict:

@@ -29,9 +29,9 @@ import os
 import posix
 
 from retrace.engine.state import untraced
+from retrace.layout import DECLARED_FILE as RECORDED_FILE  # (DIR/boundaries.toml)
 
 ENV_VAR = "RETRACE_BOUNDARIES"
-RECORDED_FILE = "boundaries.toml"
 _KEYS = frozenset({"module", "functions", "classes", "why"})
 
 

@@ -1,10 +1,7 @@
-"""The recording directory: where things are, and whether this build can replay it.
+"""The recording directory: its settings, whether this build can replay it, and how
+retrace writes its files (privately, atomically, through posix).
 
-Layout (see docs/recording-format.md):
-    DIR/settings.json          how the process was started (argv, env, seed, versions)
-    DIR/trace.bin              the event stream
-    DIR/run/                   the application code, as it was
-    DIR/replay.code-workspace  opens run/ in VS Code
+Where each file lives is retrace/layout.py's (``Recording`` is a ``Layout``).
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import sys
 
 from retrace import jsontext, originals
 from retrace.errors import RecordingError
-from retrace.trace import format as fmt
+from retrace.layout import ROOT_PROCESS, SETTINGS_FILE, TRACE_FILE, Layout
 
 SETTINGS_VERSION = 1
 
@@ -25,71 +22,10 @@ def _json():
     import json
 
     return json
-EXTERNAL_DIR = "_ext"  # run/_ext/<absolute path>: code imported from outside the main tree
-# Process ids: the root is "0"; a process's n-th forked child is "<its id>.<n>", so
-# record and replay name every process of the tree the same way.
-ROOT_PROCESS = "0"
 
 
-class Recording:
-    def __init__(self, path: str) -> None:
-        self.path = os.path.abspath(path)
-
-    @property
-    def trace_path(self) -> str:
-        return os.path.join(self.path, fmt.TRACE_FILE)
-
-    @property
-    def settings_path(self) -> str:
-        return os.path.join(self.path, fmt.SETTINGS_FILE)
-
-    @property
-    def run_dir(self) -> str:
-        return os.path.join(self.path, fmt.RUN_DIR)
-
-    @property
-    def workspace_path(self) -> str:
-        return os.path.join(self.path, fmt.WORKSPACE_FILE)
-
-    def process_dir(self, process_id: str) -> str:
-        """Where a child process's recording lives (the root process: the recording itself)."""
-        if process_id == ROOT_PROCESS:
-            return self.path
-        return os.path.join(self.path, fmt.PROCESSES_DIR, process_id)
-
-    @staticmethod
-    def in_tree(original: str, code_root: str | None) -> bool:
-        """Whether the snapshot keeps ``original`` in run/ itself (else in run/_ext/)."""
-        original = os.path.normpath(original)
-        return bool(code_root) and (original == code_root or original.startswith(code_root.rstrip(os.sep) + os.sep))
-
-    def run_path_for(self, original: str, code_root: str | None) -> str:
-        """Where the snapshot keeps the file that was at ``original`` when recording."""
-        original = os.path.normpath(original)
-        if self.in_tree(original, code_root):
-            rel = os.path.relpath(original, code_root)
-            return os.path.normpath(os.path.join(self.run_dir, rel))
-        return os.path.join(self.run_dir, EXTERNAL_DIR, original.lstrip(os.sep))
-
-    def original_path_for(self, run_path: str, code_root: str | None) -> str:
-        """The recorded path of the file the snapshot keeps at ``run_path`` (under run/)."""
-        rel = os.path.relpath(os.path.realpath(run_path), os.path.realpath(self.run_dir))
-        first, _, rest = rel.partition(os.sep)
-        if first == EXTERNAL_DIR:
-            return os.sep + rest
-        return os.path.join(code_root, rel) if code_root else run_path
-
-    def facts_path(self, process_id: str) -> str:
-        """How a process started (to replay it alone): settings.json, the root's or that of
-        a child started by exec. A forked child has none: it starts as its parent was."""
-        return os.path.join(self.process_dir(process_id), fmt.SETTINGS_FILE)
-
-    def link_path(self, process_id: str) -> str:
-        """processes/<id>/process.json: a child's place in the tree (parent, pid, how)."""
-        return os.path.join(self.process_dir(process_id), fmt.PROCESS_FILE)
-
-    def process_trace_path(self, process_id: str) -> str:
-        return os.path.join(self.process_dir(process_id), fmt.TRACE_FILE)
+class Recording(Layout):
+    """A recording directory: its paths (``Layout``), and its settings read and checked."""
 
     def replay_start(self, process_id: str) -> str:
         """The process whose replay leads to ``process_id``: itself if it started by exec
@@ -112,20 +48,6 @@ class Recording:
                 raise RecordingError(f"{self.link_path(current)} is damaged: its parent is {parent!r}")
             current = parent
         return current
-
-    def process_ids(self) -> list[str]:
-        """Every process of the tree: the root, then each child under processes/, depth
-        first (names that are no process id are left out)."""
-        try:
-            names = os.listdir(os.path.join(self.path, fmt.PROCESSES_DIR))
-        except OSError:
-            names = []
-        children = [(key, name) for name in names if (key := _process_key(name)) is not None and len(key) > 1]
-        return [ROOT_PROCESS] + [name for _, name in sorted(children)]
-
-    def child_ids(self, parent: str) -> list[str]:
-        """``parent``'s own children, in the order they started."""
-        return [name for name in self.process_ids() if name.rpartition(".")[0] == parent]
 
     # -- settings ---------------------------------------------------------------
     def load_facts_file(self, path: str) -> dict:
@@ -153,7 +75,7 @@ class Recording:
                                      f"--replay {self.path} --process {process_id}") from None
             if process_id != ROOT_PROCESS:
                 raise RecordingError(f"{self.path} has no process {process_id}") from None
-            raise RecordingError(f"{self.path} is not a retrace recording (no {fmt.SETTINGS_FILE})") from None
+            raise RecordingError(f"{self.path} is not a retrace recording (no {SETTINGS_FILE})") from None
 
     def load_settings(self, process_id: str = ROOT_PROCESS) -> dict:
         """Read and validate the settings a replay of this process starts from (the root,
@@ -179,17 +101,8 @@ class Recording:
         if problem:
             raise RecordingError(f"{settings_path} is damaged: {problem}")
         if not os.path.isfile(self.process_trace_path(process_id)):
-            raise RecordingError(f"{self.process_dir(process_id)} has no {fmt.TRACE_FILE}")
+            raise RecordingError(f"{self.process_dir(process_id)} has no {TRACE_FILE}")
         return settings
-
-
-def _process_key(process_id: str) -> tuple[int, ...] | None:
-    """"0.1.2" -> (0, 1, 2): sorts a tree depth first; None for a name that is no process id."""
-    try:
-        key = tuple(int(part) for part in process_id.split("."))
-    except ValueError:
-        return None
-    return key if key and key[0] == 0 else None
 
 
 def snapshot_root(settings: dict) -> str | None:

@@ -24,11 +24,11 @@ import sys
 import time
 
 from retrace.errors import EXIT_UNAVAILABLE, RetraceError, UsageError
+from retrace.layout import UPLOAD_LOG as LOG_FILE  # (never uploaded)
 
 UPLOAD_VAR = "RETRACE_UPLOAD"
 WAIT_VAR = "RETRACE_UPLOAD_WAIT"
 COMPLETE_MARKER = ".retrace-complete"
-LOG_FILE = "upload.log"  # (in the recording directory; never uploaded)
 
 
 class StorageError(RetraceError):
@@ -101,7 +101,17 @@ def upload(path: str, url: str, *, say=print) -> str:
     return where
 
 
-def fetch(url: str, destination: str | None = None) -> str:
+class Fetched:
+    """What ``fetch`` did: the recording at ``url`` is in ``directory`` (the launcher says so)."""
+
+    __slots__ = ("url", "directory")
+
+    def __init__(self, url: str, directory: str) -> None:
+        self.url = url
+        self.directory = directory
+
+
+def fetch(url: str, destination: str | None = None) -> Fetched:
     """Download the recording at ``url`` into ``destination`` (default: ./NAME)."""
     bucket, prefix = parse_url(url)
     if not prefix:
@@ -136,7 +146,7 @@ def fetch(url: str, destination: str | None = None) -> str:
         raise
     except Exception as exc:
         raise StorageError(f"cannot download {url}: {exc}") from None
-    return destination
+    return Fetched(url, destination)
 
 
 def upload_wait() -> float:

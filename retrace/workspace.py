@@ -18,7 +18,7 @@ rewritten when the snapshot takes code from a new directory there).
 from __future__ import annotations
 
 from retrace.launch import startup_vars
-from retrace.recording import EXTERNAL_DIR
+from retrace.layout import EXTERNAL_DIR
 
 DEFAULT_PORT = 5678  # debugpy's, and `retrace-python --replay DIR --debug`'s
 

@@ -19,7 +19,7 @@ import sys
 
 from retrace import pycmdline
 from retrace.launch import CONFIG_VAR, config_json, new_hash_seed, replay_command, site_dir
-from retrace.trace import format as fmt
+from retrace.layout import TRACE_FILE
 
 # Python options under which the child cannot record (start-up hook or hash seed ignored).
 _UNRECORDABLE_FLAGS = {"E", "I", "S", "i"}
@@ -133,7 +133,7 @@ def as_env_list(env: dict) -> list[bytes]:
 
 
 def has_recording(recording, process_id: str) -> bool:
-    return os.path.isfile(os.path.join(recording.process_dir(process_id), fmt.TRACE_FILE))
+    return os.path.isfile(os.path.join(recording.process_dir(process_id), TRACE_FILE))
 
 
 def start_replay(recording, process_id: str, stdio: tuple, extra: dict | None = None) -> int:

@@ -15,6 +15,7 @@ import sys
 from retrace.bootstrap.messages import warn
 from retrace.engine.state import untraced
 from retrace.launch import helper_env
+from retrace.layout import UPLOAD_LOG
 
 MAX_SIZE_VAR = "RETRACE_MAX_SIZE"
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
@@ -44,7 +45,7 @@ def start_uploader(recording_path: str, url: str) -> None:
     """A detached ``python -m retrace.storage upload`` of the recording to ``url``, its
     output in DIR/upload.log."""
     env = helper_env()
-    log = os.path.join(recording_path, "upload.log")
+    log = os.path.join(recording_path, UPLOAD_LOG)
     try:
         with untraced():
             fd = posix.open(log, posix.O_WRONLY | posix.O_CREAT | posix.O_APPEND | posix.O_CLOEXEC, 0o600)

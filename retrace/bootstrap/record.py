@@ -21,7 +21,7 @@ import sys
 import time
 
 import retrace
-from retrace import declarations, originals
+from retrace import declarations, layout, originals
 from retrace.bootstrap import fatalsignals
 from retrace.bootstrap.install import Installer
 from retrace.bootstrap.messages import warn
@@ -32,10 +32,11 @@ from retrace.bootstrap.production import MAX_SIZE_VAR, max_size, start_uploader
 from retrace.bootstrap.recordedcode import RecordedCode
 from retrace.bootstrap.secrets import RecordingSecrets
 from retrace.boundaries import exits, families
-from retrace.engine.outputorder import ORDER_FILE, WriteLog
+from retrace.engine.outputorder import WriteLog
 from retrace.engine.recorder import Recorder
 from retrace.engine.state import untraced
 from retrace.launch import CONFIG_VAR, config_json
+from retrace.layout import ORDER_FILE
 from retrace.recording import ROOT_PROCESS, SETTINGS_VERSION, Recording, make_private_dirs, write_json
 from retrace.trace import format as fmt
 
@@ -272,11 +273,11 @@ class RecordSession:
         self.process_facts = {"settings_version": SETTINGS_VERSION, "process": child, "parent": parent,
                               "parent_event": parent_events, "how": "fork", "pid": posix.getpid(),
                               "ppid": posix.getppid(), "start_time": now}
-        self.settings_path = os.path.join(directory, fmt.PROCESS_FILE)
+        self.settings_path = os.path.join(directory, layout.PROCESS_FILE)
         # The link before the trace: a child killed as it starts (a pool's terminate) must
         # not leave a trace that says nothing of where it belongs.
         write_json(self.settings_path, self.process_facts)
-        self.engine.start_child(os.path.join(directory, fmt.TRACE_FILE), header)
+        self.engine.start_child(os.path.join(directory, layout.TRACE_FILE), header)
         if self.secrets is not None:
             self.secrets.after_fork()
 

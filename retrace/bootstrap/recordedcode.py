@@ -15,7 +15,7 @@ import sys
 from retrace.bootstrap.messages import warn
 from retrace.bootstrap.snapshot import Snapshot
 from retrace.recording import Recording, write_json
-from retrace.trace import format as fmt
+from retrace.layout import RUN_DIR
 
 
 class RecordedCode:
@@ -43,7 +43,7 @@ class RecordedCode:
         external = set(self.snapshot.external_dirs) if self.snapshot is not None else set()
         self._workspace_dirs = external
         write_json(self.recording.workspace_path,
-                   replay_workspace(self.settings, self.code_root, fmt.RUN_DIR, external))
+                   replay_workspace(self.settings, self.code_root, RUN_DIR, external))
 
     def step(self) -> None:
         """A forked child copies too: what it imports after the fork (a pre-forking

@@ -36,13 +36,13 @@ from retrace.bootstrap.stopping import flush_std_streams, stop_replaying
 from retrace.bootstrap import stopping
 from retrace import installation
 from retrace.engine.divergence import is_ours
-from retrace.engine.outputorder import ORDER_FILE, DirectOutput, TurnCounter, WriteTurns, turn_counter_path
+from retrace.engine.outputorder import DirectOutput, TurnCounter, WriteTurns, turn_counter_path
 from retrace.engine.replayer import Replayer
 from retrace.engine.state import stop_all_boundaries, untraced
 from retrace.errors import ChildReplayFailed, RecordingEnds, RecordingError, RetraceError
 from retrace.bootstrap import debugging
 from retrace.recording import ROOT_PROCESS, Recording, snapshot_root
-from retrace.trace.format import TRACE_FILE
+from retrace.layout import ORDER_FILE, TRACE_FILE
 from retrace.trace.reader import TraceReader
 
 _session: "ReplaySession | None" = None

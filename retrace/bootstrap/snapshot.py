@@ -15,7 +15,7 @@ import sys
 
 from retrace import installation
 from retrace.recording import Recording, make_private_dirs
-from retrace.trace import format as fmt
+from retrace.layout import SETTINGS_FILE, TRACE_FILE
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "node_modules",
@@ -59,8 +59,8 @@ def _copy(src: str, dst: str) -> int:
 
 
 def _is_recording_dir(path: str) -> bool:
-    return os.path.exists(os.path.join(path, fmt.TRACE_FILE)) and os.path.exists(
-        os.path.join(path, fmt.SETTINGS_FILE)
+    return os.path.exists(os.path.join(path, TRACE_FILE)) and os.path.exists(
+        os.path.join(path, SETTINGS_FILE)
     )
 
 

@@ -5,7 +5,7 @@ The declarations themselves are read and copied into the recording by
 ``families(declarations)`` (docs/declaring-boundaries.md).
 
 Each declared function becomes a leaf whose result follows the handle rule of
-engine/handles.py: a connection comes back as a handle proxy whose methods are
+engine/handles/: a connection comes back as a handle proxy whose methods are
 boundaries, and so on down to cursors and rows. A declared class is replaced by a
 stand-in: constructing it is a boundary, and ``isinstance`` accepts its handles.
 Modules are patched when they are imported, however late.
@@ -61,7 +61,7 @@ def patches_for(declarations: list[Declaration]) -> tuple[tuple, tuple]:
 def family(declarations: list[Declaration]) -> Family:
     """The ``declared`` family of this run: the patches the declarations make, and the
     names of the handles' leaves, below each declared module's package (its objects are
-    handles, engine/handles.py)."""
+    handles, engine/handles/)."""
     patches, actions = patches_for(declarations)
     packages = dict.fromkeys(declaration.module.partition(".")[0] for declaration in declarations)
     leaves = tuple(Leaf(f"{package}.*", why="the declared package's objects as handles") for package in packages)

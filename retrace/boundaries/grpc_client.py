@@ -3,7 +3,7 @@
 gRPC's core, in C, owns the connection: its sockets, its threads and its completion
 queues are invisible to the net family. So a client is recorded at its Python API:
 ``grpc.insecure_channel`` and ``grpc.secure_channel`` return a handle proxy
-(engine/handles.py), and so does everything the channel makes -- the multi-callables
+(engine/handles/), and so does everything the channel makes -- the multi-callables
 of ``unary_unary``/``unary_stream``/``stream_unary``/``stream_stream``, the calls,
 futures and response iterators they return. Calling one is a leaf: the request is its
 key, the response (bytes, or a protobuf message stored by value) its result, an
@@ -59,6 +59,6 @@ FAMILY = Family(
         OnImport("grpc._channel", _state_by_value, why="an RpcError's code and details must replay"),
     ),
     leaves=(
-        Leaf("grpc.*", why="channels and their calls as handles: each call (engine/handles.py)"),
+        Leaf("grpc.*", why="channels and their calls as handles: each call (engine/handles/)"),
     ),
 )

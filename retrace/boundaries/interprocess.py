@@ -4,7 +4,7 @@ Semaphores.
 
 ``_multiprocessing.SemLock`` is under every multiprocessing ``Lock``, ``RLock``,
 ``Semaphore``, ``Condition``, ``Event``, ``Queue`` and ``Pool``. It becomes a
-handle (engine/handles.py): creating one (or rebuilding it in a spawned child from
+handle (engine/handles/): creating one (or rebuilding it in a spawned child from
 its handle and name) is a leaf, and so is every use -- ``acquire`` (a wait: the
 thread hands the baton over while it waits), ``release``, the counters
 ``Condition`` reads (``_count``, ``_is_mine``, ``_get_value``, ``_is_zero``), the
@@ -187,7 +187,7 @@ FAMILY = Family(
         *(Leaf(f"multiprocessing.{cls}.{attr}", why="reads memory another process may have changed")
           for cls in ("Synchronized", "SynchronizedString", "SynchronizedArray")
           for attr in ("value", "raw", "__getitem__")),
-        Leaf("_multiprocessing.*", why="a semaphore as a handle: each of its calls (engine/handles.py)"),
+        Leaf("_multiprocessing.*", why="a semaphore as a handle: each of its calls (engine/handles/)"),
         # (a handle of a type from elsewhere is named after that type: a semaphore's bound method)
         Leaf("builtins.*", why="a bound method a semaphore handle hands out, itself a handle"),
     ),

@@ -3,7 +3,7 @@
 libpq, in C, opens the connection's socket and does all its reads and writes: the
 net family never sees them. So the drivers are recorded at their Python API, as
 sqlite3 is: ``psycopg2.connect`` and ``psycopg.connect`` return a handle proxy
-(engine/handles.py), and every method and attribute of the connection, of its cursors
+(engine/handles/), and every method and attribute of the connection, of its cursors
 (named ones, the pure-Python ``DictCursor``/``RealDictCursor``..., psycopg 3's cursors
 with their row factories), of its transactions and of the rows those return is a leaf.
 Values the drivers convert (datetime with its zone, Decimal, UUID, arrays, json) are
@@ -36,7 +36,7 @@ FAMILY = Family(
               make=handle_function("psycopg2"), optional=True),
     ),
     leaves=(
-        Leaf("psycopg2.*", why="connections and cursors as handles: each call (engine/handles.py)"),
-        Leaf("psycopg.*", why="connections and cursors as handles: each call (engine/handles.py)"),
+        Leaf("psycopg2.*", why="connections and cursors as handles: each call (engine/handles/)"),
+        Leaf("psycopg.*", why="connections and cursors as handles: each call (engine/handles/)"),
     ),
 )

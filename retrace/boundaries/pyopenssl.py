@@ -4,7 +4,7 @@ An ``OpenSSL.SSL.Connection`` made over a socket reads and writes the socket's
 descriptor itself, in C (``SSL_set_fd``): the net family never sees those bytes, and
 on replay, where the socket is no real one, OpenSSL would fail with EBADF. So
 pyOpenSSL is recorded at its Python API, as pyzmq is: constructing a ``Context`` or
-a ``Connection`` is a boundary whose result is a handle proxy (engine/handles.py),
+a ``Connection`` is a boundary whose result is a handle proxy (engine/handles/),
 and every method of those -- ``do_handshake``, ``recv``/``recv_into``/``read``,
 ``send``/``sendall``/``write``, ``shutdown``, ``get_peer_certificate``,
 ``get_cipher_name``, the context's ``use_certificate``/``load_verify_locations``... --
@@ -32,6 +32,6 @@ FAMILY = Family(
               make=handle_class),
     ),
     leaves=(
-        Leaf("OpenSSL.*", why="contexts and connections as handles: each call (engine/handles.py)"),
+        Leaf("OpenSSL.*", why="contexts and connections as handles: each call (engine/handles/)"),
     ),
 )

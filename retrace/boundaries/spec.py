@@ -8,7 +8,7 @@ replay fingerprint. Every patch says ``why`` it is a boundary.
 
 A ``Leaf`` names a boundary that a ``make`` factory creates under a name of its
 own (``"socket.bind"``, the methods of the socket ``make`` builds); a name ending
-in ``.*`` stands for the leaves engine/handles.py names at run time after a real
+in ``.*`` stands for the leaves engine/handles/ names at run time after a real
 type of that package (``"sqlite3.*"``: ``sqlite3.Cursor.execute``...). Every name
 a trace can hold is declared by a ``Patch`` or a ``Leaf`` (tests/test_declared.py).
 

@@ -1,6 +1,6 @@
 """sqlite3: connections, cursors and blobs are handles; the database is never opened on replay.
 
-``sqlite3.connect`` returns a handle proxy (engine/handles.py): every method of
+``sqlite3.connect`` returns a handle proxy (engine/handles/): every method of
 the connection, of the cursors it makes and of its blobs is a leaf named like
 ``sqlite3.Cursor.execute`` and keyed by the handle and the arguments (the SQL
 and its parameters), and attributes (``rowcount``, ``lastrowid``,
@@ -371,6 +371,6 @@ FAMILY = Family(
     on_import=(OnImport(_MODULE, _record_library, why="the SQLite library's version is the machine's"),),
     leaves=(
         Leaf("sqlite3.sqlite_version", why="the SQLite library's version and thread safety"),
-        Leaf("sqlite3.*", why="connections, cursors and blobs as handles: each call (engine/handles.py)"),
+        Leaf("sqlite3.*", why="connections, cursors and blobs as handles: each call (engine/handles/)"),
     ),
 )

@@ -4,7 +4,7 @@ libzmq does its I/O in C, on threads of its own: the net family never sees it, a
 ``recv`` blocks in C, not in a boundary. So pyzmq is recorded at its Python API, as
 the database drivers are: constructing a ``zmq.Context`` (``Context()``,
 ``Context.instance()``), a ``Socket`` or a ``Poller`` is a boundary whose result is a
-handle proxy (engine/handles.py), and every method of those -- ``bind``, ``connect``,
+handle proxy (engine/handles/), and every method of those -- ``bind``, ``connect``,
 ``send*``/``recv*`` (bytes, strings, JSON, multipart, ``Frame``s), ``setsockopt``,
 ``poll``, ``close``, ``term`` -- is a leaf, answered from the trace on replay. Being
 leaves, the blocking ones run without the threads' baton (engine/scheduler.py): two
@@ -30,6 +30,6 @@ FAMILY = Family(
         Patch("zmq", "Poller", why="polls libzmq sockets in C (a handle)", make=handle_class),
     ),
     leaves=(
-        Leaf("zmq.*", why="contexts, sockets and pollers as handles: each call (engine/handles.py)"),
+        Leaf("zmq.*", why="contexts, sockets and pollers as handles: each call (engine/handles/)"),
     ),
 )

@@ -32,7 +32,7 @@ def user_site(frame):
 
 def _short(value, limit=80) -> str:
     """The program's value, shown without making boundary calls: a handle proxy's repr
-    would be one (engine/handles.py), and so may a repr of the program's own."""
+    would be one (engine/handles/), and so may a repr of the program's own."""
     proxied = getattr(type(value), "_rt_name", None)
     if type(proxied) is str:
         return f"<{proxied.rpartition('.')[2]}>"

@@ -34,12 +34,11 @@ from functools import partial
 
 from retrace import originals
 from retrace.descriptors import move_up
-from retrace.recording import ROOT_PROCESS
+from retrace.layout import ROOT_PROCESS
 
 _allocate_lock = originals.allocate_lock
 _monotonic = originals.monotonic
 
-ORDER_FILE = "output-order"  # in the recording folder, shared by its processes
 PATIENCE = 20.0  # seconds a turn may keep a process waiting without the tree moving on
 
 

@@ -21,12 +21,11 @@ from retrace.engine.scheduler import ReplayScheduler
 from retrace.engine.state import state, untraced
 from retrace.errors import Diverged, RecordedSignal, RecordingEnds, RecordingError, TraceCorrupt
 from retrace.engine.garbage import ReplayedCollections
-from retrace.trace.format import GC_ID, IMPORTS_ID, PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, STOPPED, SWITCH_ID, TAG_SEALED
-from retrace.trace.model import UNKNOWN_SITE, Site
+from retrace.trace.format import GC_ID, IMPORTS_ID, PREEMPT_ID, SIGNAL_EVENT, SIZE_CAP, STOPPED, SWITCH_ID
+from retrace.trace.items import UNKNOWN_SITE, ItemDecoder, Site, unsealed
 from retrace.sealing import blank_key
-from retrace.trace.cbor import CBORTag
 from retrace.trace.digest import digest_of, frozen_call_key
-from retrace.trace.values import Deferred, Raised, open_sealed, resolve_deferred
+from retrace.trace.values import Deferred, Raised, resolve_deferred
 
 # SIGNAL_EVENT (trace/format.py): the event a signal handler's run leaves in the trace.
 # It is not a call the program makes: replay runs the handler when the program gets
@@ -42,25 +41,21 @@ class ReplaySource:
         self._events: list = []
         self._pos = 0
         self.index = 0  # number of events consumed
-        self.names: dict[int, str] = {}
-        self.sites: dict[int, Site] = {}
-        self.ending: dict | None = None
+        self._items = ItemDecoder(reader.path, self._unseal)  # (trace/items.py)
+        self.names = self._items.names  # (the decoder's own dicts: the hot path reads them)
+        self.sites = self._items.sites
         self.exhausted = False
         self.recent: deque = deque(maxlen=6)
         self._stop = stop
         # Signal deliveries (see SIGNAL_EVENT): next_event leaves its fast path at each
         # "watch" position (the event before a delivery, and a chunk's last event) to
         # look at the event after it, and hands a delivery to `ahead`.
-        self.signal_bid = None     # the recording's id for SIGNAL_EVENT, once declared
         self.ahead = None          # ahead(event): a delivery is next (set by the signals family)
         self.preempt_ahead = None  # preempt_ahead(item): the running thread is switched out next (threads)
         self._watch = 0            # next_event's fast path serves positions below this
         self._watch_points: list = []
         self._deferred_error = None  # a damaged chunk met while looking ahead: reported when reached
-        self._previous = None        # the last event item read (a bare float repeats its boundary and site)
         self.unsealer = None         # puts sealed secrets back (retrace/sealing.py), given the key
-        self._sealed = None          # the next event's sealed places
-        self._numbered = 0           # events read so far (hand-overs are not numbered)
         self.sealed_settings: list = []  # what the program got as *s (no key): "DB_PASSWORD (environment)"...
         self.sealed_values: list = []    # ... and in the trace, "header cookie (event #12)" (the first few)
         self.sealed_values_count = 0
@@ -72,7 +67,7 @@ class ReplaySource:
             try:
                 with untraced():  # decoding may make objects that read the world (a time zone's file)
                     items = next(self._chunks)
-                    events = self._read_items(items)
+                    events = self._items.decode(items, self.index)
             except StopIteration:
                 self.exhausted = True
                 return False
@@ -104,64 +99,23 @@ class ReplaySource:
         self._watch_points = points
         self._watch = points[0]
 
-    def _read_items(self, items: list) -> list:
-        events = []
-        try:
-            for item in items:
-                if type(item) is list:
-                    if len(item) < 3 or type(item[0]) is not int:
-                        raise ValueError("malformed event")
-                    if self._sealed is not None:
-                        item = self._unseal(item)
-                    events.append(item)
-                    self._previous = item
-                    self._numbered += 1
-                elif type(item) is float:  # the previous event's boundary and site (format 3)
-                    if self._previous is None:
-                        raise ValueError("a repeated event with no event before it")
-                    events.append([self._previous[0], self._previous[1], item])
-                    self._numbered += 1
-                elif type(item) is int:  # a hand-over: kept in line with the events (see _take)
-                    events.append([SWITCH_ID, None, item])
-                elif type(item) is not dict:
-                    raise ValueError("malformed item")
-                elif "p" in item:
-                    events.append([PREEMPT_ID, None, item["p"]])
-                elif "i" in item:
-                    events.append([IMPORTS_ID, None, item["i"]])
-                elif "g" in item:
-                    events.append([GC_ID, None, item["g"]])
-                elif "b" in item:
-                    bid, name = item["b"]
-                    self.names[bid] = name
-                    if name == SIGNAL_EVENT:
-                        self.signal_bid = bid
-                elif "s" in item:
-                    sid, file, line, function = item["s"]
-                    self.sites[sid] = Site(file, line, function)
-                elif "end" in item:
-                    self.ending = item["end"] if isinstance(item["end"], dict) else {}
-                elif "x" in item:
-                    self._sealed = item["x"]
-        except (ValueError, TypeError) as exc:
-            raise TraceCorrupt(f"{self._reader.path} is corrupt: {exc} after event {self.index + len(events)}") from None
-        return events
-
-    def _unseal(self, item: list) -> list:
-        sealed, self._sealed = self._sealed, None
+    def _unseal(self, item: list, sealed: list, number: int) -> list:
+        """The decoder's ``unseal``: what the program gets, and what a report says it got as *s."""
         if self.unsealer is None or not all(entry[-1] for entry in sealed):
             what = sealed[0][-2] if sealed and type(sealed[0]) is list and len(sealed[0]) >= 4 else "a value"
             self.sealed_values_count += 1
             if len(self.sealed_values) < 8:
-                self.sealed_values.append(f"{what} (event #{self._numbered})")
-        value = item[2]
-        if type(value) is CBORTag and value.tag == TAG_SEALED:  # (secrets inside: opened before decoding)
-            value = open_sealed(value.value, sealed, self.unsealer)
-        elif self.unsealer is None:
-            return item
-        else:
-            value = self.unsealer.unseal(value, sealed)
-        return [item[0], item[1], value, *item[3:]]
+                self.sealed_values.append(f"{what} (event #{number})")
+        return unsealed(item, sealed, self.unsealer)
+
+    @property
+    def ending(self) -> dict | None:
+        return self._items.ending
+
+    @property
+    def signal_bid(self) -> int | None:
+        """The recording's id for SIGNAL_EVENT, once declared."""
+        return self._items.signal_bid
 
     def peek(self, looking_ahead: bool = False):
         """The next event without taking it, or None at the end of the trace."""
@@ -332,7 +286,7 @@ class Replayer(Engine):
         """A call during interpreter shutdown, after the recorded end (a finalizer's): the
         recording made it for real, unrecorded. A quick leaf (a clock, the pid) is a fact
         with no effect: asked for real again; a handle's attribute is as the recording ended
-        (engine/handles.py); anything else touches nothing and gives None."""
+        (engine/handles/); anything else touches nothing and gives None."""
         fact = self._facts.get(bid)
         if fact is None:
             return None

@@ -1,8 +1,11 @@
-"""The ``inspect`` and ``events`` command line (typer).
+"""The command line of the subcommands (typer): ``inspect`` and ``events``, and also
+``prune``, ``fetch`` and ``keygen``, whose work is done elsewhere (retrace/retention.py,
+retrace/storage.py, retrace/ciphers.py; prune and fetch return results that
+launcher/cli.py renders).
 
 The launcher's hand-written parser stays in charge of recording and replay (its
 start-up time is every recorded program's); it imports this module only when the
-first argument is ``inspect`` or ``events``. Failures keep the launcher's shape:
+first argument is one of ``COMMANDS``. Failures keep the launcher's shape:
 a RetraceError propagates to ``launcher.cli.main`` (one ``retrace:`` line, its
 exit code); a command-line mistake is one ``retrace:`` line and exit 2.
 """
@@ -117,28 +120,12 @@ def prune_command(
         "--keep-failed", help="Keep recordings that did not end with exit 0 (an error, a signal, a crash, a "
                               "size cap).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")] = False,
-) -> int:
+) -> object:
     """Retention: remove old recordings from DIR. Recordings still being written are
     never removed."""
-    from retrace.inspection import retention
+    from retrace.retention import prune
 
-    age = retention.parse_age(older_than)
-    candidates = retention.survey(directory)
-    chosen, kept = retention.choose(candidates, age, keep_failed)
-    verb = "would remove" if dry_run else "removed"
-    for candidate in chosen:
-        if not dry_run:
-            retention.remove(candidate)
-        status = f", {candidate.failed}" if candidate.failed else ""
-        started = render.local_time(candidate.started)
-        sys.stdout.write(f"{verb} {candidate.path} (started {started}{status}, "
-                         f"{render.size_text(candidate.size)})\n")
-    freed = sum(candidate.size for candidate in chosen)
-    summary = f"{verb} {len(chosen)} of {len(candidates)} recordings older than {older_than} ({render.size_text(freed)})"
-    if keep_failed:
-        summary += f"; kept {len(kept)} failed"
-    sys.stdout.write(summary + "\n")
-    return 0
+    return prune(directory, older_than, keep_failed=keep_failed, dry_run=dry_run)  # (launcher/cli.py renders it)
 
 
 @app.command("fetch")
@@ -147,13 +134,11 @@ def fetch_command(
                                        help="s3://bucket/prefix/NAME: a recording uploaded by RETRACE_UPLOAD.")],
     directory: Annotated[Optional[str], typer.Argument(metavar="[DIR]", show_default=False,
                                                        help="Where to put it (default: ./NAME).")] = None,
-) -> int:
+) -> object:
     """Download a recording from S3 (or S3-compatible storage: AWS_ENDPOINT_URL)."""
     from retrace import storage
 
-    where = storage.fetch(url, directory)
-    sys.stdout.write(f"fetched {url} into {where}; replay it: retrace-python --replay {where}\n")
-    return 0
+    return storage.fetch(url, directory)  # (launcher/cli.py renders it)
 
 
 @app.command("keygen")
@@ -170,8 +155,9 @@ def keygen_command(
     return 0
 
 
-def main(argv: List[str]) -> int:
-    """Run ``inspect``/``events`` with ``argv`` (its first item is the command's name)."""
+def main(argv: List[str]) -> object:
+    """Run ``inspect``/``events``/... with ``argv`` (its first item is the command's name):
+    an exit code, or the result of ``prune`` or ``fetch`` for the launcher to render."""
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="retrace-python", standalone_mode=False)
@@ -184,5 +170,5 @@ def main(argv: List[str]) -> int:
     except OSError as exc:
         sys.stderr.write(f"retrace: cannot read the recording: {exc}\n")
         return EXIT_BAD_RECORDING
-    return result if isinstance(result, int) else 0
+    return 0 if result is None else result
 

@@ -24,7 +24,7 @@ from retrace.errors import TraceCorrupt
 from retrace.inspection import render
 from retrace.inspection.model import RecordingWatch
 from retrace.recording import Recording
-from retrace.trace import format as fmt
+from retrace.layout import RUN_DIR
 
 DEBOUNCE = 0.3  # after a file event, wait this long for the rest of the burst
 POLL = 1.0      # re-check at least this often (liveness of the processes)
@@ -84,7 +84,7 @@ def _follow(watch: RecordingWatch, as_json: bool, out) -> int:
     _quiet_watchdog()
     changed = threading.Event()
     observer = Observer()
-    observer.schedule(_Nudge(changed, os.path.join(watch.path, fmt.RUN_DIR)), watch.path, recursive=True)
+    observer.schedule(_Nudge(changed, os.path.join(watch.path, RUN_DIR)), watch.path, recursive=True)
     observer.start()
     started = time.monotonic()
     try:

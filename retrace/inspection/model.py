@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from retrace.errors import RecordingError, TraceCorrupt, UsageError
 from retrace.inspection import liveness
 from retrace.inspection.values import summarize
-from retrace.recording import ROOT_PROCESS, Recording
-from retrace.trace import format as fmt
+from retrace.layout import PROCESS_FILE, ROOT_PROCESS, SETTINGS_FILE, TRACE_FILE
+from retrace.recording import Recording
+from retrace.trace.format import FRAME_HEADER_SIZE
 from retrace.trace.cbor import loads
 from retrace.trace.framing import FrameCorrupt, split_frames
-from retrace.trace.model import UNKNOWN_SITE, Ending, Event, Site, iter_events
+from retrace.trace.items import UNKNOWN_SITE, ItemDecoder, Site
+from retrace.trace.model import Ending, Event, ending_of, iter_events
 from retrace.trace.reader import TraceReader
 
 # What became of a process, as far as the recording tells.
@@ -158,6 +160,7 @@ class TraceTally:
         self.torn = False               # the last read stopped at an incomplete chunk
         self.damaged = False            # damage in the middle: nothing after it is read
         self.problem: str | None = None
+        self._decoder = ItemDecoder(path)  # (values stay as recorded: counting needs none)
 
     def update(self) -> None:
         try:
@@ -216,7 +219,7 @@ class TraceTally:
                 if not isinstance(items, list):
                     raise TraceCorrupt(f"{self.path} is corrupt: malformed chunk at byte {self.offset + at}")
                 self._tally(items)
-                consumed = at + fmt.FRAME_HEADER_SIZE + len(payload)
+                consumed = at + FRAME_HEADER_SIZE + len(payload)
         except StopIteration as stop:
             tear = stop.value
         except FrameCorrupt as exc:
@@ -227,17 +230,11 @@ class TraceTally:
         self.torn = tear is not None
 
     def _tally(self, items: list) -> None:
-        """Count events and find the end item, as ``iter_events`` tells them apart."""
-        for item in items:
-            if type(item) is list:
-                if len(item) < 3:
-                    raise TraceCorrupt(f"{self.path} is corrupt: an event with {len(item)} fields")
-                self.events += 1
-            elif type(item) is float:  # a repeated event (trace format 3)
-                self.events += 1
-            elif type(item) is dict and "end" in item:
-                end = item["end"] if isinstance(item["end"], dict) else {}
-                self.ending = Ending(end.get("how", "exit"), end.get("status"), end.get("time"))
+        """Count events and find the end item (through the one decoder, as replay reads them)."""
+        self._decoder.decode(items)
+        self.events = self._decoder.events
+        if self._decoder.ending is not None:
+            self.ending = ending_of(self._decoder.ending)
 
 
 # -- the recording ----------------------------------------------------------------
@@ -310,7 +307,7 @@ class RecordingWatch:
         directory = self.recording.process_dir(process_id)
         tally = self.tallies.get(process_id)
         if tally is None:
-            tally = self.tallies[process_id] = TraceTally(os.path.join(directory, fmt.TRACE_FILE))
+            tally = self.tallies[process_id] = TraceTally(os.path.join(directory, TRACE_FILE))
         tally.update()
         header = tally.header or {}
         problem = None
@@ -318,9 +315,9 @@ class RecordingWatch:
             facts, parent, parent_event, how = settings, None, None, None
             argv = _strings(settings.get("orig_argv")) or []
         else:
-            facts, problem = _read_json(os.path.join(directory, fmt.PROCESS_FILE))
+            facts, problem = _read_json(os.path.join(directory, PROCESS_FILE))
             # A child started by exec keeps its own settings (as the root does): how it ended.
-            own, _ = _read_json(os.path.join(directory, fmt.SETTINGS_FILE))
+            own, _ = _read_json(os.path.join(directory, SETTINGS_FILE))
             if own is not None:
                 facts = {**(facts or {}), **{key: own[key] for key in ("end_time", "resources", "ppid") if key in own}}
             parent = _typed(facts, "parent", str) or _typed(header, "parent", str) or process_id.rpartition(".")[0]
@@ -418,7 +415,7 @@ class EventQuery:
             ids = self.recording.process_ids()
             if process not in ids:
                 raise UsageError(f"no process {process} in {self.recording.path} (processes: {', '.join(ids)})")
-        self.trace_path = os.path.join(self.recording.process_dir(process), fmt.TRACE_FILE)
+        self.trace_path = os.path.join(self.recording.process_dir(process), TRACE_FILE)
         self.boundaries = boundaries or []
         self.thread = thread
         self.limit = limit
@@ -510,30 +507,19 @@ def _sealed_events(process: str, trace_path: str) -> list[SealedSecret]:
     found: list[SealedSecret] = []
     if not os.path.exists(trace_path):
         return found
-    names: dict[int, str] = {}
-    sites: dict[int, Site] = {}
-    index, pending = 0, None
+
+    def note(item: list, places: list, number: int) -> list:
+        for entry in places:  # ([*path, offset, length, what, token]: path inside the value)
+            _, length, what, token = entry[-4:]
+            found.append(SealedSecret(process, "event", decoder.names.get(item[0], "?"), number,
+                                      decoder.sites.get(item[1], UNKNOWN_SITE), what, length, token is not None,
+                                      "bytes" if type(item[2]) is bytes else "characters"))
+        return item
+
+    decoder = ItemDecoder(trace_path, note)
     try:
-        for items in TraceReader(trace_path).chunks():
-            for item in items:
-                if type(item) is list or type(item) is float:
-                    if pending is not None and type(item) is list:
-                        for entry in pending:  # ([*path, offset, length, what, token]: path inside the value)
-                            _, length, what, token = entry[-4:]
-                            found.append(SealedSecret(process, "event", names.get(item[0], "?"), index,
-                                                      sites.get(item[1], UNKNOWN_SITE), what, length,
-                                                      token is not None,
-                                                      "bytes" if type(item[2]) is bytes else "characters"))
-                    pending = None
-                    index += 1
-                elif type(item) is dict:
-                    if "b" in item:
-                        names[item["b"][0]] = item["b"][1]
-                    elif "s" in item:
-                        sid, file, line, function = item["s"]
-                        sites[sid] = Site(file, line, function)
-                    elif "x" in item:
-                        pending = item["x"]
+        for _ in decoder.chunks(TraceReader(trace_path)):
+            pass
     except TraceCorrupt:
         pass  # (what precedes the damage is listed)
     return found

@@ -2,28 +2,40 @@
 
 A trace file is ``MAGIC`` followed by chunks. A chunk is an 8-byte frame header
 (payload length, CRC-32 of the payload, both little-endian uint32) and a CBOR
-payload. The first chunk is the header map; every later chunk is a CBOR array of
-items. An item is either an event (a CBOR array) or a definition (a CBOR map):
+payload. The first chunk is the header map (``format``, ``tool``, ``python``, ``pid``,
+``created``; a child's ``process`` and ``parent``); every later chunk is a CBOR
+array of items (at most writer.MAX_CHUNK_ITEMS). Values inside items are
+encoded by trace/values.py (CBOR tags ``TAG_*`` below). An item is an event (a
+CBOR array), a bare number, or a map:
 
 - event ``[boundary_id, site_id, value]`` or ``[boundary_id, site_id, value, digest]``
   (``digest``: an int, or ``[int, places]`` for arguments with secrets blanked)
-- ``{"b": [boundary_id, name]}``    names a boundary id (first use)
-- ``{"s": [site_id, filename, line]}`` names a call site (first use)
-- ``{"end": {...}}``                 the process ended cleanly (how, and when)
-- ``N`` (a bare integer)             thread N runs from here on (a hand-over, see
-                                     docs/threads.md); before the first one, thread 0
-- ``{"p": spot}``                    the running thread was switched out at ``spot``
-                                     between boundary calls; a hand-over follows
 - ``F`` (a bare float)               an event at the boundary and call site of the
                                      event item before it, with value F and no digest
                                      (a clock read in a loop)
+- ``N`` (a bare integer)             thread N runs from here on (a hand-over, see
+                                     docs/threads.md); before the first one, thread 0
+- ``{"b": [boundary_id, name]}``     names a boundary id (before its first event)
+- ``{"s": [site_id, filename, line, function]}``  names a call site (before its first
+                                     event; ``["", 0, ""]`` when there is none)
+- ``{"x": places}``                  the next event's value had secrets blanked at these
+                                     places (retrace/sealing.py); its value may be a
+                                     ``TAG_SEALED``
+- ``{"p": spot}``                    the running thread was switched out at ``spot``
+                                     between boundary calls; a hand-over follows
 - ``{"i": [names]}``                 the next event's call imported these modules first
 - ``{"g": value}``                   a cyclic garbage collection ran here, before the
                                      events its finalizers made (engine/garbage.py)
+- ``{"end": {...}}``                 the process ended cleanly (``how``, ``status``,
+                                     ``time``...): the last item
+- any other map                      skipped by readers (the writer's ``{"unencodable":
+                                     ...}`` for an item it could not encode)
 
-A torn tail (short frame or CRC mismatch in the last chunk) means the process
-stopped while writing: readers keep every complete chunk before it.
+trace/items.py is the one decoder of these items. A torn tail (short frame or CRC
+mismatch in the last chunk) means the process stopped while writing: readers keep
+every complete chunk before it.
 """
+
 
 MAGIC = b"RETRACE\x00"
 
@@ -69,13 +81,6 @@ TAG_OPAQUE = 40108
 TAG_OBJECT = 40109
 TAG_SURROGATE_STR = 40110  # a str with lone surrogates (undecodable file names), as UTF-8 surrogatepass
 TAG_SEALED = 40111  # (format 4) a value with secrets blanked inside it, as its CBOR bytes (retrace/sealing.py)
-
-TRACE_FILE = "trace.bin"
-SETTINGS_FILE = "settings.json"
-RUN_DIR = "run"
-WORKSPACE_FILE = "replay.code-workspace"
-PROCESSES_DIR = "processes"     # processes/<id>/: a child process's own recording
-PROCESS_FILE = "process.json"   # processes/<id>/process.json: how that child started and ended
 
 # The end marker's "how" when RETRACE_MAX_SIZE stopped the recording (the program went on).
 SIZE_CAP = "size cap"

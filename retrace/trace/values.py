@@ -202,11 +202,51 @@ def to_wire(value):
     try:
         return _encode(value)
     except Exception:
-        return CBORTag(fmt.TAG_OPAQUE, [_type_name(type(value)), _short_repr(value)])
+        return CBORTag(fmt.TAG_OPAQUE, [type_name(type(value)), _short_repr(value)])
 
 
-def _type_name(kind) -> str:
+def type_name(kind) -> str:
+    """"module.Qualname" of a class (what an Opaque says it was, how a handle names its type)."""
     return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', '?')}"
+
+
+_NAMED_TYPES = (type, type(find_class), type(len))  # classes, functions, built-in functions
+
+
+def named(value) -> tuple[str, str] | None:
+    """``(module, qualname)`` of a class or function that replay finds again by that name
+    in a module already imported (or ``NotImplemented``, ``Ellipsis``); None for any other
+    value. A handle's result that is one is kept by name (engine/handles/codec.py)."""
+    if value is NotImplemented:
+        return "builtins", "NotImplemented"
+    if value is Ellipsis:
+        return "builtins", "Ellipsis"
+    if not isinstance(value, _NAMED_TYPES):
+        return None
+    try:
+        if find_class(value.__module__, value.__qualname__, may_import=False) is value:
+            return value.__module__, value.__qualname__
+    except Exception:
+        pass
+    return None
+
+
+def faithful(value) -> bool:
+    """Whether ``to_wire`` keeps ``value`` whole, with no ``Opaque`` anywhere inside: replay
+    gets back what the program got."""
+    stack = [to_wire(value)]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is CBORTag:
+            if item.tag == fmt.TAG_OPAQUE:
+                return False
+            stack.append(item.value)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is dict:
+            stack.extend(item.values())
+    return True
 
 
 def _encode(value):
@@ -273,7 +313,7 @@ def _reduced_to_wire(value):
             raise TypeError("not a plain class reduction")
         owner = getattr(func, "__self__", None)
         if isinstance(func, type):
-            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (engine/handles.py)
+            func = func.__dict__.get("__retrace_real__", func)  # a stand-in class (engine/handles/standins.py)
             module, qualname = func.__module__, func.__qualname__
             found = find_class(module, qualname)
             if found is not func and getattr(found, "__retrace_real__", None) is not func:
@@ -312,7 +352,7 @@ def _rebuild_object(module, qualname, new, args, state, *, may_import=False):
             # A module being imported (a chunk decoded during its import) has no such class
             # yet: made when the program gets the value.
             return Deferred(_rebuild_object, (module, qualname, new, args, state))
-        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not a stand-in (engine/handles.py)
+        kind = getattr(kind, "__retrace_real__", kind)  # the real class, not a stand-in (engine/handles/standins.py)
         obj = kind.__new__(kind, *args) if new else kind(*args)
         if state is not None:
             if hasattr(obj, "__setstate__"):

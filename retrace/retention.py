@@ -5,6 +5,9 @@ recording older than AGE (by its start, else its trace's last write) is removed,
 unless it is still being written, or ``--keep-failed`` and it did not end with a
 clean exit 0: a non-zero exit, a signal, a crash that cut its trace short, a
 damaged trace, or a size cap (its status is unknown) all count as failed.
+
+``prune`` returns what it did as data (``Pruned``); the launcher renders it
+(launcher/cli.py). It reads recordings through inspection's model.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import os
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 
 from retrace.errors import UsageError
 from retrace.inspection.model import COMPLETE, RUNNING, load_recording
+from retrace.layout import is_recording
 from retrace.recording import Recording
-from retrace.trace import format as fmt
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -28,11 +32,6 @@ def parse_age(text: str) -> float:
     if not match:
         raise UsageError(f"--older-than needs an age such as 7d, 12h, 30m (not {text!r})")
     return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def is_recording(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, fmt.TRACE_FILE)) or os.path.isfile(
-        os.path.join(path, fmt.SETTINGS_FILE))
 
 
 def failed(info) -> str | None:
@@ -106,3 +105,32 @@ def choose(candidates: list[Candidate], older_than: float, keep_failed: bool, no
 
 def remove(candidate: Candidate) -> None:
     shutil.rmtree(candidate.path)
+
+
+@dataclass
+class Pruned:
+    """What ``prune`` did (or, with ``dry_run``, would do)."""
+
+    directory: str
+    older_than: str       # the age as given ("7d")
+    dry_run: bool
+    keep_failed: bool
+    considered: int       # recordings found in the directory
+    removed: list[Candidate] = field(default_factory=list)
+    kept: list[Candidate] = field(default_factory=list)  # old enough, but kept because failed
+
+    @property
+    def freed(self) -> int:
+        return sum(candidate.size for candidate in self.removed)
+
+
+def prune(directory: str, older_than: str, *, keep_failed: bool = False, dry_run: bool = False,
+          now: float | None = None) -> Pruned:
+    """Remove the recordings in ``directory`` started longer ago than ``older_than``."""
+    age = parse_age(older_than)
+    candidates = survey(directory)
+    chosen, kept = choose(candidates, age, keep_failed, now)
+    for candidate in chosen:
+        if not dry_run:
+            remove(candidate)
+    return Pruned(directory, older_than, dry_run, keep_failed, len(candidates), chosen, kept)
