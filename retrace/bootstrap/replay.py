@@ -436,7 +436,7 @@ class ReplaySession:
 # Modules only replay loads (bootstrap/replay.py's _modules_as_recorded).
 REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "retrace.bootstrap.debugging",
                     "retrace.bootstrap.stopping",
-                    "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader",
+                    "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader", "retrace.trace.items",
                     "retrace.trace.model", "retrace.__main__", "retrace.bootstrap.mainentry")
 
 
