@@ -203,6 +203,18 @@ def sdists(tmp_path_factory):
     return fetch
 
 
+def make_tree(root):
+    """A small directory tree under ``root``: files of known sizes, a subfolder, a symlink."""
+    tree = root / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    (tree / "a.txt").write_text("a" * 10)
+    (tree / "sub" / "b.txt").write_text("b" * 20)
+    (tree / "sub" / "deeper" / "c.txt").write_text("c")
+    (tree / "data.bin").write_bytes(b"\x00" * 7)
+    (tree / "link").symlink_to("sub")
+    return tree
+
+
 def assert_same_run(recorded: Result, replayed: Result) -> None:
     assert replayed.returncode == recorded.returncode, (recorded.stderr, replayed.stderr)
     assert replayed.stdout == recorded.stdout

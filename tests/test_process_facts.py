@@ -9,11 +9,8 @@ must still print what the recording printed.
 import os
 import shutil
 
-import cbor2
-import pytest
 from conftest import ANOTHER_USER, CAN_UNSHARE_NET, LAUNCHER, PYTHON, Program, assert_same_run, run
 
-from retrace.trace.values import decode_tag, to_wire
 
 CAN_CHANGE_WORLD = (
     CAN_UNSHARE_NET and shutil.which("mount") is not None and shutil.which("taskset") is not None
@@ -167,35 +164,6 @@ def test_psutil_facts_asked_in_c_replay_after_the_process_is_gone(program):
     assert recorded.stdout.startswith("affinity [")
     for _ in range(2):
         assert_same_run(recorded, app.replay())
-
-
-@pytest.mark.parametrize("make", [
-    lambda: os.uname(),
-    lambda: os.times(),
-    lambda: __import__("pwd").getpwuid(0),
-    lambda: __import__("pwd").getpwall()[:3],
-    lambda: __import__("grp").getgrgid(0),
-    lambda: __import__("resource").getrusage(0),
-    lambda: os.sched_getaffinity(0),
-    lambda: os.getloadavg(),
-    lambda: os.getgroups(),
-    lambda: (b"\x01" * 16, -1),  # uuid._generate_time_safe
-    lambda: int.from_bytes(os.urandom(32), "big"),  # random.entropy_seed (256 bits)
-], ids=["uname", "times", "passwd", "passwd-list", "group", "rusage", "affinity", "loadavg",
-        "groups", "uuid-time", "seed"])
-def test_fact_values_round_trip_with_their_types(make):
-    value = make()
-    back = cbor2.loads(cbor2.dumps(to_wire(value)), tag_hook=decode_tag)
-    assert back == value
-    assert type(back) is type(value)
-    if isinstance(value, list):
-        assert [type(item) for item in back] == [type(item) for item in value]
-    if type(value).__name__ == "struct_passwd":
-        assert back.pw_name == value.pw_name and back.pw_dir == value.pw_dir
-    if type(value).__name__ == "uname_result":
-        assert back.sysname == value.sysname and back.nodename == value.nodename
-    if type(value).__name__ == "times_result":
-        assert back.elapsed == value.elapsed
 
 
 def test_directories_above_home_are_the_programs_world(program):

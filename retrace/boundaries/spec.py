@@ -10,7 +10,7 @@ A ``Leaf`` names a boundary that a ``make`` factory creates under a name of its
 own (``"socket.bind"``, the methods of the socket ``make`` builds); a name ending
 in ``.*`` stands for the leaves engine/handles/ names at run time after a real
 type of that package (``"sqlite3.*"``: ``sqlite3.Cursor.execute``...). Every name
-a trace can hold is declared by a ``Patch`` or a ``Leaf`` (tests/test_declared.py).
+a trace can hold is declared by a ``Patch`` or a ``Leaf`` (tests/test_boundary_names.py).
 
 Each patch and leaf declares its ``turn``: what a call does with the thread's turn
 while recording (``Turn`` in engine/__init__.py). The engine reads it when it

@@ -34,7 +34,7 @@ from retrace.trace.reader import TraceReader
 from retrace.trace.values import Opaque, Raised, decode_tag, to_wire
 from retrace.trace.writer import TraceWriter
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _load_make_golden():
@@ -367,7 +367,7 @@ print([key_digest(k) for k in keys])
 
 
 def test_key_digests_are_the_same_in_every_process():
-    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    root = str(pathlib.Path(__file__).resolve().parents[2])
     outputs = set()
     for _ in range(3):
         env = dict(os.environ, PYTHONHASHSEED="12345")

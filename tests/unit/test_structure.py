@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "retrace"
+PACKAGE = Path(__file__).resolve().parents[2] / "retrace"
 
 
 def _modules() -> dict[str, Path]:
