@@ -63,8 +63,10 @@ DEFAULT_LISTEN = "127.0.0.1:5678"  # debugpy's own default port
 
 def _version() -> str:
     import retrace
+    from retrace.launch import supported_text
 
-    return f"retrace-python {retrace.__version__} (Python {sys.version.split()[0]})"
+    return (f"retrace-python {retrace.__version__} (Python {sys.version.split()[0]}; "
+            f"records and replays {supported_text()} on Linux)")
 
 
 def _check_address(address: str) -> None:
@@ -116,6 +118,7 @@ def run(argv: list[str]) -> int:
         record_env,
         replay_command,
         sampled_in,
+        unsupported_interpreter,
     )
 
     recording = None
@@ -203,6 +206,9 @@ def run(argv: list[str]) -> int:
     if command.kind == "stdin":
         raise UsageError("give a script, -m module or -c code to record (a program on stdin cannot be replayed)")
     check_python_options(command.flags)
+    problem = unsupported_interpreter()
+    if problem:
+        raise UsageError(f"cannot record: {problem}")
     recording_on, decision = sampled_in(os.environ)
     if decision:
         sys.stderr.write(f"retrace: {decision}\n")

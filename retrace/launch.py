@@ -28,6 +28,27 @@ UNSUPPORTED_OPTIONS = {
 }
 
 
+SUPPORTED_PYTHONS = ((3, 11),)  # the whole suite passes on these (pyproject's requires-python)
+PORTED_PYTHONS = ((3, 12), (3, 13))  # they record and replay, the suite not yet whole there
+
+
+def supported_text() -> str:
+    supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHONS)
+    ported = ", ".join(f"{major}.{minor}" for major, minor in PORTED_PYTHONS)
+    return f"Python {supported}" + (f" ({ported} being ported)" if ported else "")
+
+
+def unsupported_interpreter(version_info=sys.version_info, abiflags: str | None = None) -> str | None:
+    """Why this interpreter cannot record, in one phrase, or None."""
+    major, minor = version_info[:2]
+    if (major, minor) not in SUPPORTED_PYTHONS + PORTED_PYTHONS:
+        return f"Python {major}.{minor} is not supported (retrace-python records {supported_text()})"
+    if "t" in (getattr(sys, "abiflags", "") if abiflags is None else abiflags):
+        return (f"Python {major}.{minor}t (free-threaded) is not supported: its threads run at once, and "
+                "retrace's recording of thread interleavings needs the GIL")
+    return None
+
+
 def config_json(config: dict) -> str:
     """RETRACE_CONFIG as JSON, for a flat dict of str and bool values.
 

@@ -180,7 +180,9 @@ def world(tmp_path):
     """A real program's world (tests/realworld/worlds.py)."""
     from realworld.worlds import World
 
-    return World(tmp_path)
+    made = World(tmp_path)
+    yield made
+    shutil.rmtree(made.tmp, ignore_errors=True)  # (outside tmp_path: tests/realworld/worlds.py)
 
 
 @pytest.fixture(scope="session")
@@ -230,7 +232,7 @@ def pytest_configure(config):
 
 
 def pytest_runtest_logreport(report):
-    marker = getattr(report, "compat_row", None)
+    marker = dict(report.user_properties).get("compat_row")  # (user_properties cross from xdist's workers)
     if marker is None:
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -248,7 +250,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     marker = item.get_closest_marker("compat")
     if marker is not None:
-        outcome.get_result().compat_row = marker.args[0]
+        outcome.get_result().user_properties.append(("compat_row", marker.args[0]))
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -256,11 +258,26 @@ def pytest_collection_modifyitems(session, config, items):
                                if item.get_closest_marker("compat") is not None}
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller collects nothing itself: the rows come from its workers."""
+    _compat_expected_by_workers.update(node.workeroutput.get("compat_expected", ()))
+
+
+_compat_expected_by_workers: set = set()
+
+
 def pytest_sessionfinish(session, exitstatus):
-    """When every row's tests ran: the matrix they make must be docs/compatibility.md."""
+    """When every row's tests ran: the matrix they make must be docs/compatibility.md
+    (judged where the reports of every test arrive: xdist's controller, or the one process)."""
     import compat_matrix
 
     expected = getattr(session, "compat_expected", set())
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its collection goes to the controller
+        workeroutput["compat_expected"] = sorted(expected)
+        return
+    expected = expected or _compat_expected_by_workers
     if not expected or set(_compat_results) != expected or not _all_rows_with_tests_collected(session):
         return
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), compat_matrix.DOC)

@@ -312,7 +312,8 @@ def test_version_and_help():
 
     version = run([LAUNCHER, "--version"])
     assert version.returncode == 0 and version.stderr == ""
-    assert version.stdout == f"retrace-python {retrace.__version__} (Python {sys.version.split()[0]})\n"
+    assert version.stdout == (f"retrace-python {retrace.__version__} (Python {sys.version.split()[0]}; "
+                              "records and replays Python 3.11 (3.12, 3.13 being ported) on Linux)\n")
     helped = run([LAUNCHER, "--help"])
     assert helped.returncode == 0 and helped.stdout.startswith("usage: retrace-python")
     assert "--replay DIR" in helped.stdout

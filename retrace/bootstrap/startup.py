@@ -36,6 +36,12 @@ def start() -> None:
         # silently: a warning would land in the parent's captured output.
         return
     if mode == "record":
+        from retrace.launch import unsupported_interpreter
+
+        problem = unsupported_interpreter()
+        if problem:  # (RETRACE=1, a Docker entrypoint: the program runs, as it would without us)
+            record.warn(f"cannot record: {problem}; running unrecorded")
+            return
         try:
             record.start(config)
         except Exception as exc:  # a bug of ours must not take the program down

@@ -26,19 +26,34 @@ class reading_sources:
 
     def __enter__(self):
         self._untraced = untraced().__enter__()
-        self._io = None
+        self._replaced = []
         if source_opener is not None:
-            import io
+            if PRINTER_USES_TOKENIZE:
+                import tokenize  # noqa: F401 (the printer imports it itself, a moment later: patched first)
 
-            self._io, self._open = io, io.open
-            io.open = source_opener(self._open)
+            for module, name in _SOURCE_OPENERS:
+                owner = sys.modules.get(module)
+                if owner is not None and hasattr(owner, name):
+                    original = getattr(owner, name)
+                    self._replaced.append((owner, name, original))
+                    setattr(owner, name, source_opener(original))
         return self
 
     def __exit__(self, *exc_info):
-        if self._io is not None:
-            self._io.open = self._open
+        for owner, name, original in reversed(self._replaced):
+            setattr(owner, name, original)
         self._untraced.__exit__(*exc_info)
         return False
+
+
+# What the printers open source files with: the C printer's io.open (CPython 3.11, 3.12);
+# from 3.13 the printer is the traceback module, reading through linecache and tokenize's
+# own alias of open.
+_SOURCE_OPENERS = (("io", "open"), ("tokenize", "_builtin_open"))
+# From 3.13 the interpreter's printer is Python's (traceback, linecache, tokenize). Only
+# there is tokenize imported early: importing it inside the hook on 3.11 makes an uncaught
+# Ctrl-C end with status 1 instead of dying of SIGINT.
+PRINTER_USES_TOKENIZE = sys.version_info >= (3, 13)
 
 
 def program_frames(tb):

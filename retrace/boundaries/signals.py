@@ -49,37 +49,13 @@ def _program_frame(frame):
 
 
 # -- where in the program's code ------------------------------------------------------
-_OPS: dict = {}
-
-
-def _ops() -> dict:
-    if not _OPS:
-        import opcode
-
-        _OPS.update(opcode.opmap)
-    return _OPS
 
 
 def _position(frame) -> tuple[int, bool]:
-    """(instruction, runs-after-it) for a frame the interpreter stopped in.
+    """(instruction, runs-after-it) for a frame the interpreter stopped in (engine/bytecode.py)."""
+    from retrace.engine.bytecode import stopped_at  # (opcode's tables: not at start-up)
 
-    A frame calling out stops on the call's PRECALL (a specialised call), on CALL,
-    or on CALL's last cache entry (a Python callee): all name the CALL instruction,
-    whose opcode event replay sees; a handler there ran after the call.
-    """
-    ops = _ops()
-    code = frame.f_code.co_code  # the unspecialised instructions
-    i = frame.f_lasti
-    if i < 0 or i >= len(code):
-        return i, False
-    cache = ops["CACHE"]
-    while i > 0 and code[i] == cache:
-        i -= 2
-    if code[i] == ops["PRECALL"]:
-        i += 2
-        while i < len(code) and code[i] == cache:
-            i += 2
-    return i, i < len(code) and code[i] in (ops["CALL"], ops["CALL_FUNCTION_EX"])
+    return stopped_at(frame.f_code, frame.f_lasti)
 
 
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None)})

@@ -14,7 +14,11 @@
 - ``_thread._set_sentinel`` (threading's "this thread is over" lock, released by the
   interpreter *after* the thread's last line, at a moment of its own): the thread's end
   is the scheduler's ``thread_ends`` instead, so ``join`` and ``is_alive`` answer
-  the same in both runs.
+  the same in both runs. Python 3.13 has thread handles instead
+  (``_thread.start_joinable_thread``, ``_ThreadHandle``; ``_thread._shutdown`` joins
+  the non-daemon threads at exit, in C): our ``ThreadHandle`` is the same "over" lock
+  behind the handle's ``join`` and ``is_done``. Each interpreter has one of the two
+  sets: the patches of the other are absent (``optional``).
 
 Threads started from C by extension modules are not scheduled: their boundary calls
 are recorded in whatever order they come (docs/limitations.md).
@@ -24,9 +28,11 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 from retrace import originals
 from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, Turn
+from retrace.engine.scheduler import Slot
 from retrace.engine.state import ThreadState, state
 
 _real_allocate_lock = originals.allocate_lock
@@ -118,6 +124,64 @@ class Sentinel(Lock):
     __enter__ = acquire
 
 
+class _Joining:
+    """A real thread handle (Python 3.13) seen as the lock ``Sentinel`` waits for: taken
+    once the thread is over."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def acquire(self, blocking=True, timeout=-1):
+        self.handle.join(None if blocking and timeout < 0 else (timeout if blocking else 0))
+        return self.handle.is_done()
+
+    def release(self) -> None:
+        pass
+
+    def locked(self) -> bool:
+        return not self.handle.is_done()
+
+    def _at_fork_reinit(self) -> None:
+        pass
+
+
+_RealThreadHandle = None  # _thread._ThreadHandle, once patched (Python 3.13)
+_non_daemon = weakref.WeakSet()  # handles of the scheduled non-daemon threads: joined at exit
+
+
+class ThreadHandle(Sentinel):
+    """Python 3.13's ``_thread._ThreadHandle`` (what ``Thread.join`` and ``is_alive`` ask):
+    a thread started scheduled is over when the scheduler says it ended, and joining
+    it waits through the scheduler; any other is the real handle's business."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle=None) -> None:
+        self._handle = handle if handle is not None else _RealThreadHandle()
+        Sentinel.__init__(self, _Joining(self._handle), None)
+
+    @property
+    def ident(self):
+        return self._handle.ident
+
+    def is_done(self) -> bool:
+        slot = self._slot
+        return slot.finished if slot is not None else self._handle.is_done()
+
+    def join(self, timeout=None) -> None:
+        if self._slot is None or _scheduler is None:
+            return self._handle.join(timeout)
+        self.acquire(True, -1 if timeout is None else max(float(timeout), 0.0))
+
+    def _set_done(self) -> None:
+        self._handle._set_done()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__qualname__} of {self._handle!r}>"
+
+
 class RegistryLock(Lock):
     """threading's ``_active_limbo_lock``: a new thread releases it right after
     registering itself, just before ``run()``; that is where its first turn comes."""
@@ -185,6 +249,49 @@ def _make_start_new_thread(engine, original, name):
     return start_new_thread
 
 
+def _make_start_joinable_thread(engine, original, name):
+    scheduler = engine.threads
+
+    def start_joinable_thread(function, handle=None, daemon=True):
+        ours = handle if isinstance(handle, ThreadHandle) else ThreadHandle() if handle is None else None
+        real = ours._handle if ours is not None else handle
+
+        def real_start(bootstrap, args):
+            if ours is not None and type(args[0]) is Slot:  # (a scheduled thread: its end is the slot's)
+                ours._slot = args[0]
+                args[0].sentinel = ours
+            return original(lambda: bootstrap(*args), handle=real, daemon=daemon)
+
+        scheduler.start_new_thread(real_start, function, (), {})
+        if ours is None:
+            return real
+        if not daemon:
+            _non_daemon.add(ours)
+        return ours
+
+    start_joinable_thread.__wrapped__ = original
+    start_joinable_thread.__doc__ = original.__doc__
+    return start_joinable_thread
+
+
+def _make_thread_handle_class(engine, original, name):
+    global _RealThreadHandle
+    _RealThreadHandle = original
+    return ThreadHandle
+
+
+def _make_shutdown(engine, original, name):
+    def _shutdown():
+        """At exit (threading._shutdown): the non-daemon threads joined through the
+        scheduler, as the recording joined them, before the interpreter's own join."""
+        for handle in list(_non_daemon):
+            handle.join()
+        original()
+
+    _shutdown.__wrapped__ = original
+    return _shutdown
+
+
 def _make_allocate_lock(engine, original, name):
     return Lock
 
@@ -203,7 +310,10 @@ def _make_set_sentinel(engine, original, name):
 
 
 _THREADING_ALIASES = (("_start_new_thread", "start_new_thread"), ("_allocate_lock", "allocate_lock"),
-                      ("Lock", "allocate_lock"), ("_set_sentinel", "_set_sentinel"))
+                      ("Lock", "allocate_lock"), ("_set_sentinel", "_set_sentinel"),
+                      # Python 3.13's (each interpreter has its own of these: the others are absent)
+                      ("_start_joinable_thread", "start_joinable_thread"), ("_ThreadHandle", "_ThreadHandle"),
+                      ("_thread_shutdown", "_shutdown"))
 
 
 def _prepare_threading(engine, threading):
@@ -218,8 +328,8 @@ def _prepare_threading(engine, threading):
     thread_module = sys.modules["_thread"]
     earlier = {}
     for alias, name in _THREADING_ALIASES:
-        current = getattr(thread_module, name)
-        if getattr(threading, alias, current) is not current:
+        current = getattr(thread_module, name, None)
+        if current is not None and getattr(threading, alias, current) is not current:
             earlier[alias] = getattr(threading, alias)
             setattr(threading, alias, current)
     previous = threading._CRLock, threading._active_limbo_lock, threading.Thread.start
@@ -289,7 +399,13 @@ FAMILY = Family(
         Patch("_thread", "allocate", why="(old name of allocate_lock)", make=_make_allocate_lock, optional=True),
         Patch("_thread", "LockType", why="isinstance of our locks", make=_make_allocate_lock),
         Patch("_thread", "_set_sentinel", why="a thread is over when its last line has run, not later",
-              make=_make_set_sentinel),
+              make=_make_set_sentinel, optional=True),
+        Patch("_thread", "start_joinable_thread", why="(Python 3.13) a new thread: it takes turns with the others",
+              make=_make_start_joinable_thread, optional=True),
+        Patch("_thread", "_ThreadHandle", why="(Python 3.13) a thread is over when its last line has run",
+              make=_make_thread_handle_class, optional=True),
+        Patch("_thread", "_shutdown", why="(Python 3.13) the exit's join of threads waits through the scheduler",
+              make=_make_shutdown, optional=True),
     ),
     on_import=(
         OnImport("_thread", _use_scheduler, why="locks wait through the engine's scheduler"),

@@ -5,12 +5,10 @@ calls never reaches a hand-over point of its own; the others would starve. So:
 
 Recording (``Preempter``): a thread of ours looks at the scheduler every time slice.
 When the same thread has held the baton for a whole slice while another waits, it
-asks that thread to stop at its next line: CPython 3.11 lets a trace function be set
-on *another* thread (``_PyEval_SetTrace`` on its thread state, what debuggers do to
-attach). The trace function runs in the running thread, at the start of its next
-line outside retrace, switches tracing off again, and hands the baton over there.
-Nothing is traced before that moment: programs pay nothing until a thread has to be
-switched out. The spot goes into the trace: the code (file, function, first line),
+asks that thread to stop at its next line (engine/nextline.py: how depends on the
+interpreter). The running thread, at the start of its next line outside retrace,
+switches the hook off again and hands the baton over there. Nothing is traced before
+that moment: programs pay nothing until a thread has to be switched out. The spot goes into the trace: the code (file, function, first line),
 the instruction, and a digest of the stack (each frame's code and instruction, the
 values of plain locals, the lengths of containers) that tells one pass of a loop from
 the next.
@@ -36,12 +34,12 @@ that is already traced (a debugger, coverage) is not switched out by time.
 
 from __future__ import annotations
 
-import _thread
-import ctypes
-import opcode
+import posix
 import sys
 
 from retrace import originals
+from retrace.engine import nextline
+from retrace.engine.bytecode import at_call, call_instruction
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
@@ -56,16 +54,7 @@ SLICE_SECONDS = 0.005  # as CPython's own switch interval
 # thread of the process holds it) looks the same for a moment, and its call must not be
 # replayed as running without the baton.
 STUCK_SLICES = 10
-_PYTRACE_LINE = 2
 
-# PyThreadState of CPython 3.11: where c_tracefunc and thread_id live (checked at start).
-_TSTATE_TRACEFUNC = 72
-_TSTATE_THREAD_ID = 152
-
-_PRECALL = opcode.opmap.get("PRECALL", -1)  # (CPython 3.11's; gone in 3.12)
-_PRECALL_SIZE = 2 + 2 * (opcode._inline_cache_entries[_PRECALL] if _PRECALL >= 0 else 0)
-_CALLS = frozenset(number for name, number in opcode.opmap.items()
-                   if name.startswith(("CALL", "PRECALL")) and not name.startswith("CALL_INTRINSIC"))
 _INSIDE = 1  # a switch-out spot's 9th item: the thread was inside the call at its instruction
 _PLAIN = frozenset({int, float, str, bytes, bool})
 _NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
@@ -94,22 +83,13 @@ def _digest(parts: list) -> int:
         return -1
 
 
-def _call_instruction(code, lasti: int) -> int:
-    """``lasti`` of a frame that is calling, the same whether the interpreter ran the call
-    specialized or not: CPython 3.11 runs a call to a builtin (``eval``, ``sorted`` with a
-    key) inside a specialized PRECALL, leaving the caller's instruction there, but
-    PRECALL then CALL when the code is traced (as replay traces it to find a spot)."""
-    raw = code.co_code
-    return lasti + _PRECALL_SIZE if 0 <= lasti < len(raw) and raw[lasti] == _PRECALL else lasti
-
-
 def frame_digest(frame) -> int:
     """A frame's function and instruction, the plain values (and container lengths) of
     its locals and of the globals its code names (``counter += 1`` on a global)."""
     code = frame.f_code
     found = frame.f_locals  # (each read copies the fast locals into a dict: read once)
     in_globals = frame.f_globals
-    parts: list = [code.co_name, _call_instruction(code, frame.f_lasti)]
+    parts: list = [code.co_name, call_instruction(code, frame.f_lasti)]
     if found is not in_globals:
         _plain_parts(_locals_in_order(code, found), parts)
     _plain_parts([in_globals.get(name) for name in code.co_names], parts)
@@ -266,8 +246,7 @@ def _inside_call(frame) -> bool:
     filename = code.co_filename
     if is_ours(filename) or filename.startswith("<frozen importlib") or _finding_a_module(frame):
         return False
-    raw, lasti = code.co_code, frame.f_lasti
-    return 0 <= lasti < len(raw) and raw[lasti] in _CALLS
+    return at_call(code, frame.f_lasti)
 
 
 def _describe(spot) -> str:
@@ -275,61 +254,29 @@ def _describe(spot) -> str:
 
 
 # -- recording ------------------------------------------------------------------------------
-_TRACEFUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.py_object, ctypes.c_int, ctypes.c_void_p)
-
-
-def _c_api():
-    """The CPython calls the preempter needs, or None when this interpreter's layout is
-    not the one we know (then threads are not switched out by time)."""
-    try:
-        api = ctypes.pythonapi
-        api.PyInterpreterState_Get.restype = ctypes.c_void_p
-        api.PyInterpreterState_ThreadHead.restype = ctypes.c_void_p
-        api.PyInterpreterState_ThreadHead.argtypes = [ctypes.c_void_p]
-        api.PyThreadState_Next.restype = ctypes.c_void_p
-        api.PyThreadState_Next.argtypes = [ctypes.c_void_p]
-        api.PyThreadState_Get.restype = ctypes.c_void_p
-        api._PyEval_SetTrace.argtypes = [ctypes.c_void_p, _TRACEFUNC, ctypes.c_void_p]
-        api._PyEval_SetTrace.restype = ctypes.c_int
-        here = api.PyThreadState_Get()
-        if ctypes.c_ulong.from_address(here + _TSTATE_THREAD_ID).value != _thread.get_ident():
-            return None
-        previous = sys.gettrace()
-        if previous is None:
-            probe = _probe_trace
-            sys.settrace(probe)
-            try:
-                traced = ctypes.c_void_p.from_address(here + _TSTATE_TRACEFUNC).value
-            finally:
-                sys.settrace(None)
-            if not traced or ctypes.c_void_p.from_address(here + _TSTATE_TRACEFUNC).value:
-                return None
-        return api
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def _probe_trace(frame, event, arg):
-    return None
-
-
 class Preempter:
     """Recording: switches out a thread that held the baton for a whole slice."""
 
-    def __init__(self, scheduler, api) -> None:
+    def __init__(self, scheduler) -> None:
         self.scheduler = scheduler
-        self.api = api
-        self._on_event = _TRACEFUNC(self._event)  # kept alive: C holds its address
+        self.hook = None  # how the asked thread is made to stop (engine/nextline.py)
         self._asked = None   # (slot, turns) of the pending request
         self._sleep = _allocate_lock()
         self._sleep.acquire()
 
     @classmethod
     def start(cls, scheduler):
-        api = _c_api()
-        if api is None:
+        preempter = cls(scheduler)
+        try:
+            preempter.hook = nextline.line_hook(preempter._event)
+        except Exception as exc:  # (an interpreter we do not know: no switch-outs, no crash)
+            preempter.hook, reason = None, f"{type(exc).__name__}: {exc}"
+        else:
+            reason = "no way to stop another thread at its next line"
+        if preempter.hook is None:
+            _warn(f"threads are not switched out by time on this interpreter ({reason}): a thread that "
+                  "computes without boundary calls keeps the others waiting")
             return False  # (not None: the scheduler does not ask again)
-        preempter = cls(scheduler, api)
         start_machinery_thread(preempter._watch)
         return preempter
 
@@ -361,48 +308,41 @@ class Preempter:
 
         def spot(frame):
             found = spot_of(frame, _monotonic() - scheduler.turn_began, len(scheduler.slots))
-            found[4] = _call_instruction(frame.f_code, frame.f_lasti)  # (where replay stops: the CALL)
+            found[4] = call_instruction(frame.f_code, frame.f_lasti)  # (where replay stops: the CALL)
             found[8] = _INSIDE
             return found
 
-        frame.f_trace_opcodes = True  # its first instruction after the call is an event
+        self.hook.watch_return(frame)  # its first instruction after the call is an event
         if scheduler.preempt_in_c(slot, frame, spot):
             self._asked = None
         else:
-            frame.f_trace_opcodes = False
+            self.hook.unwatch_return(frame)
 
     def _ask(self, slot, turns) -> None:
-        """Set our trace function on ``slot``'s thread state (unless something traces it)."""
-        api = self.api
+        """Ask ``slot``'s thread to stop at its next line (unless something traces it)."""
         with self.scheduler.mutex:  # the thread cannot end (and free its state) meanwhile
             if slot.finished or self.scheduler.holder is not slot:
                 return
-            tstate = api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
-            while tstate:
-                if ctypes.c_ulong.from_address(tstate + _TSTATE_THREAD_ID).value == slot.ident:
-                    if ctypes.c_void_p.from_address(tstate + _TSTATE_TRACEFUNC).value:
-                        return  # a debugger or coverage traces it: leave it alone
-                    self._asked = (slot, turns)
-                    api._PyEval_SetTrace(tstate, self._on_event, None)
-                    return
-                tstate = api.PyThreadState_Next(tstate)
+            self._asked = (slot, turns)
+            if not self.hook.ask(slot.ident):
+                self._asked = None
 
-    def _event(self, obj, frame, what, arg, _settrace=sys.settrace) -> int:
-        """In the running thread, on every trace event until it is switched out. (As the
-        interpreter finalizes, module globals are None: ``_settrace`` is kept here.)"""
+    def _event(self, frame, is_line: bool) -> None:
+        """In the asked thread, on every event of the hook until it is switched out."""
+        hook = self.hook
         try:
             if state.slot is not None and state.slot.in_c is not None:
                 self._back_from_c(state.slot)  # (any event: an instruction, a callback's call)
-                return 0
-            if what != _PYTRACE_LINE or state.busy:
-                return 0
+                return
+            if not is_line or state.busy:
+                return
             filename = frame.f_code.co_filename
             if is_ours(filename) or filename.startswith("<frozen importlib") or _finding_a_module(frame):
-                return 0  # (importlib may hold the import lock here; replay finds modules its own way)
+                return  # (importlib may hold the import lock here; replay finds modules its own way)
             slot = state.slot
             if slot is not None and slot.starting:
-                return 0  # inside Thread.start, which is no hand-over (its waits are real): later
-            _settrace(None)
+                return  # inside Thread.start, which is no hand-over (its waits are real): later
+            hook.stop()
             asked, self._asked = self._asked, None
             scheduler = self.scheduler
             if asked is not None and asked[1] == scheduler.turns and asked[0] is state.slot:
@@ -411,14 +351,20 @@ class Preempter:
             if slot is not None and slot.in_c is not None:  # switched out meanwhile, from the preempter
                 self._back_from_c(slot)
         except BaseException:  # never into the program; at worst this switch-out is lost
-            _settrace(None)
+            hook.stop()
             self._asked = None
-        return 0
 
     def _back_from_c(self, slot) -> None:
-        sys.settrace(None)
-        slot.in_c.f_trace_opcodes = False
+        self.hook.unwatch_return(slot.in_c)
+        self.hook.stop()
         self.scheduler.return_from_c(slot)
+
+
+def _warn(message: str) -> None:
+    try:
+        posix.write(2, f"retrace: warning: {message}\n".encode(errors="replace"))
+    except OSError:
+        pass
 
 
 # -- replay ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,8 +46,10 @@ class World:
         self.world = root / "world"
         self.dir = self.world / "project"
         self.home = self.world / "home"
-        self.tmp = self.world / "tmp"
-        for folder in (self.dir, self.home, self.tmp):
+        # TMPDIR short, under /tmp: a multiprocessing manager binds a Unix socket there,
+        # whose path may not be longer than 107 bytes (pytest-xdist's test paths are long).
+        self.tmp = Path(tempfile.mkdtemp(prefix="rt-world-"))
+        for folder in (self.dir, self.home):
             folder.mkdir(parents=True)
         self.recording = root / "recording"
 
@@ -84,6 +87,7 @@ class World:
 
     def tear_down(self) -> None:
         shutil.rmtree(self.world)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def assert_each_replays_alone(self, timeout: float = 300) -> dict:
         """Every process of the tree replays alone (``--process``), offline, ending as it

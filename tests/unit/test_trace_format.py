@@ -606,6 +606,10 @@ def test_golden_recordings_keep_decoding_to_the_same_events(golden):
 
 
 def test_the_current_writer_writes_the_golden_bytes(tmp_path):
+    expected = json.loads((FIXTURES / f"golden-format{fmt.FORMAT_VERSION}" / "expected.json").read_text())
+    if tuple(expected["python"]) != tuple(sys.version_info[:2]):
+        pytest.skip("values are written by their classes' names in this Python: defined per minor version "
+                    "(a recording is replayed by the Python that made it)")
     golden = FIXTURES / f"golden-format{fmt.FORMAT_VERSION}" / "values.bin"
     fresh = tmp_path / "values.bin"
     make_golden.write_values_trace(fresh)
