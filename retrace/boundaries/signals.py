@@ -18,6 +18,7 @@ from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, all_args
 from retrace.engine import templates
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import ThreadState, state
+from retrace.engine.tracing import PROFILER_FROM_A_TRACER, trace_opcodes
 from retrace.trace.format import SIGNAL_EVENT
 
 SIG_DFL = _signal.SIG_DFL
@@ -256,7 +257,7 @@ class _Signals:
                     self.pending = self.watch[1] = frame
                 self._touch(frame, frame.f_trace)
                 if frame is self.pending:
-                    frame.f_trace_opcodes = True
+                    trace_opcodes(frame, True)
             frame = frame.f_back
         sys.settrace(self.tracer)
 
@@ -267,7 +268,7 @@ class _Signals:
     def _touch(self, frame, previous) -> None:
         self.touched.append((frame, previous, frame.f_trace_opcodes))
         frame.f_trace = self.tracer
-        frame.f_trace_opcodes = frame.f_lineno == self.line or frame is self.pending
+        trace_opcodes(frame, frame.f_lineno == self.line or frame is self.pending)
 
     def _disarm(self) -> None:
         sys.settrace(self.prev_trace)
@@ -276,7 +277,7 @@ class _Signals:
             self.prev_profile = _UNTOUCHED
         for frame, previous, opcodes in self.touched:
             frame.f_trace = previous
-            frame.f_trace_opcodes = opcodes
+            trace_opcodes(frame, opcodes)
         self.touched.clear()
         self.target = self.pending = self.prev_trace = None
         self.watch[:] = [None, None]
@@ -295,15 +296,18 @@ class _Signals:
         if frame is self.pending:
             return self._deliver_here(frame)
         if event == "line":
-            frame.f_trace_opcodes = frame.f_lineno == self.line
+            trace_opcodes(frame, frame.f_lineno == self.line)
             return None
         if (event == "opcode" and frame.f_lasti == self.lasti and self._is_target(frame.f_code)
                 and _fingerprint(frame, self.names) == self.fingerprint):
             if self.after:
-                self.pending = self.watch[1] = frame  # a call: the handler runs once it has returned
-                self.prev_profile, self.profiled_call = sys.getprofile(), None
-                sys.setprofile(self.profiler)
-                return None
+                # A call: the handler runs once it has returned, at its C return (3.11's
+                # profiler) or at the frame's next event (engine/tracing.py).
+                self.pending = self.watch[1] = frame
+                if PROFILER_FROM_A_TRACER:
+                    self.prev_profile, self.profiled_call = sys.getprofile(), None
+                    sys.setprofile(self.profiler)
+                return self.tracer
             return self._deliver_here(frame)
         return None
 

@@ -42,6 +42,7 @@ from retrace.engine import nextline
 from retrace.engine.bytecode import at_call, call_instruction
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
+from retrace.engine.tracing import trace_opcodes
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
 _allocate_lock = originals.allocate_lock
@@ -422,7 +423,7 @@ class SpotWatcher:
             chained = previous(frame, event, arg) if previous is not None else None
             if event == "call" and is_spot_code(frame.f_code):
                 if inside:
-                    frame.f_trace_opcodes = True
+                    trace_opcodes(frame, True)
                 return local
             return chained
 
@@ -431,7 +432,8 @@ class SpotWatcher:
             if is_spot_code(frame.f_code):
                 touched.append((frame, frame.f_trace, frame.f_trace_opcodes))
                 frame.f_trace = local
-                frame.f_trace_opcodes = inside or frame.f_trace_opcodes
+                if inside:
+                    trace_opcodes(frame, True)
             frame = frame.f_back
         sys.settrace(on_call)
 
@@ -441,7 +443,7 @@ class SpotWatcher:
         sys.settrace(previous)
         for frame, trace, opcodes in touched:
             frame.f_trace = trace
-            frame.f_trace_opcodes = opcodes
+            trace_opcodes(frame, opcodes)
         # A frame that got ``local`` on its call keeps it (and so ``pending``) as long as it
         # lives: the frames listed here must not live that long with it (their locals would).
         touched.clear()
@@ -482,15 +484,16 @@ class SpotWatcher:
 
         def back(event_frame, event, arg):
             sys.settrace(previous)
-            frame.f_trace, frame.f_trace_opcodes = had
+            frame.f_trace = had[0]
+            trace_opcodes(frame, had[1])
             slot.doing = "waiting for its turn"
             scheduler._park(slot)
             slot.doing = "running"
             _refresh_locals(event_frame)
             return None
 
-        frame.f_trace_opcodes = True
         sys.settrace(back)  # (a call the C code makes back into Python is an event too)
+        trace_opcodes(frame, True)
         return back
 
     def missed(self, slot, what: str) -> None:
