@@ -30,16 +30,10 @@ import posix
 
 from retrace.engine.state import untraced
 from retrace.layout import DECLARED_FILE as RECORDED_FILE  # (DIR/boundaries.toml)
+from retrace.messages import warn
 
 ENV_VAR = "RETRACE_BOUNDARIES"
 _KEYS = frozenset({"module", "functions", "classes", "why"})
-
-
-def warn(message: str) -> None:
-    try:
-        posix.write(2, f"retrace: warning: {message}\n".encode(errors="replace"))
-    except OSError:
-        pass
 
 
 class Declaration:

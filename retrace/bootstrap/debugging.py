@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import sys
 
-from retrace.bootstrap.messages import say
+from retrace.messages import say
 from retrace.engine.state import ThreadState
 
 # Packages whose frames are the debugger's (pydevd is vendored inside debugpy).

@@ -15,7 +15,7 @@ import posix
 import time
 
 from retrace.bootstrap import children
-from retrace.bootstrap.messages import warn
+from retrace.messages import warn
 from retrace.engine.state import untraced
 from retrace.errors import EXIT_BAD_RECORDING, EXIT_DIVERGED, EXIT_RECORDING_ENDS, RecordingError, RetraceError
 from retrace.launch import replay_command

@@ -12,7 +12,7 @@ import os
 import posix
 import sys
 
-from retrace.bootstrap.messages import warn
+from retrace.messages import warn
 from retrace.engine.state import untraced
 from retrace.launch import helper_env
 from retrace.layout import UPLOAD_LOG

@@ -24,7 +24,7 @@ import retrace
 from retrace import declarations, layout, originals
 from retrace.bootstrap import fatalsignals
 from retrace.bootstrap.install import Installer
-from retrace.bootstrap.messages import warn
+from retrace.messages import warn
 from retrace.bootstrap.processes import RecordedTree
 from retrace.bootstrap.processfacts import (describe_main, imported_distributions, initial_settings, our_site_dirs,
                                             resource_usage)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from retrace.bootstrap.messages import warn
+from retrace.messages import warn
 from retrace.bootstrap.snapshot import Snapshot
 from retrace.recording import Recording, write_json
 from retrace.layout import RUN_DIR

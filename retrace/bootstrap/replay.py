@@ -25,7 +25,7 @@ from retrace.bootstrap import tracebacks
 from retrace.bootstrap import mainentry
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
 from retrace.bootstrap.install import Installer
-from retrace.bootstrap.messages import say
+from retrace.messages import say
 from retrace.bootstrap.processes import ReplayedTree
 from retrace.bootstrap.processfacts import our_site_dirs
 # The recorder's start-up modules are in the program's sys.modules, as when recorded, even

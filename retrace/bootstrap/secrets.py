@@ -214,7 +214,7 @@ class ReplaySecrets:
         if self.strict:
             raise RecordingError(f"this replay would give the program {values} as '*'s: {why}; "
                                  f"{where} (refused: --strict-secrets)")
-        from retrace.bootstrap.messages import say  # (replay's machinery: never loaded when recording)
+        from retrace.messages import say  # (replay's machinery: never loaded when recording)
 
         say(f"replaying with {values} as '*'s: {why}; {where}; what the program computes from them "
             "(a digest, a signature, a branch on their characters) may differ from the recording")

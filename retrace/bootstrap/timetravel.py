@@ -27,7 +27,7 @@ import sys
 import threading
 
 from retrace.bootstrap import debugging
-from retrace.bootstrap.messages import say
+from retrace.messages import say
 from retrace.bootstrap.stopping import stop_replaying
 from retrace.engine.state import state, untraced
 from retrace.errors import UsageError

@@ -14,7 +14,8 @@ Modules are patched when they are imported, however late.
 from __future__ import annotations
 
 from retrace.boundaries.spec import Family, Leaf, OnImport, Patch
-from retrace.declarations import Declaration, warn
+from retrace.declarations import Declaration
+from retrace.messages import warn
 
 
 def _make_function(engine, original, name):

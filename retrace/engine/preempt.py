@@ -34,7 +34,6 @@ that is already traced (a debugger, coverage) is not switched out by time.
 
 from __future__ import annotations
 
-import posix
 import sys
 
 from retrace import originals
@@ -43,6 +42,7 @@ from retrace.engine.bytecode import at_call, call_instruction
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
 from retrace.engine.tracing import trace_opcodes
+from retrace.messages import warn
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
 _allocate_lock = originals.allocate_lock
@@ -275,7 +275,7 @@ class Preempter:
         else:
             reason = "no way to stop another thread at its next line"
         if preempter.hook is None:
-            _warn(f"threads are not switched out by time on this interpreter ({reason}): a thread that "
+            warn(f"threads are not switched out by time on this interpreter ({reason}): a thread that "
                   "computes without boundary calls keeps the others waiting")
             return False  # (not None: the scheduler does not ask again)
         start_machinery_thread(preempter._watch)
@@ -360,12 +360,6 @@ class Preempter:
         self.hook.stop()
         self.scheduler.return_from_c(slot)
 
-
-def _warn(message: str) -> None:
-    try:
-        posix.write(2, f"retrace: warning: {message}\n".encode(errors="replace"))
-    except OSError:
-        pass
 
 
 # -- replay ------------------------------------------------------------------------------------
