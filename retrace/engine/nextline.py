@@ -28,6 +28,7 @@ from retrace.engine.state import start_machinery_thread
 _get_ident = _thread.get_ident
 _PYTRACE_LINE = 2
 _PROBE_BYTES = 512  # PyThreadState's fields we look for lie well within this
+_TOOL_NAME = "retrace"  # our sys.monitoring tool's name
 
 
 def _probe_trace(frame, event, arg):
@@ -160,8 +161,12 @@ class MonitoringEvents:
         if monitoring is None:
             return None
         for tool in (4, 3):  # (0-2 and 5 are named for debuggers, coverage, profilers, optimizers)
-            if monitoring.get_tool(tool) is None:
-                monitoring.use_tool_id(tool, "retrace")
+            owner = monitoring.get_tool(tool)
+            if owner == _TOOL_NAME:  # (a forked child has its parent's: its own now)
+                monitoring.set_events(tool, 0)
+                return cls(tool, on_event)
+            if owner is None:
+                monitoring.use_tool_id(tool, _TOOL_NAME)
                 return cls(tool, on_event)
         return None
 
