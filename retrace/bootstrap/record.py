@@ -24,7 +24,7 @@ import retrace
 from retrace import declarations, layout, originals
 from retrace.bootstrap import fatalsignals
 from retrace.bootstrap.install import Installer
-from retrace.messages import warn
+from retrace.messages import say, warn
 from retrace.bootstrap.processes import RecordedTree
 from retrace.bootstrap.processfacts import (describe_main, imported_distributions, initial_settings, our_site_dirs,
                                             resource_usage)
@@ -226,10 +226,7 @@ class RecordSession:
             with untraced():
                 self._write_facts(facts)
         if self.config.get("announce"):
-            try:
-                posix.write(2, f"retrace: recording saved to {self.recording.path}\n".encode())
-            except OSError:
-                pass
+            say(f"recording saved to {self.recording.path}")
 
     def _start_uploader(self) -> None:
         """RETRACE_UPLOAD: the root process, ending, ships the recording (production.py)."""

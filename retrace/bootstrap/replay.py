@@ -127,8 +127,8 @@ class ReplaySession:
                 counter = TurnCounter(turn_counter_path(), create=True)
                 self._turn_counter = counter
         except OSError as error:
-            posix.write(2, f"retrace: the tree's output is not put in the recorded order: cannot share "
-                           f"a turn counter ({error.strerror or error})\n".encode(errors="replace"))
+            say(f"the tree's output is not put in the recorded order: cannot share a turn counter "
+                f"({error.strerror or error})")
             return
         self.engine.output = WriteTurns(log, counter, self.engine.process_tree.process_id, say=say)
 

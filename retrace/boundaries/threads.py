@@ -134,7 +134,9 @@ class _Joining:
         self.handle = handle
 
     def acquire(self, blocking=True, timeout=-1):
-        self.handle.join(None if blocking and timeout < 0 else (timeout if blocking else 0))
+        if not blocking:
+            timeout = 0
+        self.handle.join(None if timeout < 0 else timeout)
         return self.handle.is_done()
 
     def release(self) -> None:
@@ -253,7 +255,9 @@ def _make_start_joinable_thread(engine, original, name):
     scheduler = engine.threads
 
     def start_joinable_thread(function, handle=None, daemon=True):
-        ours = handle if isinstance(handle, ThreadHandle) else ThreadHandle() if handle is None else None
+        if handle is None:
+            handle = ThreadHandle()
+        ours = handle if isinstance(handle, ThreadHandle) else None  # (else a real one: not ours to schedule)
         real = ours._handle if ours is not None else handle
 
         def real_start(bootstrap, args):

@@ -27,7 +27,9 @@ from retrace.engine.state import start_machinery_thread
 
 _get_ident = _thread.get_ident
 _PYTRACE_LINE = 2
-_PROBE_BYTES = 512  # PyThreadState's fields we look for lie well within this
+# The part of this thread's state the probe reads: 3.11's thread id and trace function lie
+# at 152 and 72, inside a state larger than this (nothing past the state is read).
+_PROBE_BYTES = 256
 _TOOL_NAME = "retrace"  # our sys.monitoring tool's name
 
 
@@ -124,8 +126,8 @@ def _thread_state_offsets(here: int) -> tuple[int, int] | None:
     if sys.gettrace() is not None:
         return None  # (something traces this thread: the probe cannot tell its function from ours)
     ident = _get_ident()
-    ids = [index for index, word in enumerate(words()) if word == ident]
     before = words()
+    ids = [index for index, word in enumerate(before) if word == ident]
     sys.settrace(_probe_trace)
     try:
         during = words()
