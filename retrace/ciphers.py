@@ -36,6 +36,33 @@ _NONCE = 12
 _RAW = 32  # X25519 keys, raw
 
 
+# What the ciphers import as they first seal or open a value (the trace's flusher thread
+# seals): a keyed recording and its replay import them all on the main thread at the start
+# instead (import_cipher_modules). threading, imported first by the flusher thread, would
+# take that thread for the main one (the interpreter's exit would wait for it forever);
+# random (cryptography's RSA module imports it), imported by retrace mid-run, would make
+# the program's own import of it find it done and read no entropy: a divergence.
+_CIPHER_MODULES = (
+    "threading", "base64", "encodings.ascii", "hashlib", "cryptography.exceptions",
+    "cryptography.fernet", "cryptography.hazmat.backends.openssl.backend",
+    "cryptography.hazmat.primitives.hashes", "cryptography.hazmat.primitives.serialization",
+    "cryptography.hazmat.primitives.kdf.hkdf", "cryptography.hazmat.primitives.asymmetric.x25519",
+    "cryptography.hazmat.primitives.ciphers.aead",
+)
+
+
+def import_cipher_modules() -> None:
+    """Before the program starts, in a keyed recording and in its replay alike (with or
+    without the key): the program then finds the same modules in both."""
+    from importlib import import_module
+
+    for name in _CIPHER_MODULES:
+        try:
+            import_module(name)
+        except ImportError:
+            return  # (no cryptography: the cipher says so when it is made)
+
+
 def _crypto():
     try:
         import cryptography  # noqa: F401

@@ -15,8 +15,8 @@
 # pytest-xdist's worker count (default: auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SUPPORTED=(3.11)    # the whole suite passes on these (retrace/launch.py's SUPPORTED_PYTHONS)
-PORTED=(3.12 3.13)  # being ported: asked for with --python (#17)
+SUPPORTED=(3.11)            # the whole suite passes on these (retrace/launch.py's SUPPORTED_PYTHONS)
+PORTED=(3.12 3.13)          # being ported: asked for with --python (#17)
 
 pythons=()
 while [ $# -gt 0 ]; do
@@ -62,7 +62,7 @@ for python in "${pythons[@]}"; do
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     past=()
-    for ported in "${PORTED[@]}"; do
+    for ported in ${PORTED[@]+"${PORTED[@]}"}; do
         if [ "$version" = "$ported" ]; then
             echo "note: Python $version is being ported: installing past requires-python"
             past=(--ignore-requires-python)

@@ -104,6 +104,42 @@ def test_asyncio_client_replays_with_the_server_gone(program):
     assert_same_run(recorded, app.replay())
 
 
+EAGER_TASKS = """
+    import asyncio, os, sys, time
+
+    async def fetch(n, port):
+        stamp = time.time()  # (an eager task runs this at once, inside create_task)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"task {n}\\n".encode())
+        await writer.drain()
+        line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        return n, stamp > 0, line.decode().split(" token:")[0], os.urandom(2).hex()
+
+    async def main(port):
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        tasks = [asyncio.create_task(fetch(n, port)) for n in range(4)]
+        print("started", [task.done() for task in tasks])
+        print(await asyncio.gather(*tasks))
+
+    asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio's eager tasks are 3.12's")
+def test_eager_tasks_replay_with_the_server_gone(program):
+    """3.12's eager task factory: a task's first steps run inside create_task, before the
+    caller goes on; the order of its calls (clock, connect, entropy) replays."""
+    app = program(EAGER_TASKS)
+    with EchoServer() as server:
+        recorded = app.record(str(server.port))
+    assert recorded.returncode == 0, recorded.stderr
+    assert "echo:task 3" in recorded.stdout and len(server.tokens) == 4
+    assert_same_run(recorded, app.replay())
+    assert_same_run(recorded, app.replay())
+
+
 TLS_CLIENT = """
     import asyncio, ssl, sys
 

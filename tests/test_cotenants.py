@@ -5,6 +5,8 @@ the recording as without retrace, and see the same thing on replay."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from conftest import LAUNCHER, PYTHON, assert_same_run, needs, run
@@ -271,6 +273,9 @@ SET_DISPLAYS = """
 """
 
 
+@pytest.mark.xfail(sys.version_info[:2] == (3, 12), strict=False,
+                   reason="3.12: for some hash seeds one set of strings iterates in another order on replay "
+                          "(issue #17, docs/limitations.md)")
 def test_a_replayed_script_iterates_its_constant_sets_as_recorded(program):
     """A set display's elements are a frozenset constant, and one read back from a
     compiled file may iterate in another order than the one compiled from source: the

@@ -64,6 +64,32 @@ def test_client_replays_the_answers_with_the_server_gone(program):
     assert_same_run(recorded, app.replay())
 
 
+WRITELINES = """
+    import asyncio, sys
+
+    async def main():
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
+        writer.writelines([b"one\\n", b"two\\n"])  # (3.12+: socket.sendmsg of an islice)
+        await writer.drain()
+        print(await reader.readline(), await reader.readline())
+        writer.close()
+        await writer.wait_closed()
+
+    asyncio.run(main())
+"""
+
+
+def test_buffers_given_as_an_iterator_are_sent_once_and_replayed(program):
+    """``sendmsg`` reads its buffers once: asyncio's ``writelines`` (3.12+) hands it an
+    ``islice`` of its queue. Before, the recorder's call key used up the iterator, the real
+    call sent nothing, and the program waited for an answer forever while recorded."""
+    app = program(WRITELINES)
+    with EchoServer() as server:
+        recorded = record_ok(app, str(server.port), timeout=30)
+    assert recorded.stdout.count("echo:") == 2, recorded.stdout
+    assert_same_run(recorded, app.replay())
+
+
 def test_replay_needs_no_network():
     """The premise of every test here: replays run where nothing can connect."""
     if not CAN_UNSHARE_NET:

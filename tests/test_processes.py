@@ -655,3 +655,42 @@ def test_writes_to_stdout_by_other_names_replay_in_the_recorded_order(program):
     assert recorded.stdout.count("child") == 48 and recorded.stderr.count("child") == 12
     for _ in range(3):
         assert_same_run(recorded, app.replay(timeout=60))
+
+
+FORK_WITH_A_THREAD = """
+    import os, sys, threading
+    stop = threading.Event()
+    if sys.argv[1] == "thread":
+        threading.Thread(target=stop.wait).start()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    stop.set()
+    print("forked", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("threads", ["thread", "alone"])
+def test_the_warning_of_a_fork_with_threads_is_a_plain_runs(program, threads):
+    """From 3.12 os.fork warns when the process has other threads (its OS threads:
+    retrace's own would count). The warning is the one a plain run prints, at the
+    program's line, and none without a thread of the program's; the replay prints it
+    alike, with the recorded pid."""
+    import re
+    import sys
+
+    from conftest import PYTHON
+
+    app = program(FORK_WITH_A_THREAD)
+    plain = run([PYTHON, "-W", "default", str(app.script), threads], cwd=app.dir)
+    recorded = app.record(threads, python_args=("-W", "default"))
+    assert recorded.returncode == plain.returncode == 0, recorded.stderr
+
+    def pidless(text):
+        return re.sub(r"pid=\d+", "pid=N", text)
+
+    assert pidless(recorded.stderr) == pidless(plain.stderr)
+    warned = "is multi-threaded, use of fork()" in plain.stderr
+    assert warned == (threads == "thread" and sys.version_info >= (3, 12))
+    assert_same_run(recorded, app.replay())

@@ -233,7 +233,7 @@ def test_flask_sessions_signed_with_a_secret_key_from_the_environment(program, t
     without = replay_ok(app)
     assert without.stderr.startswith(NOTICE), without.stderr
     assert without.returncode == 86, without.stderr
-    assert "FLASK_SECRET_KEY (environment)" in without.stderr and "header cookie" in without.stderr
+    assert "FLASK_SECRET_KEY (environment)" in without.stderr and "header cookie" in without.stderr, without.stderr
     assert "expected: io.open at" in without.stderr
 
     assert_exact(recorded, replay_ok(app, env={"RETRACE_KEY_FILE": str(tmp_path / "retrace.key")}))

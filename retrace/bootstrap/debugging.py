@@ -37,8 +37,10 @@ from retrace.engine.state import ThreadState
 DEBUGGER_PACKAGES = ("debugpy",)
 # Stdlib debugger modules: their frames are the debugger's too (pdb, and bdb below it).
 DEBUGGER_STDLIB = ("pdb", "bdb")
-# Shared with the debugger even when the recorded process had not imported it yet.
-SHARED_MODULES = frozenset({"threading", "_threading_local", "_weakrefset"})
+# Shared with the debugger even when the recorded process had not imported it yet
+# (warnings: pydevd's catch_warnings() reads sys.modules["warnings"]; from 3.13 a process
+# may start without it). Their import makes no boundary call.
+SHARED_MODULES = frozenset({"threading", "_threading_local", "_weakrefset", "warnings"})
 _STDLIB_DYNLOAD = os.path.join(os.path.dirname(os.__file__), "lib-dynload", "")
 
 _OTHER, _DEBUGGER, _ROOT = 0, 1, 2

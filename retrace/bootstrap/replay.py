@@ -322,6 +322,7 @@ class ReplaySession:
             return module.__loader__
         for name in ("__file__", "__cached__"):  # `-c`: no file (python takes them back at the end)
             module.__dict__.pop(name, None)
+        _keep_command_source(self.main["target"])
         from importlib.machinery import BuiltinImporter
 
         return BuiltinImporter
@@ -330,8 +331,10 @@ class ReplaySession:
         """The program's main raised ``value`` and python is about to print it with ``hook``."""
         if isinstance(value, RetraceError):
             fail(value)
-        if isinstance(value, KeyboardInterrupt) and self.engine.source.peek() is not None:
-            self.interrupted = True  # the user's Ctrl-C, not the recording's
+        if isinstance(value, KeyboardInterrupt):
+            tracebacks.main_interrupted = True  # (python is to die of SIGINT once it is printed)
+            if self.engine.source.peek() is not None:
+                self.interrupted = True  # the user's Ctrl-C, not the recording's
         if self.post_mortem and hook is not None:
             from retrace.bootstrap import timetravel
 
@@ -369,7 +372,9 @@ class ReplaySession:
                 exec(*_module_as_main(None))
             else:
                 # dont_inherit: this module's `from __future__ import annotations` is not the program's
-                exec(compile(main["target"], "<string>", "exec", dont_inherit=True), module.__dict__)
+                code = compile(main["target"], "<string>", "exec", dont_inherit=True)
+                _keep_command_source(main["target"])
+                exec(code, module.__dict__)
         except BaseException as exc:
             self.main_raised(exc)
             raise
@@ -438,6 +443,17 @@ REPLAY_MACHINERY = ("retrace.bootstrap.replay", "retrace.bootstrap.importer", "r
                     "retrace.bootstrap.stopping",
                     "retrace.bootstrap.timetravel", "retrace.engine.replayer", "retrace.trace.reader", "retrace.trace.items",
                     "retrace.trace.model", "retrace.__main__", "retrace.bootstrap.mainentry")
+
+
+def _keep_command_source(text: str) -> None:
+    """From 3.13 python keeps ``-c`` text in linecache as ``<string>`` before running it
+    (its tracebacks show the lines, inspect finds a source): the replay runs it from a
+    compiled entry, so it registers the text as python did."""
+    import linecache
+
+    register = getattr(linecache, "_register_code", None)  # (3.13's, for exactly this)
+    if register is not None:
+        register("<string>", text, "<string>")
 
 
 def _module_as_main(name: str | None):

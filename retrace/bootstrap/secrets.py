@@ -50,7 +50,7 @@ class RecordingSecrets:
             self._cipher, described = None, {}
         self.info = {"salt": salt, "keyed": self._cipher is not None, **described}
         if self._cipher is not None:
-            _import_threading_here()
+            ciphers.import_cipher_modules()
 
     def environment(self, env: dict) -> dict:
         """``env`` as settings.json keeps it: the key variables left out, secrets sealed."""
@@ -139,15 +139,6 @@ def _with_arguments(main: dict, orig_argv: list, args: list) -> tuple[dict, list
     return dict(main, argv=[main["argv"][0], *args]), [*orig_argv[:first], *args] if first >= 0 else orig_argv
 
 
-def _import_threading_here() -> None:
-    """The cipher's first use, in the flusher thread, imports ``threading`` (cryptography's
-    OpenSSL binding does). Imported first by that thread, ``threading`` would take it for
-    the main thread, and the interpreter's exit would wait for it forever (it ends in
-    atexit, after that wait). So a keyed recording imports it on the main thread, at the
-    start, and its replay does too (the program sees the same modules)."""
-    import threading  # noqa: F401
-
-
 # -- replay -------------------------------------------------------------------------------
 class ReplaySecrets:
     """A replay's side: the key it was given (read before the recorded environment
@@ -174,7 +165,7 @@ class ReplaySecrets:
             return
         sealed_env, sealed_args = settings.get("sealed_env") or {}, settings.get("sealed_args") or {}
         if info.get("keyed"):
-            _import_threading_here()
+            ciphers.import_cipher_modules()  # (as its recording did)
         cipher = ciphers.for_replay(info, self.given) if self.can_open(info) else None
         if cipher is None:
             source.sealed_settings = [f"{name} (environment)" for name, entries in sealed_env.items() if entries]

@@ -18,6 +18,9 @@ from retrace.engine.state import untraced
 # Replay: io.open for the traceback printer, serving program sources from run/ (set by
 # bootstrap/replay.py); None when recording.
 source_opener = None
+# Replay: python is about to print the KeyboardInterrupt its main did not catch (set by
+# bootstrap/replay.py on the audit event ``sys.excepthook``).
+main_interrupted = False
 
 
 class reading_sources:
@@ -50,10 +53,20 @@ class reading_sources:
 # from 3.13 the printer is the traceback module, reading through linecache and tokenize's
 # own alias of open.
 _SOURCE_OPENERS = (("io", "open"), ("tokenize", "_builtin_open"))
-# From 3.13 the interpreter's printer is Python's (traceback, linecache, tokenize). Only
-# there is tokenize imported early: importing it inside the hook on 3.11 makes an uncaught
-# Ctrl-C end with status 1 instead of dying of SIGINT.
+# From 3.13 the interpreter's printer is Python's (traceback, linecache, tokenize).
 PRINTER_USES_TOKENIZE = sys.version_info >= (3, 13)
+
+
+def _mark_death_by_sigint() -> None:
+    """Python dies of SIGINT after its main let a KeyboardInterrupt through only if no
+    text was run by exec since (CPython's run_eval_code_obj clears its mark; importing a
+    module that makes a namedtuple, tokenize, runs text). Reading sources for the printer
+    can import: the mark is set again as that function sets it, by a KeyboardInterrupt
+    leaving text run by exec."""
+    try:
+        exec("raise KeyboardInterrupt")
+    except KeyboardInterrupt:
+        pass
 
 
 def program_frames(tb):
@@ -78,6 +91,8 @@ def install() -> None:
         if value is not None:
             value.__traceback__ = tb
         with reading_sources():  # reading source lines to show them is no boundary, in either mode
+            if main_interrupted and isinstance(value, KeyboardInterrupt):
+                _mark_death_by_sigint()
             original(kind, value, tb)
 
     sys.excepthook = excepthook

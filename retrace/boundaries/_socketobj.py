@@ -182,8 +182,21 @@ _PLAIN_METHODS = {
     "setsockopt": _key_plain, "getsockopt": _key_plain, "shutdown": _key_plain,
     "recv": _key_plain, "recvfrom": _key_plain, "recvmsg": _key_plain,
     "send": _key_data, "sendto": _key_data,
-    "sendmsg": _key_buffers, "sendmsg_afalg": _key_plain,
+    "sendmsg_afalg": _key_plain,
 }
+
+
+def _buffers_listed(method):
+    """``sendmsg``/``recvmsg_into`` whose buffers may be any iterable (asyncio's is an
+    ``islice``, 3.12+): read once into a list, for the key and for the call alike."""
+    def with_buffers_listed(sock, buffers, *args, **kwargs):
+        if type(buffers) is not list and type(buffers) is not tuple:
+            buffers = list(buffers)
+        return method(sock, buffers, *args, **kwargs)
+
+    with_buffers_listed.__name__ = with_buffers_listed.__qualname__ = method.__name__
+    with_buffers_listed.__doc__ = method.__doc__
+    return with_buffers_listed
 
 
 def make_socket_class(engine, base):
@@ -330,6 +343,8 @@ def make_socket_class(engine, base):
         method = getattr(_CSocket, name, None)
         if method is not None:
             setattr(socket, name, leaf(f"socket.{name}", method, key=key))
+    if hasattr(_CSocket, "sendmsg"):
+        socket.sendmsg = _buffers_listed(leaf("socket.sendmsg", _CSocket.sendmsg, key=_key_buffers, depth=2))
     sendall.__name__ = sendall.__qualname__ = "sendall"
     socket.sendall = leaf("socket.sendall", sendall, key=_key_data)
     socket.recv_into = leaf("socket.recv_into", _CSocket.recv_into, key=_key_data,
@@ -337,8 +352,8 @@ def make_socket_class(engine, base):
     socket.recvfrom_into = leaf("socket.recvfrom_into", _CSocket.recvfrom_into, key=_key_data,
                                 store=_store_from_into, load=_load_from_into)
     if hasattr(_CSocket, "recvmsg_into"):
-        socket.recvmsg_into = leaf("socket.recvmsg_into", _CSocket.recvmsg_into, key=_key_buffers,
-                                   store=_store_msg_into, load=_load_msg_into)
+        socket.recvmsg_into = _buffers_listed(leaf("socket.recvmsg_into", _CSocket.recvmsg_into, key=_key_buffers,
+                                                   store=_store_msg_into, load=_load_msg_into, depth=2))
     socket.__module__ = base.__module__
     socket.__qualname__ = base.__qualname__
     return socket

@@ -26,8 +26,16 @@ time interleaves as it happens.
 
 from __future__ import annotations
 
+import sys
+
 from retrace.boundaries.spec import Family, Patch, Turn, replacing
 from retrace.engine.state import hold_signals, release_signals, state
+
+# From 3.12 os.fork warns, in the parent, when the process has more than one thread: it
+# counts the OS's threads, retrace's own among them. The C warning is silenced and the one
+# a plain run gives is issued instead, from the program's threads (the scheduler's, the
+# same in both runs), at the program's call (_warn_of_threads).
+_FORK_WARNS_OF_THREADS = sys.version_info >= (3, 12)
 
 
 def _outcome(value):
@@ -56,25 +64,52 @@ def _make_fork(engine, original, name):
         if not recording:
             pid = leaf(None)  # the parent's recorded answer (or the error fork raised)
             if not tree.follows(child):
+                _warn_of_threads(engine, name)
                 return pid  # --process names a process elsewhere in the tree: this child is not run
         # The child's fork hook opens its trace / switches to its recording (bootstrap/).
         tree.forking = child
         held = hold_signals()  # (until the child records as itself: see hold_signals)
         try:
-            real = original()
+            real = _quietly(original) if _FORK_WARNS_OF_THREADS else original()
         except OSError as exc:
             return leaf(exc)
         finally:
             tree.forking = None
             release_signals(held)
-        if recording or _pid(real) == 0:
-            return leaf(real)  # parent: the pid; child: its own first fork event, 0
-        if tree.on_the_way:
-            tree.hand_over_to(_pid(real))  # --process: on the way to the replayed process
-        tree.replayed_children[_pid(pid)] = _pid(real)
+        if _pid(real) == 0:
+            return leaf(real)  # the child: its own first fork event, 0
+        if recording:
+            pid = leaf(real)
+        else:
+            if tree.on_the_way:
+                tree.hand_over_to(_pid(real))  # --process: on the way to the replayed process
+            tree.replayed_children[_pid(pid)] = _pid(real)
+        _warn_of_threads(engine, name)
         return pid
 
     return replacing(fork, original)
+
+
+def _quietly(original):
+    """The real fork without its own warning of threads (the forking thread holds the
+    turn: no other thread of the program runs Python meanwhile)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"This process \(pid=\d+\) is multi-threaded", DeprecationWarning)
+        return original()
+
+
+def _warn_of_threads(engine, name: str) -> None:
+    """The parent's warning of a plain run, if the program has other threads: its pid is
+    read through os.getpid (an event after the fork's: the recorded pid on replay)."""
+    if not _FORK_WARNS_OF_THREADS or sum(1 for slot in engine.threads.slots if not slot.finished) <= 1:
+        return
+    import os
+    import warnings
+
+    warnings.warn(f"This process (pid={os.getpid()}) is multi-threaded, use of {name.rpartition('.')[2]}() "
+                  "may lead to deadlocks in the child.", DeprecationWarning, stacklevel=3)
 
 
 FAMILY = Family(

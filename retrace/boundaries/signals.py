@@ -18,7 +18,8 @@ from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, all_args
 from retrace.engine import templates
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import ThreadState, state
-from retrace.engine.tracing import PROFILER_FROM_A_TRACER, trace_opcodes
+from retrace.engine.tracing import (PROFILER_FROM_A_TRACER, frame_locals, trace_opcodes, unwatch_c_returns,
+                                    watch_c_returns)
 from retrace.trace.format import SIGNAL_EVENT
 
 SIG_DFL = _signal.SIG_DFL
@@ -65,7 +66,7 @@ _PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
 def _plain_names(frame) -> list:
     """The frame's local names holding plain values (ints, strs, floats...)."""
     try:
-        items = list(frame.f_locals.items())
+        items = list(frame_locals(frame).items())
     except Exception:
         return []
     return sorted(name for name, value in items
@@ -76,7 +77,7 @@ def _fingerprint(frame, names) -> int:
     """A digest of the values of ``names`` in the frame (the same in record and replay:
     the hash seed is the recording's)."""
     try:
-        found = frame.f_locals
+        found = frame_locals(frame)
         values = [found.get(name, _MISSING_NAME) for name in names]
         # hash(None) is None's address in 3.11: it differs from one process to the next
         return hash(tuple([_NONE if value is None else value for value in values])) & 0xFFFFFFFFFFFF
@@ -113,10 +114,13 @@ class _Signals:
             self.deliverer = _build(self._deliver_before, _no_after)
             self.watch = [None, None]  # the tracer's gate: [instruction, frame due]
             self.tracer = _build(self._trace_before, _no_after, self.watch)
-            # Then, for a call, its c_return (profile event): the handler runs as the call
-            # returns, with the frame still at the call (a traceback points at the call).
+            # Then, for a call, its c_return (profile event; 3.12+: sys.monitoring's
+            # C_RETURN): the handler runs as the call returns, with the frame still at the
+            # call (a traceback points at the call).
             self.profiler = _build(self._profile_before, _no_after)
             self.prev_profile = self.profiled_call = _UNTOUCHED
+            self.c_returns = _build(self._c_return_before, _no_after)
+            self.c_watched: list = []  # the codes whose C calls' returns are watched (3.12+)
             self.target = None       # the delivery the tracer waits for
             self.pending = None      # the frame to deliver in at its next event
             self.touched: list = []  # (frame, its f_trace, its f_trace_opcodes) to restore
@@ -269,12 +273,20 @@ class _Signals:
         self.touched.append((frame, previous, frame.f_trace_opcodes))
         frame.f_trace = self.tracer
         trace_opcodes(frame, frame.f_lineno == self.line or frame is self.pending)
+        code = frame.f_code
+        if self.after and not PROFILER_FROM_A_TRACER and code not in self.c_watched:
+            # (3.12+: before the call starts; a call under way when watched reports no return)
+            if watch_c_returns(code, self.c_returns):
+                self.c_watched.append(code)
 
     def _disarm(self) -> None:
         sys.settrace(self.prev_trace)
         if self.prev_profile is not _UNTOUCHED:
             sys.setprofile(self.prev_profile)
             self.prev_profile = _UNTOUCHED
+        for code in self.c_watched:
+            unwatch_c_returns(code)
+        self.c_watched.clear()
         for frame, previous, opcodes in self.touched:
             frame.f_trace = previous
             trace_opcodes(frame, opcodes)
@@ -302,7 +314,7 @@ class _Signals:
                 and _fingerprint(frame, self.names) == self.fingerprint):
             if self.after:
                 # A call: the handler runs once it has returned, at its C return (3.11's
-                # profiler) or at the frame's next event (engine/tracing.py).
+                # profiler, 3.12's monitoring) or else at the frame's next event.
                 self.pending = self.watch[1] = frame
                 if PROFILER_FROM_A_TRACER:
                     self.prev_profile, self.profiled_call = sys.getprofile(), None
@@ -319,6 +331,12 @@ class _Signals:
         elif (event == "c_return" or event == "c_exception") and arg is self.profiled_call:
             return self._deliver_here(frame)
         return None
+
+    def _c_return_before(self, code, offset, callable, arg0):
+        frame = sys._getframe(2)  # (below this and the handler function: the program's)
+        if self.target is None or frame is not self.pending or offset != self.lasti:
+            return None
+        return self._deliver_here(frame)
 
     def _deliver_here(self, frame):
         event = self.target

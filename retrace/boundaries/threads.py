@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import sys
 import weakref
+from types import MethodType
 
 from retrace import originals
 from retrace.boundaries.spec import Family, Leaf, OnImport, Patch, Turn
@@ -264,7 +265,9 @@ def _make_start_joinable_thread(engine, original, name):
             if ours is not None and type(args[0]) is Slot:  # (a scheduled thread: its end is the slot's)
                 ours._slot = args[0]
                 args[0].sentinel = ours
-            return original(lambda: bootstrap(*args), handle=real, daemon=daemon)
+            owner = getattr(bootstrap, "__self__", None)  # (the thread, for a debugger's hook: scheduler.py)
+            entry = (lambda: bootstrap(*args)) if owner is None else MethodType(lambda owner: bootstrap(*args), owner)
+            return original(entry, handle=real, daemon=daemon)
 
         scheduler.start_new_thread(real_start, function, (), {})
         if ours is None:

@@ -24,13 +24,13 @@ import sys
 
 from retrace import originals
 from retrace.engine.state import start_machinery_thread
+from retrace.engine.tracing import add_local_events, monitoring_tool, remove_local_events
 
 _get_ident = _thread.get_ident
 _PYTRACE_LINE = 2
 # The part of this thread's state the probe reads: 3.11's thread id and trace function lie
 # at 152 and 72, inside a state larger than this (nothing past the state is read).
 _PROBE_BYTES = 256
-_TOOL_NAME = "retrace"  # our sys.monitoring tool's name
 
 
 def _probe_trace(frame, event, arg):
@@ -159,18 +159,8 @@ class MonitoringEvents:
 
     @classmethod
     def make(cls, on_event):
-        monitoring = getattr(sys, "monitoring", None)
-        if monitoring is None:
-            return None
-        for tool in (4, 3):  # (0-2 and 5 are named for debuggers, coverage, profilers, optimizers)
-            owner = monitoring.get_tool(tool)
-            if owner == _TOOL_NAME:  # (a forked child has its parent's: its own now)
-                monitoring.set_events(tool, 0)
-                return cls(tool, on_event)
-            if owner is None:
-                monitoring.use_tool_id(tool, _TOOL_NAME)
-                return cls(tool, on_event)
-        return None
+        tool = monitoring_tool()
+        return None if tool is None else cls(tool, on_event)
 
     def ask(self, ident: int) -> bool:
         self.asked = ident
@@ -195,18 +185,18 @@ class MonitoringEvents:
             return
         monitoring.set_events(self.tool, 0)
         if self.watched is not None:
-            monitoring.set_local_events(self.tool, self.watched, 0)
+            remove_local_events(self.tool, self.watched, self._events.INSTRUCTION)
             self.watched = None
 
     def watch_return(self, frame) -> None:
         events = self._events
         self.watched = frame.f_code
-        sys.monitoring.set_local_events(self.tool, frame.f_code, events.INSTRUCTION)
+        add_local_events(self.tool, frame.f_code, events.INSTRUCTION)
         sys.monitoring.set_events(self.tool, events.LINE | events.PY_START)  # (a callback's call too)
 
     def unwatch_return(self, frame) -> None:
         if self.watched is not None:
-            sys.monitoring.set_local_events(self.tool, self.watched, 0)
+            remove_local_events(self.tool, self.watched, self._events.INSTRUCTION)
             self.watched = None
         sys.monitoring.set_events(self.tool, self._events.LINE if self.asked is not None else 0)
 

@@ -41,7 +41,7 @@ from retrace.engine import nextline
 from retrace.engine.bytecode import at_call, call_instruction
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
-from retrace.engine.tracing import trace_opcodes
+from retrace.engine.tracing import frame_locals, trace_opcodes
 from retrace.messages import warn
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
@@ -88,7 +88,7 @@ def frame_digest(frame) -> int:
     """A frame's function and instruction, the plain values (and container lengths) of
     its locals and of the globals its code names (``counter += 1`` on a global)."""
     code = frame.f_code
-    found = frame.f_locals  # (each read copies the fast locals into a dict: read once)
+    found = frame_locals(frame)  # (each read copies the fast locals into a dict: read once)
     in_globals = frame.f_globals
     parts: list = [code.co_name, call_instruction(code, frame.f_lasti)]
     if found is not in_globals:
@@ -176,7 +176,7 @@ def frame_key(frame) -> list:
     """[[name, type code, hash or length, flags], ...] of the frame's plain locals (and
     the plain globals its code names), in code order."""
     code = frame.f_code
-    found = frame.f_locals
+    found = frame_locals(frame)
     in_globals = frame.f_globals
     entries: list = []
     if found is not in_globals:
@@ -209,7 +209,7 @@ class KeyCheck:
 
     def rest(self, frame) -> bool:
         """Whether every entry holds; if not, the one that does not is the next probe."""
-        found = frame.f_locals
+        found = frame_locals(frame)
         for entry in self.entries:
             if not entry_holds(entry, found, frame.f_globals):
                 self.probe = entry
@@ -376,7 +376,7 @@ class SpotWatcher:
         spot = item[2]
         if type(spot) is not list or len(spot) < 7:
             self.engine.thread_diverged(f"damaged switch-out item {spot!r}")
-        file, function, firstlineno, _, lasti, digests = spot[:6]
+        file, function, firstlineno, line, lasti, digests = spot[:6]
         threads = spot[7] if len(spot) > 7 else None  # (recordings made before it was kept)
         # Inside a call: the recording switched the thread out while it was in C, at that
         # call's instruction; replay stops there just before the call (an opcode event).
@@ -393,13 +393,17 @@ class SpotWatcher:
             return code.co_firstlineno == firstlineno and code.co_name == function and code.co_filename == file
 
         # Line (or opcode) events only in frames of the spot's code; the cheap digests first.
+        # Opcode events are asked for on the spot's line only, at its line events (asked
+        # for at a call, 3.12 and 3.13 may never send them: engine/tracing.py).
         def local(frame, event, arg, _unbound=_UNBOUND, _sized=_SIZED, _mask=_KEY_HASH_BITS):
             if frame.f_lasti != lasti or event != wanted:
+                if inside and event == "line":
+                    trace_opcodes(frame, frame.f_lineno == line)
                 return local
             probe = key.probe  # (inline: this runs at every pass of the spot's line)
             if probe is not None:
                 name, kind, sized, wanted_value, is_global = probe
-                value = (frame.f_globals if is_global else frame.f_locals).get(name, _unbound)
+                value = (frame.f_globals if is_global else frame_locals(frame)).get(name, _unbound)
                 if sized:
                     if type(value) not in _sized or len(value) != wanted_value:
                         return local
@@ -416,8 +420,6 @@ class SpotWatcher:
         def on_call(frame, event, arg):
             chained = previous(frame, event, arg) if previous is not None else None
             if event == "call" and is_spot_code(frame.f_code):
-                if inside:
-                    trace_opcodes(frame, True)
                 return local
             return chained
 
@@ -427,7 +429,7 @@ class SpotWatcher:
                 touched.append((frame, frame.f_trace, frame.f_trace_opcodes))
                 frame.f_trace = local
                 if inside:
-                    trace_opcodes(frame, True)
+                    trace_opcodes(frame, frame.f_lineno == line)
             frame = frame.f_back
         sys.settrace(on_call)
 
@@ -506,7 +508,7 @@ def _refresh_locals(frame) -> None:
     locals into its ``f_locals`` dict before a Python trace function and back after it,
     cells included, so a shared cell (``nonlocal total``) that another thread set
     meanwhile would get its old value back. Reading ``f_locals`` copies them in anew."""
-    frame.f_locals
+    frame_locals(frame)
 
 
 def missed_item(engine, item, what: str) -> None:

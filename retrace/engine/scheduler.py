@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from types import MethodType
 
 from retrace import originals
 from retrace.engine.state import state
@@ -114,10 +115,18 @@ class Scheduler:
         self.active = True
         self.idle = False
         self.threads_started()
-        return real_start(self._bootstrap, (slot, function, args, kwargs))
+        entry = self._bootstrap
+        if _is_thread_bootstrap(function):
+            # Bound to the thread: a debugger's thread-start hook (pydevd's) takes the
+            # thread from the started function's __self__, as without retrace.
+            entry = MethodType(self._bootstrap_of, function.__self__)
+        return real_start(entry, (slot, function, args, kwargs))
 
     def threads_started(self) -> None:
         """A second thread exists (recording: the preempter starts watching)."""
+
+    def _bootstrap_of(self, thread, slot: Slot, function, args, kwargs) -> None:
+        self._bootstrap(slot, function, args, kwargs)
 
     def _bootstrap(self, slot: Slot, function, args, kwargs) -> None:
         state.slot = slot
