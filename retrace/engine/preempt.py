@@ -41,7 +41,7 @@ from retrace.engine import nextline
 from retrace.engine.bytecode import at_call, call_instruction
 from retrace.engine.divergence import is_ours
 from retrace.engine.state import mark_machinery_thread, start_machinery_thread, state
-from retrace.engine.tracing import frame_locals, trace_opcodes
+from retrace.engine.tracing import CO_OPTIMIZED, frame_locals, trace_opcodes
 from retrace.messages import warn
 from retrace.trace.format import PREEMPT_ID, SWITCH_ID
 
@@ -60,7 +60,6 @@ _INSIDE = 1  # a switch-out spot's 9th item: the thread was inside the call at i
 _PLAIN = frozenset({int, float, str, bytes, bool})
 _NONE = -0x4E4F4E45  # stands for None in digests: hash(None) is its address in 3.11
 _SIZED = frozenset({list, dict, set, frozenset, tuple, bytearray})
-_CO_OPTIMIZED = 0x0001  # (inspect.CO_OPTIMIZED: a function's code, whose locals are fast)
 _RUNPY = "<frozen runpy>"  # (runpy's code is frozen in 3.11)
 _UNBOUND = object()  # (not plain: left out of digests, as a variable not in f_locals)
 
@@ -102,7 +101,7 @@ def _locals_in_order(code, found: dict):
     frame keeps one ``f_locals`` dict, and a variable unbound when it was first read goes
     last once bound; replay reads it from the frame's start, recording only at the spot.
     Other frames' locals (a class body's) are a namespace, in the program's own order."""
-    if not code.co_flags & _CO_OPTIMIZED:
+    if not code.co_flags & CO_OPTIMIZED:
         return found.values()
     names = dict.fromkeys(code.co_varnames + code.co_cellvars + code.co_freevars)  # (an argument may be a cell)
     return [found.get(name, _UNBOUND) for name in names]
@@ -393,12 +392,13 @@ class SpotWatcher:
             return code.co_firstlineno == firstlineno and code.co_name == function and code.co_filename == file
 
         # Line (or opcode) events only in frames of the spot's code; the cheap digests first.
-        # Opcode events are asked for on the spot's line only, at its line events (asked
-        # for at a call, 3.12 and 3.13 may never send them: engine/tracing.py).
+        # Opcode events are asked for on the spot's line only: at a call (a generator resumed
+        # on that line gets no line event first) and again at the line's line events
+        # (asked for at a call, 3.12 and 3.13 may never send them: engine/tracing.py).
         def local(frame, event, arg, _unbound=_UNBOUND, _sized=_SIZED, _mask=_KEY_HASH_BITS):
             if frame.f_lasti != lasti or event != wanted:
                 if inside and event == "line":
-                    trace_opcodes(frame, frame.f_lineno == line)
+                    trace_opcodes(frame, frame.f_lineno == line, again=True)
                 return local
             probe = key.probe  # (inline: this runs at every pass of the spot's line)
             if probe is not None:
@@ -420,6 +420,8 @@ class SpotWatcher:
         def on_call(frame, event, arg):
             chained = previous(frame, event, arg) if previous is not None else None
             if event == "call" and is_spot_code(frame.f_code):
+                if inside:
+                    trace_opcodes(frame, frame.f_lineno == line)
                 return local
             return chained
 

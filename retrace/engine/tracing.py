@@ -17,15 +17,17 @@ _INSTRUMENTED = hasattr(sys, "monitoring")
 _TOOL_NAME = "retrace"
 _TOOL_IDS = (4, 3)  # (0-2 and 5 are named for debuggers, coverage, profilers, optimizers)
 _claimed = [None, None]  # [tool id, the process that claimed it]
-_CO_OPTIMIZED = 0x0001  # (inspect.CO_OPTIMIZED: a function's code, whose locals are fast)
+CO_OPTIMIZED = 0x0001  # (inspect.CO_OPTIMIZED: a function's code, whose locals are fast)
 # A C call's return and raise: sys.monitoring turns them on only with CALL.
 _C_CALL_EVENTS = (sys.monitoring.events.CALL | sys.monitoring.events.C_RETURN
                   | sys.monitoring.events.C_RAISE) if _INSTRUMENTED else 0
 
 
-def trace_opcodes(frame, on: bool) -> None:
-    """Opcode events (``sys.settrace``'s "opcode") in ``frame`` from its next instruction."""
-    if frame.f_trace_opcodes == on:
+def trace_opcodes(frame, on: bool, again: bool = False) -> None:
+    """Opcode events (``sys.settrace``'s "opcode") in ``frame`` from its next instruction.
+    ``again``: asked for already, from a "call" event, where 3.12 and 3.13 may not honour
+    it: the tracer is set anew even though the flag is on."""
+    if frame.f_trace_opcodes == on and not (again and on and _INSTRUMENTED):
         return
     frame.f_trace_opcodes = on
     if _INSTRUMENTED:
@@ -44,7 +46,7 @@ def frame_locals(frame):
     comprehension (inlined, PEP 709) has CPython write the comprehension's hidden variable
     back once it returns, with a RuntimeWarning the program would print."""
     code = frame.f_code
-    if not code.co_flags & _CO_OPTIMIZED and code.co_name == "<module>":
+    if not code.co_flags & CO_OPTIMIZED and code.co_name == "<module>":
         return frame.f_globals
     return frame.f_locals
 
