@@ -209,7 +209,8 @@ def test_replay_of_an_io_bound_program_does_not_wait(program, capsys):
     recorded = app.record()
     recording_took = time.monotonic() - started
     assert recorded.returncode == 0, recorded.stderr
-    assert "waited 2.0" in recorded.stdout
+    waited = float(recorded.stdout.rsplit("waited ", 1)[1])
+    assert waited >= 2.0, recorded.stdout  # (more on a loaded machine)
     started = time.monotonic()
     replayed = app.replay()
     replay_took = time.monotonic() - started

@@ -5,8 +5,6 @@ the recording as without retrace, and see the same thing on replay."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from conftest import LAUNCHER, PYTHON, assert_same_run, needs, run
@@ -273,14 +271,12 @@ SET_DISPLAYS = """
 """
 
 
-@pytest.mark.xfail(sys.version_info[:2] == (3, 12), strict=False,
-                   reason="3.12: for some hash seeds one set of strings iterates in another order on replay "
-                          "(issue #17, docs/limitations.md)")
 def test_a_replayed_script_iterates_its_constant_sets_as_recorded(program):
     """A set display's elements are a frozenset constant, and one read back from a
-    compiled file may iterate in another order than the one compiled from source: the
-    replayed script's code keeps the recorded orders (or is run by retrace's runner when
-    it cannot), under every hash seed."""
+    compiled file, or compiled by a process that interned one of its strings before, may
+    iterate in another order than the recording's: the recording keeps each order, and the
+    replayed script's code iterates so (or is run by retrace's runner when it cannot),
+    under every hash seed."""
     import shutil
 
     app = program(SET_DISPLAYS)
@@ -293,3 +289,37 @@ def test_a_replayed_script_iterates_its_constant_sets_as_recorded(program):
         outputs.add(recorded.stdout)
         assert_same_run(recorded, app.replay())
     assert len(outputs) > 1  # (the seeds did vary the orders)
+
+
+SET_MODULE = """
+    import words
+    print(words.WORDS, words.letters())
+"""
+WORDS_MODULE = """
+    WORDS = [w for w in {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}]
+    def letters():
+        return list({"m", "n", "o", "k", "l", "j", "i", "h"})
+"""
+
+
+def test_an_imported_modules_constant_sets_iterate_as_recorded(program):
+    """A module of the program's, read from its compiled file (marshal's orders) or
+    compiled from source (the orders of the recording's process): the replay, which
+    compiles it from run/, iterates its constant sets as when recorded, under every seed."""
+    import shutil
+
+    app = program(SET_MODULE)
+    module = app.write("words.py", WORDS_MODULE)
+    outputs = set()
+    for attempt in range(10):
+        shutil.rmtree(app.dir / "__pycache__", ignore_errors=True)
+        if attempt % 2:
+            compiled = run([PYTHON, "-m", "py_compile", str(module)])
+            assert compiled.returncode == 0, compiled.stderr
+        if app.recording.exists():
+            shutil.rmtree(app.recording)
+        recorded = app.record(env={"PYTHONDONTWRITEBYTECODE": "1"})
+        assert recorded.returncode == 0, recorded.stderr
+        outputs.add(recorded.stdout)
+        assert_same_run(recorded, app.replay())
+    assert len(outputs) > 1

@@ -6,6 +6,7 @@ file system would print something else or fail.
 """
 
 import os
+import random
 import shutil
 import textwrap
 
@@ -101,7 +102,9 @@ def test_reading_a_large_file_in_chunks_and_lines(program):
         count = sum(1 for _ in open("big.txt"))
         print(h.hexdigest(), count)
     """)
-    (app.dir / "big.bin").write_bytes(os.urandom(300_000))
+    # (seeded: os.urandom's bytes hold a secret's shape, `pwd=...`, about once in 500 such
+    # files, and a sealed value replays blanked without the key, with a warning)
+    (app.dir / "big.bin").write_bytes(random.Random(17).randbytes(300_000))
     (app.dir / "big.txt").write_text("".join(f"line {i}\n" for i in range(20_000)))
     recorded = record_ok(app)
     (app.dir / "big.bin").write_bytes(b"other")

@@ -960,6 +960,46 @@ def test_a_thread_computing_in_a_path_hook_replays(program):
     assert recorded.stdout.startswith("searched ")
 
 
+SLOW_TO_HAND_OVER = """
+    import threading
+    import retrace.engine.preempt as preempt
+
+    real_spot_of = preempt.spot_of
+
+    def slow_in_the_worker(*args):
+        # (the preempter runs meanwhile, while the worker still holds its turn)
+        if threading.current_thread().name == "worker":
+            for _ in range(300_000):
+                pass
+        return real_spot_of(*args)
+
+    preempt.spot_of = slow_in_the_worker
+    done = False
+
+    def work():
+        global done
+        total = 0
+        for i in range(2_000_000):
+            total += i % 7
+        done = True
+
+    threading.Thread(target=work, name="worker").start()
+    while not done:
+        pass
+    print("done")
+"""
+
+
+def test_a_request_left_from_a_turn_that_is_over_does_not_stop_switch_outs(program):
+    """A thread asked to give up its turn takes the request, and before it hands over the
+    preempter, seeing the same turn with no request, may ask it again: that request is
+    left when the turn ends. The preempter must ask the next holder all the same (the
+    main thread spinning on a flag the worker sets), never wait for that answer."""
+    app = program(SLOW_TO_HAND_OVER)
+    recorded, _ = record_and_replay(app, timeout=60)
+    assert recorded.stdout == "done\n"
+
+
 def test_a_main_thread_spinning_in_a_module_run_with_dash_m_finishes(program):
     """``python -m name``: runpy's frames are below the module's when recorded,
     retrace's runner when replayed; the spot where the main thread was switched out

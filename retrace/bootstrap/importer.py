@@ -18,6 +18,8 @@ import stat
 import sys
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 
+from retrace.bootstrap import constsets
+from retrace.messages import warn
 from retrace.recording import Recording
 
 
@@ -46,10 +48,21 @@ class RunDirLoader(SourceFileLoader):
     (pytest's assertion rewriter) take this one too. No bytecode cache is read or
     written (``path_stats`` says there is none): the original's folder may be gone."""
 
-    def __init__(self, fullname: str, original: str, snapshot: str, is_package: bool) -> None:
+    def __init__(self, fullname: str, original: str, snapshot: str, is_package: bool,
+                 set_orders: list | None = None) -> None:
         super().__init__(fullname, original)
         self.snapshot = snapshot
         self._is_package = is_package
+        self._set_orders = set_orders  # the recording compiled it from source: its sets' orders
+
+    def source_to_code(self, data, path, *args, **kwargs):
+        """The module's code, its constant sets iterating as when recorded (constsets.py)."""
+        code = super().source_to_code(data, path, *args, **kwargs)
+        try:
+            return constsets.module_code_as_recorded(code, self._set_orders)
+        except constsets.NotExact as exc:
+            warn(f"{exc}: {path}'s constant sets may iterate in another order than when recorded")
+            return code
 
     def path_stats(self, path):
         raise OSError("no bytecode cache for recorded code")
@@ -77,8 +90,9 @@ RunDirLoader.__module__ = SourceFileLoader.__module__
 
 
 class RunDirFinder:
-    def __init__(self, recording: Recording, code_root: str | None, cwd: str) -> None:
+    def __init__(self, recording: Recording, code_root: str | None, cwd: str, compiled_sets: dict) -> None:
         self.recording = recording
+        self.compiled_sets = compiled_sets  # path -> its constant sets' orders, if compiled from source
         self.code_root = code_root
         self.cwd = cwd
 
@@ -106,7 +120,7 @@ class RunDirFinder:
             if found is None:
                 continue
             original, mirrored, is_package = found
-            loader = RunDirLoader(fullname, original, mirrored, is_package)
+            loader = RunDirLoader(fullname, original, mirrored, is_package, self.compiled_sets.get(original))
             spec = ModuleSpec(fullname, loader, origin=original, is_package=is_package)
             spec.has_location = True
             if is_package:
@@ -175,7 +189,6 @@ class RunDirFinder:
 
         return undo
 
-    def main_code(self, original: str):
-        """The main script's code object, from the snapshot."""
-        mirrored = self.recording.run_path_for(original, self.code_root)
-        return compile(read_source(mirrored), original, "exec", dont_inherit=True)
+    def main_source(self, original: str):
+        """The main script's source, from the snapshot."""
+        return read_source(self.recording.run_path_for(original, self.code_root))

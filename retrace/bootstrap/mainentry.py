@@ -13,7 +13,7 @@ spots of signal deliveries and thread switch-outs are instruction offsets), unde
 recorded file name; ``-c`` text likewise, as ``<string>``. (Marshal, not the
 compiler, then makes the code's constants: the sets among them are rewritten so that they
 iterate as compiled, and a script where that cannot be made exact is run by retrace's
-runner instead, a frame of its own below it: see _iterated_sets_kept.) The interpreter then does
+runner instead, a frame of its own below it: see bootstrap/constsets.py.) The interpreter then does
 what it does for any script, and two of its steps let retrace finish the set-up
 retrace's runner did, without a frame of its own:
 
@@ -45,8 +45,8 @@ import os
 import posix
 import sys
 from importlib._bootstrap_external import MAGIC_NUMBER
-from types import CodeType
 
+from retrace.bootstrap import constsets
 from retrace.engine.state import untraced
 from retrace.launch import ENTRY_FILE
 
@@ -62,95 +62,12 @@ def claim(path: str) -> bool:
     return True
 
 
-class NotExact(Exception):
-    """A constant of the script that marshal cannot carry exactly (write_entry)."""
-
-
-def _filled_as(display: frozenset, written: list | None):
-    """A constant that fills a new set exactly as ``display`` does (``BUILD_SET 0;
-    LOAD_CONST display; SET_UPDATE``) and survives marshal. The new set copies
-    ``display``'s table, or re-inserts its elements in its order into a table sized at
-    once; the frozenset itself was built by adding the elements as written. A tuple or a
-    dict that adds them in one of those orders usually fills the same table: each is tried
-    here and kept if the set it fills iterates alike and has the same size. None found:
-    NotExact."""
-    recorded = set()
-    recorded.update(display)
-    candidates = [dict.fromkeys(display), tuple(display)]
-    if written is not None:
-        candidates[:0] = [tuple(written), tuple(frozenset(written))]
-    for candidate in candidates:
-        replayed = set()
-        replayed.update(candidate)
-        if list(replayed) == list(recorded) and sys.getsizeof(replayed) == sys.getsizeof(recorded):
-            return candidate
-    raise NotExact(f"a set of {len(display)} constants")
-
-
-def _has_sets(code) -> bool:
-    return any(type(constant) is frozenset or (type(constant) is CodeType and _has_sets(constant))
-               for constant in code.co_consts)
-
-
-def _written_orders(tree) -> dict:
-    """Each constant set display of the source: its elements, as written."""
-    import ast
-
-    orders = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Set) and all(isinstance(element, ast.Constant) for element in node.elts):
-            values = [element.value for element in node.elts]
-            try:
-                orders.setdefault(frozenset(values), values)
-            except TypeError:
-                pass
-    return orders
-
-
-def _iterated_sets_kept(code, orders: dict):
-    """``code`` with each constant set it iterates in a form that iterates alike after
-    marshal. A set display's elements are a frozenset constant; marshal writes a
-    frozenset's elements sorted, and the one read back may iterate in another order than
-    the one compiled from source (the recording's), and so would the program's sets and
-    ``for x in {...}`` loops. Iterated directly, a tuple in the compiled order does; made
-    into a new set, see _filled_as. The instructions are the same (spots are offsets).
-    Sets only tested for membership (``x in {...}``) stay. NotExact when a set cannot be
-    carried exactly."""
-    uses: dict = {}
-    import dis
-
-    instructions = list(dis.get_instructions(code))
-    for this, following in zip(instructions, instructions[1:]):
-        if this.opname == "LOAD_CONST" and type(this.argval) is frozenset:
-            uses.setdefault(this.arg, set()).add(following.opname)
-    constants = list(code.co_consts)
-    for index, constant in enumerate(constants):
-        if type(constant) is CodeType:
-            constants[index] = _iterated_sets_kept(constant, orders)
-        elif index not in uses:
-            continue
-        elif uses[index] == {"SET_UPDATE"}:
-            constants[index] = _filled_as(constant, orders.get(constant))
-        elif uses[index] == {"CONTAINS_OP"}:
-            continue
-        elif "CONTAINS_OP" in uses[index] or "SET_UPDATE" in uses[index]:
-            raise NotExact("a set both iterated and tested")
-        else:
-            constants[index] = tuple(constant)
-    return code.replace(co_consts=tuple(constants))
-
-
-def write_entry(path: str, source, filename: str) -> None:
+def write_entry(path: str, source, filename: str, recorded: list | None = None) -> None:
     """Compile ``source`` as python compiles a script and write it where the interpreter
     is about to read it (untraced: retrace's own work). SyntaxError as compile();
     NotExact when the compiled code would not run as the recording's did (the caller
     then writes retrace's runner instead)."""
-    code = compile(source, filename, "exec", dont_inherit=True)
-    if _has_sets(code):  # (ast and dis cost a replay's start-up 15 ms: only when needed)
-        import ast
-
-        code = _iterated_sets_kept(code, _written_orders(ast.parse(source, filename)))
-    data = MAGIC_NUMBER + bytes(12) + marshal.dumps(code)
+    data = MAGIC_NUMBER + bytes(12) + marshal.dumps(constsets.compiled_as_recorded(source, filename, recorded))
     with untraced():
         with open(path, "wb") as out:
             out.write(data)

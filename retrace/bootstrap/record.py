@@ -22,7 +22,7 @@ import time
 
 import retrace
 from retrace import declarations, layout, originals
-from retrace.bootstrap import fatalsignals
+from retrace.bootstrap import constsets, fatalsignals
 from retrace.bootstrap.install import Installer
 from retrace.messages import say, warn
 from retrace.bootstrap.processes import RecordedTree
@@ -71,6 +71,7 @@ class RecordSession:
         self.code: RecordedCode | None = None  # its snapshot in run/, made with the settings
         self.settings: dict = {}
         self._snapshot_lock = _allocate_lock()  # the code snapshot and settings.json: one writer at a time
+        self._set_orders: list = []  # (path or None for main, orders) for settings.json (constsets.py)
         self.upload_url: str | None = None  # RETRACE_UPLOAD
         self.secrets: RecordingSecrets | None = None  # made with the settings
 
@@ -141,6 +142,9 @@ class RecordSession:
             warn(f"cannot record into {self.recording.path} ({exc.strerror or exc}); running unrecorded")
             return False
         self.code.start(main.get("file"))
+        if main["kind"] in ("script", "command"):
+            constsets.watch_main_code(main["file"] if main["kind"] == "script" else "<string>", self._keep_set_orders)
+        constsets.watch_compiled_modules(self._keep_module_orders)
         self.engine.writer.on_tick = self._tick
         self._engine_end_process = self.engine.end_process
         self.engine.end_process = self._end_process  # os._exit (exits family) ends through us
@@ -154,6 +158,28 @@ class RecordSession:
         fatalsignals.flush_on_fatal_signals(self)
         self.engine.start()
         return True
+
+    def _keep_set_orders(self, orders: list) -> None:
+        """The main code's constant sets iterate so (constsets.py): settings.json says it at
+        the next tick, for the replay's compile of the same source."""
+        self._set_orders.append((None, orders))
+
+    def _keep_module_orders(self, path: str, orders: list) -> None:
+        self._set_orders.append((path, orders))
+
+    def _write_set_orders(self) -> None:
+        """The orders kept since the last tick, into the facts (the flusher's tick, under
+        its lock: the threads that keep them only append to a list)."""
+        if not self._set_orders:
+            return
+        facts = self.settings if self.process_facts is None else self.process_facts
+        while self._set_orders:
+            path, orders = self._set_orders.pop(0)
+            if path is None:
+                facts["main"]["set_orders"] = orders
+            else:
+                facts.setdefault("compiled_sets", {})[path] = orders
+        self._write_facts(facts, locked=True)
 
     def _become_exec_child(self) -> None:
         """A Python child started by exec: named by its parent. Its own Python children are
@@ -188,6 +214,7 @@ class RecordSession:
         # an ending (os._exit right after start) waits for a copy already under way.
         with self._snapshot_lock:
             self._update_secrets()
+            self._write_set_orders()
             self.code.step()
 
     # -- endings --------------------------------------------------------------
@@ -240,6 +267,7 @@ class RecordSession:
         # The flusher thread may have been snapshotting as the fork happened: its lock
         # stays held in the child, where that thread does not exist.
         self._snapshot_lock = _allocate_lock()
+        self._set_orders = []  # (the parent's, for its own settings.json)
         child = self.tree.forking
         self.engine.output.forked(recorded=child is not None)
         if child is None:  # forked by C code (not os.fork): not recorded

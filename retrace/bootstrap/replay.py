@@ -22,10 +22,10 @@ import types
 from retrace import declarations
 from retrace.boundaries import families
 from retrace.bootstrap import tracebacks
-from retrace.bootstrap import mainentry
+from retrace.bootstrap import constsets, mainentry
 from retrace.bootstrap.importer import RunDirFinder, RunDirLoader, read_source
 from retrace.bootstrap.install import Installer
-from retrace.messages import say
+from retrace.messages import say, warn
 from retrace.bootstrap.processes import ReplayedTree
 from retrace.bootstrap.processfacts import our_site_dirs
 # The recorder's start-up modules are in the program's sys.modules, as when recorded, even
@@ -103,7 +103,8 @@ class ReplaySession:
         self.main = self.settings["main"]
         ours = our_site_dirs()  # (before the boundaries: abspath may call os.getcwd)
         self.startup_path = [p for p in sys.path if p not in ours]
-        self.finder = RunDirFinder(self.recording, snapshot_root(self.settings), self.settings["cwd"])
+        self.finder = RunDirFinder(self.recording, snapshot_root(self.settings), self.settings["cwd"],
+                                   self.settings.get("compiled_sets", {}))
         tracebacks.source_opener = self._recorded_source_opener
         self.at_end: list = []  # said when the replay reaches the recording's end (timetravel.py)
         self._turn_counter: TurnCounter | None = None  # made by this process: removed at its end
@@ -300,8 +301,8 @@ class ReplaySession:
         else:
             source, filename = main["target"], "<string>"
         try:
-            mainentry.write_entry(path, source, filename)
-        except (SyntaxError, ValueError, mainentry.NotExact):  # (the runner reports a SyntaxError as python)
+            mainentry.write_entry(path, source, filename, main.get("set_orders"))
+        except (SyntaxError, ValueError, constsets.NotExact):  # (the runner reports a SyntaxError as python)
             mainentry.write_entry(path, _RUNNER_SOURCE, "<retrace replay>")
             return
         mainentry.follow(path, self._enter_main, self._main_loader, self._main_uncaught)
@@ -360,7 +361,7 @@ class ReplaySession:
         try:
             if main["kind"] == "script":
                 try:
-                    code = self.finder.main_code(main["file"])
+                    code = self._main_code(self.finder.main_source(main["file"]), main["file"])
                 except OSError as exc:
                     raise RecordingError(f"{self.recording.path} is incomplete: the main script is missing "
                                          f"from {self.recording.run_dir} ({exc.strerror})") from None
@@ -371,13 +372,22 @@ class ReplaySession:
             elif main["kind"] == "directory":  # `python DIR`: DIR/__main__.py, DIR is sys.path[0]
                 exec(*_module_as_main(None))
             else:
-                # dont_inherit: this module's `from __future__ import annotations` is not the program's
-                code = compile(main["target"], "<string>", "exec", dont_inherit=True)
+                code = self._main_code(main["target"], "<string>")
                 _keep_command_source(main["target"])
                 exec(code, module.__dict__)
         except BaseException as exc:
             self.main_raised(exc)
             raise
+
+    def _main_code(self, source, filename: str):
+        """The main code as run by retrace's runner (not marshalled): its constant sets
+        iterate as recorded (constsets.py), or a warning says they may not."""
+        try:
+            return constsets.compiled_as_recorded(source, filename, self.main.get("set_orders"), marshalled=False)
+        except constsets.NotExact as exc:
+            warn(f"{exc}: the script's constant sets may iterate in another order than when recorded")
+            # dont_inherit: this module's `from __future__ import annotations` is not the program's
+            return compile(source, filename, "exec", dont_inherit=True)
 
     def main_raised(self, exc: BaseException) -> None:
         """The program's main raised ``exc``: as python reports an uncaught exception (our

@@ -48,6 +48,7 @@ class ThreadStateTrace:
         self.tracefunc_at = tracefunc_at
         self.on_event = on_event
         self._callback = self._TRACEFUNC(self._event)  # kept alive: C holds its address
+        self._address = ctypes.cast(self._callback, ctypes.c_void_p).value
 
     @classmethod
     def make(cls, on_event):
@@ -76,7 +77,8 @@ class ThreadStateTrace:
         tstate = api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
         while tstate:
             if ctypes.c_ulong.from_address(tstate + self.thread_id_at).value == ident:
-                if ctypes.c_void_p.from_address(tstate + self.tracefunc_at).value:
+                tracing = ctypes.c_void_p.from_address(tstate + self.tracefunc_at).value
+                if tracing and tracing != self._address:  # (ours: left from a request now void)
                     return False  # a debugger or coverage traces it: leave it alone
                 api._PyEval_SetTrace(tstate, self._callback, None)
                 return True

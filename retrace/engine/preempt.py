@@ -289,10 +289,14 @@ class Preempter:
             self._sleep.acquire(True, SLICE_SECONDS)
             holder, turns = scheduler.holder, scheduler.turns
             if holder is not None and scheduler.runnable and (holder, turns) == seen:
-                if self._asked is None:
+                # A request left from a turn that is over counts as none: an asked thread
+                # takes the request before it hands over, and may be asked again just then
+                # (for the turn it is ending), or it ended its turn another way (a lock
+                # wait, a boundary call); no answer for this turn would ever come.
+                if self._asked != (holder, turns):
                     self._ask(holder, turns)
                     unanswered = 0
-                elif self._asked == (holder, turns):
+                else:
                     unanswered += 1
                     if unanswered >= STUCK_SLICES:
                         self._switch_out_in_c(holder)
